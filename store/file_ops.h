@@ -1,0 +1,55 @@
+// Every system call recmap makes on a store file goes through here, so that
+// tests can make the k-th call of a kind fail (tests/fault_injection_test).
+#ifndef RECMAP_STORE_FILE_OPS_H_
+#define RECMAP_STORE_FILE_OPS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace recmap::io {
+
+enum class Op {
+  kOpen,
+  kFallocate,
+  kFtruncate,
+  kMsync,
+  kFdatasync,
+  kFsyncDir,
+  kCount
+};
+const char* OpName(Op op);
+
+// A hook consulted before each operation; returning a non-zero errno makes
+// the operation fail with that errno without being performed. Not
+// thread-safe to install; install before opening stores.
+using FaultHook = int (*)(Op op, void* arg);
+void SetFaultHook(FaultHook hook, void* arg);
+
+// Maps an errno from operation `what` on `path` to a Status with a message
+// naming both (ENOSPC/EFBIG/EDQUOT: ResourceExhausted; EACCES/EPERM:
+// PermissionDenied; ENOENT: NotFound; others Internal).
+absl::Status ErrnoStatus(int err, const std::string& what,
+                         const std::string& path);
+
+// Each returns OK or a status from ErrnoStatus. EINTR is retried.
+absl::Status Open(const std::string& path, int flags, int mode, int* fd);
+// Allocates [offset, offset+len); falls back to ftruncate where the file
+// system has no fallocate.
+absl::Status Allocate(int fd, uint64_t offset, uint64_t len,
+                      const std::string& path);
+absl::Status Truncate(int fd, uint64_t size, const std::string& path);
+// Makes [offset, offset+len) read as zeros, keeping it allocated.
+absl::Status ZeroRange(int fd, uint64_t offset, uint64_t len,
+                       const std::string& path);
+absl::Status Msync(void* addr, size_t len, const std::string& path);
+absl::Status Fdatasync(int fd, const std::string& path);
+// fsyncs the directory holding `path`, making a create or rename durable.
+absl::Status SyncParentDir(const std::string& path);
+
+}  // namespace recmap::io
+
+#endif  // RECMAP_STORE_FILE_OPS_H_

@@ -1,0 +1,182 @@
+#include "format.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "coding.h"
+
+namespace recmap {
+namespace {
+
+// Field offsets in the file header; see docs/FORMAT.md.
+constexpr size_t kFhMagic = 0;
+constexpr size_t kFhVersion = 8;
+constexpr size_t kFhFlags = 12;
+constexpr size_t kFhUuid = 16;
+constexpr size_t kFhRegionSize = 32;
+constexpr size_t kFhFirstRegion = 40;
+constexpr size_t kFhCreated = 48;
+constexpr size_t kFhReserved = 56;
+constexpr size_t kFhChecksum = 64;
+
+// Field offsets in the region header.
+constexpr size_t kRhMagic = 0;
+constexpr size_t kRhIndex = 4;
+constexpr size_t kRhEpoch = 8;
+constexpr size_t kRhRegionSize = 16;
+constexpr size_t kRhUuid = 24;
+constexpr size_t kRhChecksum = 40;
+
+uint64_t HeaderChecksum(const char* p, size_t n) { return XXH3_64bits(p, n); }
+
+}  // namespace
+
+void FileHeader::EncodeTo(char* dst) const {
+  std::memset(dst, 0, kEncodedSize);
+  std::memcpy(dst + kFhMagic, kFileMagic, sizeof(kFileMagic));
+  EncodeFixed32(dst + kFhVersion, format_version);
+  EncodeFixed32(dst + kFhFlags, flags);
+  std::memcpy(dst + kFhUuid, uuid.data(), uuid.size());
+  EncodeFixed64(dst + kFhRegionSize, region_size);
+  EncodeFixed64(dst + kFhFirstRegion, first_region_offset);
+  EncodeFixed64(dst + kFhCreated, created_unix_nanos);
+  EncodeFixed64(dst + kFhReserved, 0);
+  EncodeFixed64(dst + kFhChecksum, HeaderChecksum(dst, kFhChecksum));
+}
+
+absl::Status FileHeader::DecodeFrom(const char* src, size_t size) {
+  if (size < kEncodedSize) {
+    return absl::DataLossError(absl::StrCat("truncated file header: ", size,
+                                            " bytes, need ", kEncodedSize));
+  }
+  Decoder d(src, kEncodedSize);
+  char magic[8];
+  uint64_t reserved = 0, checksum = 0;
+  bool ok = d.GetBytes(magic, 8) && d.GetFixed32(&format_version) &&
+            d.GetFixed32(&flags) && d.GetBytes(uuid.data(), 16) &&
+            d.GetFixed64(&region_size) && d.GetFixed64(&first_region_offset) &&
+            d.GetFixed64(&created_unix_nanos) && d.GetFixed64(&reserved) &&
+            d.GetFixed64(&checksum);
+  if (!ok) return absl::DataLossError("truncated file header");
+  if (std::memcmp(magic, kFileMagic, 8) != 0) {
+    return absl::DataLossError("not a recmap store: wrong magic at offset 0");
+  }
+  // The version is checked before the checksum: a newer version may have
+  // changed how the header is checksummed.
+  if (format_version > kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "format version ", format_version,
+        " is newer than this build supports (", kFormatVersion, ")"));
+  }
+  if (format_version == 0) {
+    return absl::DataLossError("file header: format version 0 at offset 8");
+  }
+  if (checksum != HeaderChecksum(src, kFhChecksum)) {
+    return absl::DataLossError("file header checksum mismatch at offset 64");
+  }
+  if (flags != 0) {
+    return absl::DataLossError(
+        absl::StrCat("file header: unknown flags ", flags, " at offset 12"));
+  }
+  if (region_size < kMinRegionSize || region_size > kMaxRegionSize ||
+      region_size % kPageSize != 0) {
+    return absl::DataLossError(absl::StrCat("file header: invalid region size ",
+                                            region_size, " at offset 32"));
+  }
+  if (first_region_offset != kFirstRegionOffset) {
+    return absl::DataLossError(
+        absl::StrCat("file header: invalid first region offset ",
+                     first_region_offset, " at offset 40"));
+  }
+  if (reserved != 0) {
+    return absl::DataLossError("file header: reserved field not zero");
+  }
+  return absl::OkStatus();
+}
+
+void RegionHeader::EncodeTo(char* dst) const {
+  std::memset(dst, 0, kEncodedSize);
+  EncodeFixed32(dst + kRhMagic, kRegionMagic);
+  EncodeFixed32(dst + kRhIndex, index);
+  EncodeFixed64(dst + kRhEpoch, epoch);
+  EncodeFixed64(dst + kRhRegionSize, region_size);
+  std::memcpy(dst + kRhUuid, file_uuid.data(), file_uuid.size());
+  EncodeFixed64(dst + kRhChecksum, HeaderChecksum(dst, kRhChecksum));
+}
+
+absl::Status RegionHeader::DecodeFrom(const char* src, size_t size) {
+  Decoder d(src, size);
+  uint32_t magic = 0;
+  uint64_t checksum = 0;
+  if (!(d.GetFixed32(&magic) && d.GetFixed32(&index) && d.GetFixed64(&epoch) &&
+        d.GetFixed64(&region_size) && d.GetBytes(file_uuid.data(), 16) &&
+        d.GetFixed64(&checksum))) {
+    return absl::DataLossError("truncated region header");
+  }
+  if (magic != kRegionMagic) {
+    return absl::DataLossError("region header: wrong magic");
+  }
+  if (checksum != HeaderChecksum(src, kRhChecksum)) {
+    return absl::DataLossError("region header: checksum mismatch");
+  }
+  if (epoch == 0) return absl::DataLossError("region header: epoch 0");
+  return absl::OkStatus();
+}
+
+void RecordHeader::EncodeTo(char* dst) const {
+  EncodeFixed64(dst + kRecordChecksumOffset, checksum);
+  EncodeFixed32(dst + kRecordLengthOffset, length);
+  EncodeFixed32(dst + kRecordTypeOffset, static_cast<uint8_t>(type));
+  EncodeFixed64(dst + kRecordIdOffset, id);
+  EncodeFixed64(dst + kRecordSequenceOffset, sequence);
+}
+
+bool RecordHeader::DecodeFrom(const char* src) {
+  checksum = DecodeFixed64(src + kRecordChecksumOffset);
+  length = DecodeFixed32(src + kRecordLengthOffset);
+  uint32_t type_word = DecodeFixed32(src + kRecordTypeOffset);
+  id = DecodeFixed64(src + kRecordIdOffset);
+  sequence = DecodeFixed64(src + kRecordSequenceOffset);
+  if (type_word > kMaxRecordType) return false;  // also rejects reserved bits
+  type = static_cast<RecordType>(type_word);
+  return true;
+}
+
+uint64_t RegionSeed(const std::array<uint8_t, 16>& uuid, uint32_t index,
+                    uint64_t epoch) {
+  char buf[28];
+  std::memcpy(buf, uuid.data(), 16);
+  EncodeFixed32(buf + 16, index);
+  EncodeFixed64(buf + 20, epoch);
+  return XXH3_64bits(buf, sizeof(buf));
+}
+
+uint64_t RecordChecksum(const char* record, uint32_t length, uint64_t seed) {
+  return XXH3_64bits_withSeed(
+      record + kRecordChecksummedOffset,
+      kRecordHeaderSize - kRecordChecksummedOffset + uint64_t{length}, seed);
+}
+
+uint64_t DurableCheck(uint64_t durable_tail, uint64_t seed) {
+  char buf[8];
+  EncodeFixed64(buf, durable_tail);
+  return XXH3_64bits_withSeed(buf, 8, seed ^ 0x64757261626c65ULL);
+}
+
+const char* RecordTypeName(RecordType type) {
+  switch (type) {
+    case RecordType::kZero:
+      return "zero";
+    case RecordType::kPut:
+      return "put";
+    case RecordType::kDelete:
+      return "delete";
+    case RecordType::kPadding:
+      return "padding";
+  }
+  return "unknown";
+}
+
+}  // namespace recmap

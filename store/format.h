@@ -1,0 +1,150 @@
+// The on-disk format of a recmap store, byte for byte. docs/FORMAT.md is the
+// normative description; this header is its executable twin. Any change
+// here bumps kFormatVersion and updates docs/FORMAT.md in the same commit.
+//
+//   file   := file_header_page shared_page region*
+//   region := region_header_page region_state_page record* zero*
+//   record := record_header payload padding          (8-byte aligned)
+//
+// All integers are little-endian. Structs are encoded with EncodeTo and
+// decoded with DecodeFrom over explicit byte spans; nothing is ever
+// reinterpret_cast over mapped bytes.
+#ifndef RECMAP_STORE_FORMAT_H_
+#define RECMAP_STORE_FORMAT_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "recmap/record.h"
+
+namespace recmap {
+
+inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr char kFileMagic[8] = {'\x89', 'R', 'E', 'C',
+                                       'M',    'A', 'P', '\n'};
+inline constexpr uint32_t kRegionMagic = 0x47524D52;  // "RMRG" on disk
+
+inline constexpr uint64_t kPageSize = 4096;
+// File layout.
+inline constexpr uint64_t kFileHeaderOffset = 0;
+inline constexpr uint64_t kSharedPageOffset = kPageSize;
+inline constexpr uint64_t kFirstRegionOffset = 2 * kPageSize;
+// Region layout, relative to the region's start.
+inline constexpr uint64_t kRegionStatePageOffset = kPageSize;
+inline constexpr uint64_t kRegionDataOffset = 2 * kPageSize;
+
+inline constexpr uint64_t kMinRegionSize = 4 * kPageSize;      // 16 KiB
+inline constexpr uint64_t kMaxRegionSize = uint64_t{1} << 32;  // 4 GiB
+inline constexpr uint64_t kDefaultRegionSize = uint64_t{64} << 20;
+
+// ---------------------------------------------------------------------------
+// File header: page 0, written once at creation and never again.
+struct FileHeader {
+  static constexpr size_t kEncodedSize = 72;
+
+  uint32_t format_version = kFormatVersion;
+  uint32_t flags = 0;  // must be zero in version 1
+  std::array<uint8_t, 16> uuid{};
+  uint64_t region_size = 0;
+  uint64_t first_region_offset = kFirstRegionOffset;
+  uint64_t created_unix_nanos = 0;
+
+  // Writes exactly kEncodedSize bytes, checksum included.
+  void EncodeTo(char* dst) const;
+  // Validates magic, version, checksum and every field's range. `size` is
+  // the number of readable bytes at `src`. Errors: DataLoss (truncated,
+  // wrong magic, bad checksum, bad field), FailedPrecondition (a newer
+  // format version). Messages name the offset and the field.
+  [[nodiscard]] absl::Status DecodeFrom(const char* src, size_t size);
+};
+
+// ---------------------------------------------------------------------------
+// Shared page: page 1. Live coordination words for the processes that have
+// the store open; never trusted after a crash (the first writer to open the
+// file rebuilds them from the log).
+inline constexpr uint64_t kSharedNextSequence = 0;  // u64, atomic
+inline constexpr uint64_t kSharedRegionCount = 64;  // u64, atomic
+
+// ---------------------------------------------------------------------------
+// Region header: the first page of each region, written once when the region
+// is formatted and synced before the region is published to other writers.
+struct RegionHeader {
+  static constexpr size_t kEncodedSize = 48;
+
+  uint32_t index = 0;
+  uint64_t epoch = 0;  // random, drawn at every format of the region
+  uint64_t region_size = 0;
+  std::array<uint8_t, 16> file_uuid{};
+
+  void EncodeTo(char* dst) const;
+  // Errors: DataLoss (bad magic, checksum or field). Does not compare
+  // against the file header; the caller checks index/uuid/size agree.
+  [[nodiscard]] absl::Status DecodeFrom(const char* src, size_t size);
+};
+
+// Region state page: the second page of each region. Mutable words; each on
+// its own cache line so that readers polling the tail do not share a line
+// with Sync() traffic.
+inline constexpr uint64_t kStateCommittedTail = 0;  // u64 atomic, release
+inline constexpr uint64_t kStateSealed = 64;    // u32: kSealedMagic if sealed
+inline constexpr uint64_t kStateOwnerPid = 68;  // u32: 0 when released cleanly
+inline constexpr uint64_t kStateDurableTail = 128;    // u64
+inline constexpr uint64_t kStateDurableCheck = 136;   // u64: DurableCheck(tail)
+inline constexpr uint32_t kSealedMagic = 0x4C414553;  // "SEAL"
+
+// ---------------------------------------------------------------------------
+// Records.
+inline constexpr uint8_t kMaxRecordType = 3;
+
+inline constexpr uint64_t kRecordHeaderSize = 32;
+// Offsets inside the record header.
+inline constexpr uint64_t kRecordChecksumOffset = 0;   // u64
+inline constexpr uint64_t kRecordLengthOffset = 8;     // u32
+inline constexpr uint64_t kRecordTypeOffset = 12;      // u8, then 3 zero bytes
+inline constexpr uint64_t kRecordIdOffset = 16;        // u64
+inline constexpr uint64_t kRecordSequenceOffset = 24;  // u64
+// The checksum covers bytes [kRecordLengthOffset, kRecordHeaderSize+length).
+inline constexpr uint64_t kRecordChecksummedOffset = kRecordLengthOffset;
+
+struct RecordHeader {
+  uint64_t checksum = 0;
+  uint32_t length = 0;
+  RecordType type = RecordType::kZero;
+  uint64_t id = 0;
+  uint64_t sequence = 0;
+
+  // Writes kRecordHeaderSize bytes, checksum field as given.
+  void EncodeTo(char* dst) const;
+  // Structural decode of kRecordHeaderSize bytes (no checksum check): the
+  // reserved bytes must be zero and the type known. Returns false if not.
+  [[nodiscard]] bool DecodeFrom(const char* src);
+};
+
+// On-disk footprint of a record with a payload of `length` bytes.
+constexpr uint64_t RecordSize(uint64_t length) {
+  return kRecordHeaderSize + ((length + 7) & ~uint64_t{7});
+}
+// Largest payload a region of `region_size` bytes can hold.
+constexpr uint64_t MaxPayload(uint64_t region_size) {
+  return region_size - kRegionDataOffset - kRecordHeaderSize;
+}
+
+// The per-region checksum seed: binds every record to one file (uuid), one
+// region (index) and one formatting of that region (epoch), so that stale
+// bytes from an earlier use or another file never validate.
+uint64_t RegionSeed(const std::array<uint8_t, 16>& uuid, uint32_t index,
+                    uint64_t epoch);
+// Checksum of a record whose header+payload bytes start at `record`. The
+// caller guarantees kRecordHeaderSize + length bytes are readable.
+uint64_t RecordChecksum(const char* record, uint32_t length, uint64_t seed);
+// The check word stored beside a region's durable tail.
+uint64_t DurableCheck(uint64_t durable_tail, uint64_t seed);
+
+const char* RecordTypeName(RecordType type);
+
+}  // namespace recmap
+
+#endif  // RECMAP_STORE_FORMAT_H_

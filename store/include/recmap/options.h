@@ -1,0 +1,50 @@
+// Options for opening a recmap store.
+#ifndef RECMAP_INCLUDE_RECMAP_OPTIONS_H_
+#define RECMAP_INCLUDE_RECMAP_OPTIONS_H_
+
+#include <cstdint>
+
+namespace recmap {
+
+// What Open does with damage found while recovering the log (after RocksDB's
+// WAL recovery modes). See docs/DESIGN.md, "Recovery".
+enum class RecoveryMode {
+  // Default. A region whose log ends in an invalid record (a writer killed
+  // mid-record, unsynced pages lost in a power cut) is cut at its last valid
+  // record. Damage below a region's durable tail -- bytes that a completed
+  // Sync() promised -- is not a torn tail: Open fails with DataLoss.
+  kTolerateTornTail,
+  // Any invalid byte below a region's committed tail fails Open with
+  // DataLoss; the store is never opened for writing in a damaged state.
+  kAbsoluteConsistency,
+  // Keep every record that validates: skip damaged bytes and resynchronise
+  // on the next valid record header. Never the default: records after a
+  // damaged one are returned even though a record before them was lost.
+  kSalvage,
+};
+
+struct Options {
+  // Create the file if it does not exist.
+  bool create_if_missing = false;
+  // With create_if_missing: fail with AlreadyExists if the file exists.
+  bool error_if_exists = false;
+  // Open without write access. Writes fail with FailedPrecondition; the
+  // file is never modified, not even by recovery.
+  bool read_only = false;
+  // Size of each region, for a new file only (an existing file's header
+  // wins). A multiple of 4096 between 16 KiB and 4 GiB. The largest record
+  // a region holds is region_size - 8192 - 32 bytes.
+  uint64_t region_size = uint64_t{64} << 20;
+  // Address space reserved for the mapping, fixing the largest size the
+  // file can grow to while this handle is open. Virtual only; costs no
+  // memory.
+  uint64_t max_file_size = uint64_t{1} << 40;
+  RecoveryMode recovery_mode = RecoveryMode::kTolerateTornTail;
+  // Verify each record's checksum on Get (records are always verified when
+  // they are first indexed; this re-verifies on every read).
+  bool verify_checksums_on_read = false;
+};
+
+}  // namespace recmap
+
+#endif  // RECMAP_INCLUDE_RECMAP_OPTIONS_H_

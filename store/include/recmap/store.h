@@ -1,0 +1,208 @@
+// recmap: a persistent, memory-mapped record store.
+//
+// A store is one file of fixed-size regions. Each writer -- a thread or a
+// process -- appends records to a region it owns exclusively, so writers
+// never share a lock; a global sequence number orders all writes, and for
+// each id the record with the highest sequence wins. Readers map the file
+// and return zero-copy views. See docs/DESIGN.md and docs/FORMAT.md.
+//
+//   auto store = recmap::Store::Open("data.rmap", {.create_if_missing = true});
+//   if (!store.ok()) return store.status();
+//   absl::Status s = (*store)->Put(42, "hello");
+//   absl::StatusOr<std::string_view> v = (*store)->Get(42);
+//
+// Error codes (absl::StatusCode), used consistently by every call:
+//   InvalidArgument     a bad argument (a value larger than a region holds,
+//                       a bad option)
+//   NotFound            no such id (Get), no such file (Open)
+//   AlreadyExists       Open with error_if_exists on an existing file
+//   FailedPrecondition  write on a read-only store; a newer format version;
+//                       a handle whose earlier Sync() failed
+//   PermissionDenied    the file cannot be opened with the requested access
+//   DataLoss            the file is damaged; the message names the offset
+//   ResourceExhausted   the disk, the file-size limit or the reserved address
+//                       space is full
+//   Internal            an unexpected system-call failure (errno in message)
+//
+// Caveats
+// - Network filesystems (NFS, SMB, FUSE) are not supported: the design needs
+//   a coherent shared page cache between processes and working OFD locks.
+// - fork(): a child must not use its parent's Store, Writer or views of it
+//   for writing; open the store again in the child. (The child shares the
+//   parent's open file descriptions and therefore its region locks.)
+// - Opening one file twice in one process is supported: each handle is an
+//   independent reader/writer and the handles coordinate as processes do.
+// - Views returned by Get and iterators point into the mapping; they stay
+//   valid until the Store is destroyed. Using one afterwards is undefined.
+// - Another program modifying the file underneath (truncating it, writing
+//   into it) is outside the contract: truncation can raise SIGBUS on access.
+// - Ids returned by Append are sequence numbers. Mixing Append with explicit
+//   Put ids is allowed but the caller must keep the two id spaces apart.
+#ifndef RECMAP_INCLUDE_RECMAP_STORE_H_
+#define RECMAP_INCLUDE_RECMAP_STORE_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "recmap/options.h"
+#include "recmap/record.h"
+
+namespace recmap {
+
+class StoreRep;
+class Writer;
+
+struct RegionStats {
+  uint32_t index = 0;
+  uint64_t epoch = 0;
+  uint64_t file_offset = 0;     // where the region starts in the file
+  uint64_t committed_tail = 0;  // region-relative end of published records
+  uint64_t durable_tail = 0;    // region-relative end of synced records
+  bool durable_tail_valid = false;
+  bool sealed = false;
+  bool formatted = true;        // false: allocated, header not written yet
+  uint32_t owner_pid = 0;       // last writer's pid; 0 if released cleanly
+  bool owner_alive = false;     // a live process holds the region's lock
+  uint64_t records = 0;         // records indexed in this region
+  uint64_t fill_bytes = 0;      // bytes of records (headers + payloads)
+  uint64_t capacity_bytes = 0;  // bytes available for records
+};
+
+struct StoreStats {
+  uint64_t file_size = 0;
+  uint64_t region_size = 0;
+  uint32_t regions = 0;
+  uint64_t records = 0;        // puts + deletes in the log
+  uint64_t live_records = 0;   // ids whose latest record is a put
+  uint64_t tombstones = 0;     // ids whose latest record is a delete
+  uint64_t payload_bytes = 0;  // payload bytes of all records
+  uint64_t live_payload_bytes = 0;
+  uint64_t next_sequence = 0;
+  std::vector<RegionStats> region_stats;
+};
+
+// Identity of an open store file.
+struct StoreInfo {
+  std::string path;
+  uint32_t format_version = 0;
+  std::array<uint8_t, 16> uuid{};
+  uint64_t region_size = 0;
+  uint64_t created_unix_nanos = 0;
+  bool read_only = false;
+};
+
+class Store {
+ public:
+  // Opens (or creates) the store at `path`, recovering it if needed.
+  // Errors: NotFound (no file and !create_if_missing), AlreadyExists,
+  // InvalidArgument (bad options, a directory), PermissionDenied,
+  // DataLoss (empty or damaged file: wrong magic, bad header checksum,
+  // damage the recovery mode does not tolerate), FailedPrecondition (a newer
+  // format version), ResourceExhausted (address space), Internal.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> Open(
+      const std::string& path, const Options& options);
+
+  // Releases this handle's regions (a clean release) and unmaps the file.
+  // Does not Sync(): unsynced records survive a process exit but not a
+  // power loss.
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Writes `value` for `id`; once it returns OK the record is published:
+  // visible to every reader in every process, and it survives this
+  // process's crash. Thread-safe (threads of one handle share one region;
+  // for parallel appends give each thread its own Writer).
+  // Errors: InvalidArgument (value too large for a region),
+  // FailedPrecondition (read-only), ResourceExhausted (disk or file full),
+  // Internal.
+  [[nodiscard]] absl::Status Put(uint64_t id, std::string_view value);
+  // Appends `value` under a new id (the record's sequence number) and
+  // returns the id. Errors as Put.
+  [[nodiscard]] absl::StatusOr<uint64_t> Append(std::string_view value);
+  // Writes a tombstone for `id`. Deleting an absent id is not an error.
+  // Errors as Put.
+  [[nodiscard]] absl::Status Delete(uint64_t id);
+
+  // The latest value for `id`, written by any writer in any process.
+  // The view stays valid until this Store is destroyed. Thread-safe.
+  // Errors: NotFound (never written, or deleted), DataLoss (the record
+  // failed verification; with verify_checksums_on_read).
+  [[nodiscard]] absl::StatusOr<std::string_view> Get(uint64_t id);
+  // As Get, with the record's metadata.
+  [[nodiscard]] absl::StatusOr<RecordView> GetRecord(uint64_t id);
+
+  // Makes every record published before the call (by any writer) survive a
+  // power loss: data pages are flushed, then each region's durable tail.
+  // After a failure the handle is poisoned: every later Sync() fails too
+  // (Linux may have dropped the dirty pages). Errors: FailedPrecondition
+  // (read-only, or poisoned), Internal / ResourceExhausted (the flush).
+  [[nodiscard]] absl::Status Sync();
+
+  // A writer with a region of its own: appends from one thread with no lock
+  // shared with any other writer. Not thread-safe itself; use one per
+  // thread. Must be destroyed before the Store.
+  // Errors: FailedPrecondition (read-only), Internal.
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<Writer>> NewWriter();
+
+  // Calls `fn` for each live record (latest version of each id, tombstones
+  // excluded) in ascending sequence order, as of the call. Records are
+  // verified against their checksums. Stops early when `fn` returns false.
+  // Errors: DataLoss (a record failed verification).
+  [[nodiscard]] absl::Status ForEachLive(
+      const std::function<bool(const RecordView&)>& fn);
+  // Calls `fn` for every record of region `region` in log order, including
+  // superseded records and tombstones. Errors: InvalidArgument (no such
+  // region), DataLoss.
+  [[nodiscard]] absl::Status ForEachInRegion(
+      uint32_t region, const std::function<bool(const RecordView&)>& fn);
+
+  // Brings this handle's index up to date with other processes' writes.
+  // Get and the iterations do this themselves; exposed for tools.
+  [[nodiscard]] absl::Status Refresh();
+
+  StoreStats Stats();
+  const StoreInfo& info() const;
+
+  StoreRep* rep() { return rep_.get(); }  // for recmap's own tools and tests
+
+ private:
+  explicit Store(std::unique_ptr<StoreRep> rep);
+  std::unique_ptr<StoreRep> rep_;
+};
+
+// An exclusive appender. Claims a region on its first write (and a new one
+// when that fills up), holding it by a kernel lock that vanishes with the
+// process, so a crashed writer's region is claimable at once.
+class Writer {
+ public:
+  ~Writer();  // releases the region cleanly
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+
+  // As Store::Put / Append / Delete.
+  [[nodiscard]] absl::Status Put(uint64_t id, std::string_view value);
+  [[nodiscard]] absl::StatusOr<uint64_t> Append(std::string_view value);
+  [[nodiscard]] absl::Status Delete(uint64_t id);
+
+  // The region this writer appends to, or -1 before the first write.
+  int64_t region() const;
+
+ private:
+  friend class Store;
+  friend class StoreRep;
+  struct State;
+  explicit Writer(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace recmap
+
+#endif  // RECMAP_INCLUDE_RECMAP_STORE_H_

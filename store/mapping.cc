@@ -1,0 +1,49 @@
+#include "mapping.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "file_ops.h"
+
+namespace recmap {
+
+Mapping::~Mapping() {
+  if (base_ != nullptr) ::munmap(base_, reserved_);
+}
+
+absl::Status Mapping::Reserve(uint64_t reserve) {
+  void* p = ::mmap(nullptr, reserve, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot reserve ", reserve, " bytes of address space (max_file_size)"));
+  }
+  base_ = static_cast<char*>(p);
+  reserved_ = reserve;
+  return absl::OkStatus();
+}
+
+absl::Status Mapping::EnsureMapped(int fd, uint64_t size, bool read_only,
+                                   const std::string& path) {
+  if (size <= mapped()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  uint64_t have = mapped_.load(std::memory_order_relaxed);
+  if (size <= have) return absl::OkStatus();
+  if (size > reserved_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        path, ": file of ", size, " bytes exceeds max_file_size ", reserved_));
+  }
+  // Map whole pages; `have` is always page-aligned.
+  const uint64_t page = 4096;
+  const uint64_t want = (size + page - 1) / page * page;
+  const int prot = read_only ? PROT_READ : PROT_READ | PROT_WRITE;
+  void* p = ::mmap(base_ + have, want - have, prot, MAP_SHARED | MAP_FIXED, fd,
+                   static_cast<off_t>(have));
+  if (p == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path);
+  mapped_.store(want, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+}  // namespace recmap

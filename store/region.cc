@@ -1,0 +1,74 @@
+#include "region.h"
+
+#include "coding.h"
+
+namespace recmap {
+
+const char* ScanStopName(ScanStop stop) {
+  switch (stop) {
+    case ScanStop::kLimit:
+      return "limit";
+    case ScanStop::kZero:
+      return "end of log";
+    case ScanStop::kRegionEnd:
+      return "end of region";
+    case ScanStop::kTruncated:
+      return "truncated record";
+    case ScanStop::kBadHeader:
+      return "invalid record header";
+    case ScanStop::kBadChecksum:
+      return "checksum mismatch";
+  }
+  return "?";
+}
+
+uint64_t RegionRef::DurableTail() const {
+  uint64_t tail = durable_tail_word().load(std::memory_order_acquire);
+  uint64_t check = durable_check_word().load(std::memory_order_acquire);
+  if (check != DurableCheck(tail, seed) || !PlausibleTail(tail)) return 0;
+  return tail;
+}
+
+void RegionRef::SetDurableTail(uint64_t tail) const {
+  durable_check_word().store(0, std::memory_order_relaxed);
+  durable_tail_word().store(tail, std::memory_order_relaxed);
+  durable_check_word().store(DurableCheck(tail, seed),
+                             std::memory_order_release);
+}
+
+ScanStop CheckRecordAt(const RegionRef& r, uint64_t pos, uint64_t limit,
+                       ScannedRecord* out) {
+  if (limit > r.size) limit = r.size;
+  if (pos + kRecordHeaderSize > limit) {
+    // Not even a header fits. At the region's physical end that is the
+    // normal end of a full region; before a limit inside the region it is a
+    // truncated record.
+    return limit == r.size ? ScanStop::kRegionEnd : ScanStop::kTruncated;
+  }
+  const char* p = r.base + pos;
+  RecordHeader& h = out->header;
+  if (!h.DecodeFrom(p)) return ScanStop::kBadHeader;
+  if (h.type == RecordType::kZero) {
+    // Never-written space is all zero; anything else with type 0 is damage.
+    if (h.checksum == 0 && h.length == 0 && h.id == 0 && h.sequence == 0) {
+      return ScanStop::kZero;
+    }
+    return ScanStop::kBadHeader;
+  }
+  if (h.sequence == 0) return ScanStop::kBadHeader;
+  if (h.type == RecordType::kDelete && h.length != 0)
+    return ScanStop::kBadHeader;
+  if (uint64_t{h.length} > limit - pos - kRecordHeaderSize) {
+    return ScanStop::kTruncated;
+  }
+  // The padded footprint may exceed `limit` only if limit is the region end
+  // and not 8-aligned, which cannot happen (region sizes are page multiples).
+  if (RecordChecksum(p, h.length, r.seed) != h.checksum) {
+    return ScanStop::kBadChecksum;
+  }
+  out->offset = pos;
+  out->payload = p + kRecordHeaderSize;
+  return ScanStop::kLimit;
+}
+
+}  // namespace recmap

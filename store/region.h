@@ -1,0 +1,147 @@
+// One region of a mapped store: validating its records, and the live words
+// of its state page. Every read is bounds-checked against the region.
+#ifndef RECMAP_STORE_REGION_H_
+#define RECMAP_STORE_REGION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "format.h"
+
+namespace recmap {
+
+// Why a scan of a region's log stopped.
+enum class ScanStop {
+  kLimit,        // reached the requested limit exactly
+  kZero,         // found never-written space (a zero header)
+  kRegionEnd,    // no room for another header before the region's end
+  kTruncated,    // a record extends past the limit or the region
+  kBadHeader,    // unknown type, non-zero reserved bytes, zero sequence
+  kBadChecksum,  // the checksum does not match
+};
+const char* ScanStopName(ScanStop stop);
+inline bool IsDamage(ScanStop s) {
+  return s == ScanStop::kTruncated || s == ScanStop::kBadHeader ||
+         s == ScanStop::kBadChecksum;
+}
+
+struct RegionRef {
+  char* base = nullptr;  // start of the region in the mapping
+  uint64_t size = 0;     // region size
+  uint32_t index = 0;
+  uint64_t seed = 0;  // RegionSeed(uuid, index, epoch)
+
+  // Live words of the state page. The committed tail is the publication
+  // point: written with release by the region's owner, read with acquire.
+  std::atomic_ref<uint64_t> committed_tail() const {
+    return std::atomic_ref<uint64_t>(Word64(kStateCommittedTail));
+  }
+  std::atomic_ref<uint32_t> sealed_word() const {
+    return std::atomic_ref<uint32_t>(Word32(kStateSealed));
+  }
+  std::atomic_ref<uint32_t> owner_pid() const {
+    return std::atomic_ref<uint32_t>(Word32(kStateOwnerPid));
+  }
+  std::atomic_ref<uint64_t> durable_tail_word() const {
+    return std::atomic_ref<uint64_t>(Word64(kStateDurableTail));
+  }
+  std::atomic_ref<uint64_t> durable_check_word() const {
+    return std::atomic_ref<uint64_t>(Word64(kStateDurableCheck));
+  }
+  bool sealed() const {
+    return sealed_word().load(std::memory_order_acquire) == kSealedMagic;
+  }
+  // The durable tail if its check word matches, else 0 (no floor).
+  uint64_t DurableTail() const;
+  void SetDurableTail(uint64_t tail) const;
+
+  // A committed tail is plausible if it is 8-aligned and inside the data.
+  bool PlausibleTail(uint64_t tail) const {
+    return tail >= kRegionDataOffset && tail <= size && tail % 8 == 0;
+  }
+
+ private:
+  uint64_t& Word64(uint64_t off) const {
+    return *reinterpret_cast<uint64_t*>(base + kRegionStatePageOffset + off);
+  }
+  uint32_t& Word32(uint64_t off) const {
+    return *reinterpret_cast<uint32_t*>(base + kRegionStatePageOffset + off);
+  }
+};
+
+// One validated record found by a scan.
+struct ScannedRecord {
+  uint64_t offset;  // region-relative offset of the header
+  RecordHeader header;
+  const char* payload;
+};
+
+// Validates the record at region-relative `pos`, which must be 8-aligned and
+// at least kRegionDataOffset; the record must end at or before `limit`
+// (<= region size). Returns kLimit on success (filling `out`), or why not.
+ScanStop CheckRecordAt(const RegionRef& r, uint64_t pos, uint64_t limit,
+                       ScannedRecord* out);
+
+struct ScanResult {
+  uint64_t end = kRegionDataOffset;  // offset after the last valid record
+  uint64_t records = 0;
+  uint64_t max_sequence = 0;
+  ScanStop stop = ScanStop::kLimit;
+  // Salvage only: bytes skipped over, and where the first damage was.
+  uint64_t skipped_bytes = 0;
+  uint64_t first_damage = 0;
+  ScanStop first_damage_kind = ScanStop::kLimit;
+};
+
+// Scans records from `from` while they validate and end at or before `limit`,
+// calling fn(const ScannedRecord&) for each. With `salvage`, damage does not
+// stop the scan: it resynchronises on the next 8-aligned offset holding a
+// valid record.
+template <typename Fn>
+ScanResult ScanRegion(const RegionRef& r, uint64_t from, uint64_t limit,
+                      bool salvage, Fn&& fn) {
+  ScanResult res;
+  res.end = from;
+  uint64_t pos = from;
+  while (true) {
+    if (pos >= limit) {
+      res.stop = ScanStop::kLimit;
+      break;
+    }
+    ScannedRecord rec;
+    ScanStop s = CheckRecordAt(r, pos, limit, &rec);
+    if (s == ScanStop::kLimit) {
+      fn(rec);
+      res.records++;
+      if (rec.header.sequence > res.max_sequence)
+        res.max_sequence = rec.header.sequence;
+      pos += RecordSize(rec.header.length);
+      res.end = pos;
+      continue;
+    }
+    if (!salvage || !IsDamage(s)) {
+      res.stop = s;
+      break;
+    }
+    if (res.first_damage == 0) {
+      res.first_damage = pos;
+      res.first_damage_kind = s;
+    }
+    pos += 8;
+    res.skipped_bytes += 8;
+  }
+  if (salvage && res.first_damage != 0) {
+    // Bytes skipped past the last valid record are a torn tail, not skipped
+    // records.
+    if (res.skipped_bytes > pos - res.end)
+      res.skipped_bytes -= pos - res.end;
+    else
+      res.skipped_bytes = 0;
+  }
+  return res;
+}
+
+}  // namespace recmap
+
+#endif  // RECMAP_STORE_REGION_H_

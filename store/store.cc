@@ -1,0 +1,396 @@
+// The offset index and the read paths: catching up with the log, lookups,
+// iteration, stats, and the durability protocol (Sync).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "coding.h"
+#include "file_lock.h"
+#include "file_ops.h"
+#include "store_rep.h"
+
+namespace recmap {
+
+StoreRep::~StoreRep() {
+  {
+    absl::MutexLock lock(&writer_mu_);
+    default_writer_.reset();
+  }
+  if (fd_ >= 0) ::close(fd_);  // drops every OFD lock of this handle
+}
+
+absl::Status StoreRep::CheckWritable() const {
+  if (read_only()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path_, ": store is open read-only"));
+  }
+  return absl::OkStatus();
+}
+
+RecordView StoreRep::ViewAt(uint64_t packed) const {
+  const uint32_t region = static_cast<uint32_t>(packed >> 40);
+  const uint64_t offset = (packed & ((uint64_t{1} << 40) - 1)) << 3;
+  const char* p = regions_[region].ref.base + offset;
+  RecordHeader h;
+  (void)h.DecodeFrom(p);  // validated when it was indexed
+  RecordView v;
+  v.id = h.id;
+  v.sequence = h.sequence;
+  v.type = h.type;
+  v.value = std::string_view(p + kRecordHeaderSize, h.length);
+  v.location.region = region;
+  v.location.file_offset = RegionOffset(region) + offset;
+  return v;
+}
+
+void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
+  RegionInfo& ri = regions_[region];
+  ri.records++;
+  ri.fill += RecordSize(rec.header.length);
+  ri.payload_bytes += rec.header.length;
+  if (rec.header.type == RecordType::kPadding) return;
+  const uint64_t packed = Pack(region, rec.offset);
+  auto [it, inserted] = index_.try_emplace(rec.header.id, packed);
+  if (inserted) return;
+  // Latest write wins: compare with the sequence of the indexed record.
+  const uint64_t old = it->second;
+  const char* p =
+      regions_[old >> 40].ref.base + ((old & ((uint64_t{1} << 40) - 1)) << 3);
+  if (rec.header.sequence > DecodeFixed64(p + kRecordSequenceOffset)) {
+    it->second = packed;
+  }
+}
+
+bool StoreRep::NeedsRefreshLocked() const {
+  if (shared_region_count().load(std::memory_order_acquire) > indexed_regions_)
+    return true;
+  for (uint32_t i : open_regions_) {
+    const RegionInfo& ri = regions_[i];
+    if (ri.damaged) continue;
+    if (!ri.formatted) {
+      if (ri.ref.committed_tail().load(std::memory_order_acquire) != 0)
+        return true;
+      continue;
+    }
+    if (ri.ref.committed_tail().load(std::memory_order_acquire) >
+        ri.indexed_end.load(std::memory_order_relaxed))
+      return true;
+    if (ri.ref.sealed()) return true;  // to retire it from open_regions_
+  }
+  return false;
+}
+
+void StoreRep::RefreshLocked() {
+  (void)LoadNewRegions();  // failure: keep serving what is mapped
+  const uint32_t known = known_regions();
+  for (uint32_t i = indexed_regions_; i < known; ++i)
+    open_regions_.push_back(i);
+  indexed_regions_ = known;
+  size_t keep = 0;
+  for (size_t k = 0; k < open_regions_.size(); ++k) {
+    const uint32_t i = open_regions_[k];
+    RegionInfo& ri = regions_[i];
+    if (!ri.formatted && !ri.damaged &&
+        ri.ref.committed_tail().load(std::memory_order_acquire) != 0) {
+      // Formatted since we looked (first writer recovering a trailing
+      // region); its header is synced before its tail is set.
+      absl::MutexLock lock(&regions_mu_);
+      (void)LoadRegionHeader(i, true);
+    }
+    if (ri.formatted && !ri.damaged) {
+      const uint64_t tail =
+          ri.ref.committed_tail().load(std::memory_order_acquire);
+      const uint64_t from = ri.indexed_end.load(std::memory_order_relaxed);
+      if (tail > from && ri.ref.PlausibleTail(tail)) {
+        ScanResult res =
+            ScanRegion(ri.ref, from, tail, false,
+                       [&](const ScannedRecord& rec) { IndexRecord(i, rec); });
+        ri.indexed_end.store(res.end, std::memory_order_release);
+        if (res.end < tail) {
+          ri.damaged = true;
+          ri.damage = absl::StrCat(ScanStopName(res.stop), " at file offset ",
+                                   RegionOffset(i) + res.end,
+                                   " below the committed tail");
+        }
+      }
+      if (ri.ref.sealed() &&
+          ri.indexed_end.load(std::memory_order_relaxed) >=
+              ri.ref.committed_tail().load(std::memory_order_acquire)) {
+        ri.done = true;
+      }
+    }
+    if (!ri.done && !ri.damaged) open_regions_[keep++] = i;
+  }
+  open_regions_.resize(keep);
+}
+
+absl::Status StoreRep::Refresh() {
+  absl::MutexLock lock(&index_mu_);
+  RefreshLocked();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RecordView> StoreRep::LookupLocked(uint64_t id) {
+  auto it = index_.find(id);
+  if (it == index_.end()) {
+    return absl::NotFoundError(absl::StrCat("id ", id, " not found"));
+  }
+  RecordView v = ViewAt(it->second);
+  if (v.type == RecordType::kDelete) {
+    return absl::NotFoundError(absl::StrCat("id ", id, " was deleted"));
+  }
+  if (options_.verify_checksums_on_read) {
+    const RegionInfo& ri = regions_[v.location.region];
+    ScannedRecord rec;
+    const uint64_t off =
+        v.location.file_offset - RegionOffset(v.location.region);
+    if (CheckRecordAt(ri.ref, off, ri.ref.size, &rec) != ScanStop::kLimit) {
+      return absl::DataLossError(
+          absl::StrCat(path_, ": record for id ", id, " at offset ",
+                       v.location.file_offset, " failed verification"));
+    }
+  }
+  return v;
+}
+
+absl::StatusOr<RecordView> StoreRep::Lookup(uint64_t id) {
+  {
+    absl::ReaderMutexLock lock(&index_mu_);
+    if (!NeedsRefreshLocked()) return LookupLocked(id);
+  }
+  absl::MutexLock lock(&index_mu_);
+  RefreshLocked();
+  return LookupLocked(id);
+}
+
+absl::Status StoreRep::ForEachLive(
+    const std::function<bool(const RecordView&)>& fn) {
+  std::vector<std::pair<uint64_t, uint64_t>> live;  // (sequence, packed)
+  {
+    absl::MutexLock lock(&index_mu_);
+    RefreshLocked();
+    live.reserve(index_.size());
+    for (const auto& [id, packed] : index_) {
+      RecordView v = ViewAt(packed);
+      if (v.type == RecordType::kPut) live.emplace_back(v.sequence, packed);
+    }
+  }
+  std::sort(live.begin(), live.end());
+  for (const auto& [seq, packed] : live) {
+    RecordView v = ViewAt(packed);
+    const RegionInfo& ri = regions_[v.location.region];
+    ScannedRecord rec;
+    const uint64_t off =
+        v.location.file_offset - RegionOffset(v.location.region);
+    if (CheckRecordAt(ri.ref, off, ri.ref.size, &rec) != ScanStop::kLimit) {
+      return absl::DataLossError(absl::StrCat(path_, ": record at offset ",
+                                              v.location.file_offset,
+                                              " failed verification"));
+    }
+    if (!fn(v)) break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreRep::ForEachInRegion(
+    uint32_t region, const std::function<bool(const RecordView&)>& fn) {
+  uint64_t end;
+  {
+    absl::MutexLock lock(&index_mu_);
+    RefreshLocked();
+    if (region >= known_regions()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "no region ", region, " (the store has ", known_regions(), ")"));
+    }
+    end = regions_[region].indexed_end.load(std::memory_order_acquire);
+  }
+  const RegionInfo& ri = regions_[region];
+  if (!ri.formatted) return absl::OkStatus();
+  bool stopped = false;
+  ScanResult res =
+      ScanRegion(ri.ref, kRegionDataOffset, end,
+                 options_.recovery_mode == RecoveryMode::kSalvage,
+                 [&](const ScannedRecord& rec) {
+                   if (stopped) return;
+                   RecordView v;
+                   v.id = rec.header.id;
+                   v.sequence = rec.header.sequence;
+                   v.type = rec.header.type;
+                   v.value = std::string_view(rec.payload, rec.header.length);
+                   v.location.region = region;
+                   v.location.file_offset = RegionOffset(region) + rec.offset;
+                   if (!fn(v)) stopped = true;
+                 });
+  if (!stopped && res.end < end && IsDamage(res.stop)) {
+    return absl::DataLossError(
+        absl::StrCat(path_, ": region ", region, ": ", ScanStopName(res.stop),
+                     " at file offset ", RegionOffset(region) + res.end));
+  }
+  return absl::OkStatus();
+}
+
+StoreStats StoreRep::Stats() {
+  StoreStats st;
+  absl::MutexLock lock(&index_mu_);
+  RefreshLocked();
+  struct stat sb;
+  if (::fstat(fd_, &sb) == 0) st.file_size = static_cast<uint64_t>(sb.st_size);
+  st.region_size = region_size();
+  st.regions = known_regions();
+  st.next_sequence = read_only()
+                         ? local_next_sequence_
+                         : next_sequence().load(std::memory_order_acquire);
+  for (const auto& [id, packed] : index_) {
+    RecordView v = ViewAt(packed);
+    if (v.type == RecordType::kPut) {
+      st.live_records++;
+      st.live_payload_bytes += v.value.size();
+    } else {
+      st.tombstones++;
+    }
+  }
+  for (uint32_t i = 0; i < st.regions; ++i) {
+    const RegionInfo& ri = regions_[i];
+    RegionStats rs;
+    rs.index = i;
+    rs.file_offset = RegionOffset(i);
+    rs.formatted = ri.formatted;
+    rs.capacity_bytes = region_size() - kRegionDataOffset;
+    rs.records = ri.records;
+    rs.fill_bytes = ri.fill;
+    st.records += ri.records;
+    st.payload_bytes += ri.payload_bytes;
+    if (ri.formatted) {
+      RegionHeader rh;
+      if (rh.DecodeFrom(ri.ref.base, kPageSize).ok()) rs.epoch = rh.epoch;
+      rs.committed_tail =
+          ri.ref.committed_tail().load(std::memory_order_acquire);
+      rs.durable_tail = ri.ref.DurableTail();
+      rs.durable_tail_valid = rs.durable_tail != 0;
+      rs.sealed = ri.ref.sealed();
+      rs.owner_pid = ri.ref.owner_pid().load(std::memory_order_acquire);
+      absl::StatusOr<bool> held =
+          IsLockedByOther(fd_, kLockRegionBase + i, LockKind::kShared);
+      rs.owner_alive = held.ok() && *held;
+    }
+    st.region_stats.push_back(rs);
+  }
+  return st;
+}
+
+absl::Status StoreRep::Sync() {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  absl::MutexLock lock(&sync_mu_);
+  if (!sync_error_.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path_, ": an earlier Sync() failed (", sync_error_.message(),
+        "); this handle can no longer promise durability"));
+  }
+  if (absl::Status s = LoadNewRegions(); !s.ok()) return s;
+  const uint32_t n = known_regions();
+  std::vector<uint64_t> tails(n, 0);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (regions_[i].formatted) {
+      tails[i] =
+          regions_[i].ref.committed_tail().load(std::memory_order_acquire);
+    }
+  }
+  // Step 1: every page holding a record below the tails we just read.
+  if (absl::Status s = io::Fdatasync(fd_, path_); !s.ok()) {
+    sync_error_ = s;
+    return s;
+  }
+  // Step 2: the durable tails, a floor for recovery after a power loss.
+  bool moved = false;
+  for (uint32_t i = 0; i < n; ++i) {
+    const RegionRef& r = regions_[i].ref;
+    if (!regions_[i].formatted || !r.PlausibleTail(tails[i])) continue;
+    if (tails[i] > r.DurableTail()) {
+      r.SetDurableTail(tails[i]);
+      moved = true;
+    }
+  }
+  if (moved) {
+    if (absl::Status s = io::Fdatasync(fd_, path_); !s.ok()) {
+      sync_error_ = s;
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// --- Store: the public face.
+
+Store::Store(std::unique_ptr<StoreRep> rep) : rep_(std::move(rep)) {}
+Store::~Store() = default;
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
+                                                   const Options& options) {
+  absl::StatusOr<std::unique_ptr<StoreRep>> rep = StoreRep::Open(path, options);
+  if (!rep.ok()) return rep.status();
+  return std::unique_ptr<Store>(new Store(std::move(*rep)));
+}
+
+// Runs `fn` on this handle's shared writer, creating it on first use.
+template <typename Fn>
+auto WithDefaultWriter(StoreRep* rep, Fn fn)
+    -> decltype(fn(std::declval<Writer&>())) {
+  if (absl::Status s = rep->CheckWritable(); !s.ok()) return s;
+  absl::MutexLock lock(&rep->default_writer_mu());
+  auto& w = rep->default_writer();
+  if (!w) {
+    absl::StatusOr<std::unique_ptr<Writer>> nw = rep->NewWriter();
+    if (!nw.ok()) return nw.status();
+    w = std::move(*nw);
+  }
+  return fn(*w);
+}
+
+absl::Status Store::Put(uint64_t id, std::string_view value) {
+  return WithDefaultWriter(rep_.get(),
+                           [&](Writer& w) { return w.Put(id, value); });
+}
+
+absl::StatusOr<uint64_t> Store::Append(std::string_view value) {
+  return WithDefaultWriter(rep_.get(),
+                           [&](Writer& w) { return w.Append(value); });
+}
+
+absl::Status Store::Delete(uint64_t id) {
+  return WithDefaultWriter(rep_.get(), [&](Writer& w) { return w.Delete(id); });
+}
+
+absl::StatusOr<std::string_view> Store::Get(uint64_t id) {
+  absl::StatusOr<RecordView> v = rep_->Lookup(id);
+  if (!v.ok()) return v.status();
+  return v->value;
+}
+
+absl::StatusOr<RecordView> Store::GetRecord(uint64_t id) {
+  return rep_->Lookup(id);
+}
+
+absl::Status Store::Sync() { return rep_->Sync(); }
+
+absl::StatusOr<std::unique_ptr<Writer>> Store::NewWriter() {
+  return rep_->NewWriter();
+}
+
+absl::Status Store::ForEachLive(
+    const std::function<bool(const RecordView&)>& fn) {
+  return rep_->ForEachLive(fn);
+}
+
+absl::Status Store::ForEachInRegion(
+    uint32_t region, const std::function<bool(const RecordView&)>& fn) {
+  return rep_->ForEachInRegion(region, fn);
+}
+
+absl::Status Store::Refresh() { return rep_->Refresh(); }
+StoreStats Store::Stats() { return rep_->Stats(); }
+const StoreInfo& Store::info() const { return rep_->info(); }
+
+}  // namespace recmap

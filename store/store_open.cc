@@ -1,0 +1,401 @@
+// Opening a store: creating the file, validating its header, mapping it and
+// recovering each region's log. See docs/DESIGN.md, "Recovery".
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "coding.h"
+#include "file_lock.h"
+#include "file_ops.h"
+#include "store_rep.h"
+
+namespace recmap {
+namespace {
+
+absl::Status ValidateOptions(const Options& o) {
+  if (o.region_size < kMinRegionSize || o.region_size > kMaxRegionSize ||
+      o.region_size % kPageSize != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("region_size ", o.region_size,
+                     " must be a multiple of 4096 between 16 KiB and 4 GiB"));
+  }
+  if (o.max_file_size < kFirstRegionOffset + kMinRegionSize) {
+    return absl::InvalidArgumentError("max_file_size is too small");
+  }
+  if (o.read_only && o.create_if_missing) {
+    return absl::InvalidArgumentError(
+        "read_only and create_if_missing are exclusive");
+  }
+  return absl::OkStatus();
+}
+
+void RandomBytes(void* dst, size_t n) {
+  auto* p = static_cast<char*>(dst);
+  while (n > 0) {
+    ssize_t r = ::getrandom(p, n, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      // getrandom cannot fail on Linux >= 3.17 short of a bad buffer; fall
+      // back to the clock so that uuids still differ.
+      uint64_t t = std::chrono::steady_clock::now().time_since_epoch().count();
+      std::memcpy(p, &t, std::min(n, sizeof(t)));
+      r = static_cast<ssize_t>(std::min(n, sizeof(t)));
+    }
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+}
+
+struct FdCloser {
+  int* fd;
+  bool armed = true;
+  ~FdCloser() {
+    if (armed && *fd >= 0) {
+      ::close(*fd);
+      *fd = -1;
+    }
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
+    const std::string& path, const Options& options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  std::unique_ptr<StoreRep> rep(new StoreRep());
+  rep->path_ = path;
+  rep->options_ = options;
+  bool created = false;
+  if (absl::Status s = rep->OpenFile(&created); !s.ok()) return s;
+
+  const bool writable = !options.read_only;
+  if (writable) {
+    // Serialise initialisation and recovery with other openers.
+    if (absl::Status s = Lock(rep->fd_, kLockRecovery, LockKind::kExclusive);
+        !s.ok())
+      return s;
+  }
+  struct stat st;
+  if (::fstat(rep->fd_, &st) != 0) return io::ErrnoStatus(errno, "fstat", path);
+  uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  if (file_size == 0 && writable && options.create_if_missing) {
+    if (absl::Status s = rep->InitializeNewFile(); !s.ok()) {
+      if (created) ::unlink(path.c_str());
+      return s;
+    }
+    file_size = kFirstRegionOffset;
+  }
+  if (absl::Status s = rep->ReadHeader(file_size); !s.ok()) return s;
+
+  const uint64_t rs = rep->header_.region_size;
+  rep->recovery_.trailing_bytes = (file_size - kFirstRegionOffset) % rs;
+  if (rep->recovery_.trailing_bytes != 0 &&
+      options.recovery_mode == RecoveryMode::kAbsoluteConsistency) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": ", rep->recovery_.trailing_bytes,
+                     " bytes past the last whole region at offset ",
+                     file_size - rep->recovery_.trailing_bytes));
+  }
+  const uint64_t reserve = std::max(options.max_file_size, file_size);
+  rep->max_regions_ = static_cast<uint32_t>(
+      std::min<uint64_t>((reserve - kFirstRegionOffset) / rs, 1u << 24));
+  rep->regions_ = std::make_unique<RegionInfo[]>(rep->max_regions_);
+  if (absl::Status s = rep->map_.Reserve(reserve); !s.ok()) return s;
+  const uint32_t file_regions = static_cast<uint32_t>(std::min<uint64_t>(
+      (file_size - kFirstRegionOffset) / rs, rep->max_regions_));
+  if (absl::Status s = rep->map_.EnsureMapped(
+          rep->fd_, kFirstRegionOffset + file_regions * rs, options.read_only,
+          path);
+      !s.ok())
+    return s;
+
+  // Decide whether anyone is writing. The first writable opener (the
+  // writers lock is free) owns the shared page and recovers every region.
+  bool full = false;
+  if (writable) {
+    absl::StatusOr<bool> first =
+        TryLock(rep->fd_, kLockWriters, LockKind::kExclusive);
+    if (!first.ok()) return first.status();
+    full = *first;
+  } else {
+    absl::StatusOr<bool> live =
+        IsLockedByOther(rep->fd_, kLockWriters, LockKind::kExclusive);
+    if (!live.ok()) return live.status();
+    full = !*live;
+  }
+  rep->recovery_.full_recovery = full;
+  for (uint32_t i = 0; i < file_regions; ++i) {
+    bool last = i + 1 == file_regions;
+    if (absl::Status s = rep->LoadRegionHeader(i, last); !s.ok()) return s;
+  }
+  rep->known_regions_.store(file_regions, std::memory_order_release);
+  if (full && writable) {
+    rep->shared_region_count().store(file_regions, std::memory_order_release);
+  }
+  if (absl::Status s = rep->Recover(full); !s.ok()) return s;
+
+  if (writable) {
+    // Become a registered writer before letting the next opener in.
+    if (absl::Status s = Lock(rep->fd_, kLockWriters, LockKind::kShared);
+        !s.ok())
+      return s;
+    if (absl::Status s = Unlock(rep->fd_, kLockRecovery); !s.ok()) return s;
+  }
+  rep->info_.path = path;
+  rep->info_.format_version = rep->header_.format_version;
+  rep->info_.uuid = rep->header_.uuid;
+  rep->info_.region_size = rs;
+  rep->info_.created_unix_nanos = rep->header_.created_unix_nanos;
+  rep->info_.read_only = options.read_only;
+  return rep;
+}
+
+absl::Status StoreRep::OpenFile(bool* created) {
+  struct stat st;
+  if (::stat(path_.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ": is a directory, not a store file"));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path_, ": not a regular file"));
+    }
+    if (options_.create_if_missing && options_.error_if_exists) {
+      return absl::AlreadyExistsError(absl::StrCat(path_, ": already exists"));
+    }
+  }
+  int flags = options_.read_only ? O_RDONLY : O_RDWR;
+  if (!options_.read_only && options_.create_if_missing) flags |= O_CREAT;
+  if (options_.error_if_exists) flags |= O_EXCL;
+  // Learn whether this call created the file, so a failed initialisation
+  // does not leave an empty file behind.
+  bool existed = ::access(path_.c_str(), F_OK) == 0;
+  absl::Status s = io::Open(path_, flags, 0644, &fd_);
+  if (!s.ok()) {
+    if (absl::IsNotFound(s)) {
+      return absl::NotFoundError(absl::StrCat(
+          path_, ": no such store file (create_if_missing is off)"));
+    }
+    if (absl::IsResourceExhausted(s) || absl::IsInternal(s)) {
+      if (errno == EEXIST) {
+        return absl::AlreadyExistsError(
+            absl::StrCat(path_, ": already exists"));
+      }
+    }
+    return s;
+  }
+  *created = !existed;
+  if (*created) return io::SyncParentDir(path_);
+  return absl::OkStatus();
+}
+
+absl::Status StoreRep::InitializeNewFile() {
+  std::string page(kFirstRegionOffset, '\0');
+  FileHeader h;
+  h.region_size = options_.region_size;
+  RandomBytes(h.uuid.data(), h.uuid.size());
+  h.created_unix_nanos = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  h.EncodeTo(page.data());
+  EncodeFixed64(page.data() + kSharedPageOffset + kSharedNextSequence, 1);
+  if (absl::Status s = io::Allocate(fd_, 0, kFirstRegionOffset, path_); !s.ok())
+    return s;
+  size_t done = 0;
+  while (done < page.size()) {
+    ssize_t r = ::pwrite(fd_, page.data() + done, page.size() - done,
+                         static_cast<off_t>(done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return io::ErrnoStatus(errno, "pwrite", path_);
+    }
+    done += static_cast<size_t>(r);
+  }
+  if (absl::Status s = io::Fdatasync(fd_, path_); !s.ok()) return s;
+  return io::SyncParentDir(path_);
+}
+
+absl::Status StoreRep::ReadHeader(uint64_t file_size) {
+  if (file_size == 0) {
+    return absl::DataLossError(
+        absl::StrCat(path_, ": empty file, not a recmap store"));
+  }
+  char buf[FileHeader::kEncodedSize];
+  size_t want = std::min<uint64_t>(file_size, sizeof(buf));
+  ssize_t r = ::pread(fd_, buf, want, 0);
+  if (r < 0) return io::ErrnoStatus(errno, "pread", path_);
+  absl::Status s = header_.DecodeFrom(buf, static_cast<size_t>(r));
+  if (!s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(path_, ": ", s.message()));
+  }
+  if (file_size < kFirstRegionOffset) {
+    return absl::DataLossError(
+        absl::StrCat(path_, ": truncated file of ", file_size,
+                     " bytes: the header pages need ", kFirstRegionOffset));
+  }
+  return absl::OkStatus();
+}
+
+std::atomic_ref<uint64_t> StoreRep::next_sequence() const {
+  return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(
+      map_.base() + kSharedPageOffset + kSharedNextSequence));
+}
+
+std::atomic_ref<uint64_t> StoreRep::shared_region_count() const {
+  return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(
+      map_.base() + kSharedPageOffset + kSharedRegionCount));
+}
+
+absl::Status StoreRep::LoadRegionHeader(uint32_t i, bool allow_unformatted) {
+  RegionInfo& ri = regions_[i];
+  ri.ref.base = map_.base() + RegionOffset(i);
+  ri.ref.size = header_.region_size;
+  ri.ref.index = i;
+  RegionHeader rh;
+  absl::Status s = rh.DecodeFrom(ri.ref.base, kPageSize);
+  if (s.ok() && (rh.index != i || rh.file_uuid != header_.uuid ||
+                 rh.region_size != header_.region_size)) {
+    s = absl::DataLossError("region header belongs to another region or file");
+  }
+  if (s.ok()) {
+    ri.formatted = true;
+    ri.ref.seed = RegionSeed(header_.uuid, i, rh.epoch);
+    return absl::OkStatus();
+  }
+  ri.formatted = false;
+  // Only the last region can be caught between growing the file and syncing
+  // its header; anywhere else an unreadable header is damage.
+  const bool tolerate =
+      allow_unformatted &&
+      options_.recovery_mode != RecoveryMode::kAbsoluteConsistency;
+  if (tolerate || options_.recovery_mode == RecoveryMode::kSalvage) {
+    ri.damaged = !tolerate;
+    ri.damage = std::string(s.message());
+    return absl::OkStatus();
+  }
+  return absl::DataLossError(absl::StrCat(path_, ": region ", i,
+                                          " header at offset ", RegionOffset(i),
+                                          ": ", s.message()));
+}
+
+absl::Status StoreRep::Recover(bool full) {
+  uint64_t max_seq = 0;
+  const uint32_t n = known_regions();
+  for (uint32_t i = 0; i < n; ++i) {
+    if (absl::Status s = RecoverRegion(i, full, &max_seq); !s.ok()) return s;
+  }
+  absl::MutexLock lock(&index_mu_);
+  indexed_regions_ = n;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!regions_[i].done) open_regions_.push_back(i);
+  }
+  local_next_sequence_ = max_seq + 1;
+  if (!read_only()) {
+    auto seq = next_sequence();
+    if (full) {
+      seq.store(max_seq + 1, std::memory_order_release);
+    } else {
+      uint64_t cur = seq.load(std::memory_order_acquire);
+      while (cur <= max_seq &&
+             !seq.compare_exchange_weak(cur, max_seq + 1,
+                                        std::memory_order_acq_rel)) {
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
+  RegionInfo& ri = regions_[i];
+  RegionRecovery rr;
+  rr.region = i;
+  if (!ri.formatted) {
+    rr.header_damaged = ri.damaged;
+    if (!ri.damaged && full && !read_only()) {
+      // A trailing region whose header never reached the disk: no record in
+      // it can have been published. Give it a fresh epoch.
+      if (absl::Status s = FormatRegion(i, /*fresh=*/false); !s.ok()) return s;
+      rr.reformatted = true;
+      rr.valid_end = rr.committed_tail = kRegionDataOffset;
+    }
+    recovery_.regions.push_back(rr);
+    return absl::OkStatus();
+  }
+  const RegionRef& r = ri.ref;
+  const RecoveryMode mode = options_.recovery_mode;
+  rr.committed_tail = r.committed_tail().load(std::memory_order_acquire);
+  rr.durable_tail = r.DurableTail();
+  const bool tail_ok = r.PlausibleTail(rr.committed_tail);
+  // How far to read: with a live writer, exactly its published tail; when
+  // no writer is live, every record that validates (an unpublished but
+  // complete record, or records whose tail update was lost in a power cut,
+  // are kept) -- except in absolute mode, which holds the log to its tail.
+  uint64_t limit = r.size;
+  if (!full || mode == RecoveryMode::kAbsoluteConsistency) {
+    limit = tail_ok ? rr.committed_tail : kRegionDataOffset;
+    if (!tail_ok && mode == RecoveryMode::kAbsoluteConsistency) {
+      return absl::DataLossError(
+          absl::StrCat(path_, ": region ", i, " has an invalid committed tail ",
+                       rr.committed_tail, " (state page at offset ",
+                       RegionOffset(i) + kRegionStatePageOffset, ")"));
+    }
+  }
+  const bool salvage = mode == RecoveryMode::kSalvage;
+  ScanResult res;
+  {
+    absl::MutexLock lock(&index_mu_);
+    res = ScanRegion(r, kRegionDataOffset, limit, salvage,
+                     [&](const ScannedRecord& rec) { IndexRecord(i, rec); });
+  }
+  rr.valid_end = res.end;
+  rr.records = res.records;
+  rr.stop = salvage && res.first_damage != 0 ? res.first_damage_kind : res.stop;
+  rr.stop_offset =
+      salvage && res.first_damage != 0 ? res.first_damage : res.end;
+  rr.skipped_bytes = res.skipped_bytes;
+  *max_seq = std::max(*max_seq, res.max_sequence);
+
+  const bool damaged = IsDamage(res.stop) || res.first_damage != 0;
+  if (damaged && !salvage) {
+    const bool below_floor = res.end < rr.durable_tail;
+    const bool below_tail = !full && res.end < limit;
+    if (mode == RecoveryMode::kAbsoluteConsistency || below_floor ||
+        below_tail) {
+      return absl::DataLossError(absl::StrCat(
+          path_, ": region ", i, ": ", ScanStopName(res.stop),
+          " at file offset ", RegionOffset(i) + res.end,
+          below_floor ? absl::StrCat(", below the durable tail at ",
+                                     RegionOffset(i) + rr.durable_tail)
+                      : std::string(),
+          below_tail ? " (below a live writer's committed tail)" : ""));
+    }
+  }
+  ri.indexed_end.store(res.end, std::memory_order_release);
+  if (full && !read_only()) {
+    // The log from here on is res.end; anything past it is garbage, an
+    // unfinished record or records lost before it, and must be scrubbed
+    // before anyone appends (the next claimer does it).
+    if (rr.committed_tail != res.end) {
+      r.committed_tail().store(res.end, std::memory_order_release);
+    }
+    if (!r.sealed() && r.owner_pid().load(std::memory_order_relaxed) == 0) {
+      r.owner_pid().store(kScrubOwner, std::memory_order_release);
+    }
+    if (r.DurableTail() > res.end) r.SetDurableTail(res.end);
+  }
+  ri.done = r.sealed() &&
+            res.end >= r.committed_tail().load(std::memory_order_acquire);
+  recovery_.regions.push_back(rr);
+  return absl::OkStatus();
+}
+
+}  // namespace recmap

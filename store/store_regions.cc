@@ -1,0 +1,111 @@
+// Region lifecycle shared by all handles: following growth by other
+// processes, formatting a region, scrubbing the bytes past a tail.
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "file_ops.h"
+#include "store_rep.h"
+
+namespace recmap {
+
+absl::Status StoreRep::LoadNewRegions() {
+  uint64_t shared = shared_region_count().load(std::memory_order_acquire);
+  if (shared <= known_regions()) return absl::OkStatus();
+  absl::MutexLock lock(&regions_mu_);
+  return LoadNewRegionsLocked();
+}
+
+absl::Status StoreRep::LoadNewRegionsLocked() {
+  uint64_t shared = shared_region_count().load(std::memory_order_acquire);
+  uint32_t known = known_regions();
+  if (shared <= known) return absl::OkStatus();
+  // The shared page is a hint; the file size is the bound. A read-only
+  // handle of a crashed file may see a garbage count here.
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) return io::ErrnoStatus(errno, "fstat", path_);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t by_size = size < kFirstRegionOffset
+                         ? 0
+                         : (size - kFirstRegionOffset) / region_size();
+  uint64_t target = std::min({shared, by_size, uint64_t{max_regions_}});
+  if (target <= known) return absl::OkStatus();
+  if (absl::Status s =
+          map_.EnsureMapped(fd_, RegionOffset(target), read_only(), path_);
+      !s.ok())
+    return s;
+  for (uint32_t i = known; i < target; ++i) {
+    if (absl::Status s = LoadRegionHeader(i, /*allow_unformatted=*/true);
+        !s.ok())
+      return s;
+  }
+  known_regions_.store(static_cast<uint32_t>(target),
+                       std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status StoreRep::LoadNewRegionsForGrowth(uint32_t count) {
+  if (count > max_regions_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(path_, ": too many regions for max_file_size"));
+  }
+  return map_.EnsureMapped(fd_, RegionOffset(count), read_only(), path_);
+}
+
+void StoreRep::PublishRegionCount(uint32_t count) {
+  absl::MutexLock lock(&regions_mu_);
+  known_regions_.store(count, std::memory_order_release);
+  shared_region_count().store(count, std::memory_order_release);
+}
+
+absl::Status StoreRep::FormatRegion(uint32_t i, bool fresh) {
+  RegionInfo& ri = regions_[i];
+  RegionHeader rh;
+  rh.index = i;
+  rh.region_size = region_size();
+  rh.file_uuid = header_.uuid;
+  do {
+    if (::getrandom(&rh.epoch, sizeof(rh.epoch), 0) != sizeof(rh.epoch)) {
+      rh.epoch = static_cast<uint64_t>(::time(nullptr)) * 0x9E3779B97F4A7C15ULL;
+    }
+  } while (rh.epoch == 0);
+  char* base = map_.base() + RegionOffset(i);
+  // Header page, state page, and the first data page: a reformatted region
+  // may hold bytes of an earlier life; the new epoch already invalidates
+  // them, and zeroing the first header makes the empty log end cleanly.
+  std::memset(base, 0, kRegionDataOffset);
+  rh.EncodeTo(base);
+  ri.ref.base = base;
+  ri.ref.size = region_size();
+  ri.ref.index = i;
+  ri.ref.seed = RegionSeed(header_.uuid, i, rh.epoch);
+  if (!fresh) {
+    if (absl::Status s =
+            io::ZeroRange(fd_, RegionOffset(i) + kRegionDataOffset,
+                          region_size() - kRegionDataOffset, path_);
+        !s.ok())
+      return s;
+  }
+  ri.ref.committed_tail().store(kRegionDataOffset, std::memory_order_release);
+  if (absl::Status s = io::Fdatasync(fd_, path_); !s.ok()) return s;
+  ri.formatted = true;
+  ri.damaged = false;
+  ri.indexed_end.store(kRegionDataOffset, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status StoreRep::ScrubTail(uint32_t i, uint64_t tail) {
+  const RegionRef& r = regions_[i].ref;
+  const uint64_t page_end = (tail + kPageSize - 1) / kPageSize * kPageSize;
+  std::memset(r.base + tail, 0, page_end - tail);
+  if (absl::Status s = io::ZeroRange(fd_, RegionOffset(i) + page_end,
+                                     r.size - page_end, path_);
+      !s.ok())
+    return s;
+  return io::Fdatasync(fd_, path_);
+}
+
+}  // namespace recmap

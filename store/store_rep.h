@@ -1,0 +1,179 @@
+// The internals of an open store, shared by Store, Writer and recmap's own
+// library functions (verify, recover, dump, compaction). Not installed.
+#ifndef RECMAP_STORE_STORE_REP_H_
+#define RECMAP_STORE_STORE_REP_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "format.h"
+#include "mapping.h"
+#include "recmap/options.h"
+#include "recmap/store.h"
+#include "region.h"
+
+namespace recmap {
+
+// owner_pid value left by recovery: the bytes past the committed tail are
+// not known to be zero, so the next claimer must scrub them.
+inline constexpr uint32_t kScrubOwner = 0xFFFFFFFF;
+
+// What recovery found in one region at open.
+struct RegionRecovery {
+  uint32_t region = 0;
+  uint64_t committed_tail = 0;  // as found (region-relative)
+  uint64_t durable_tail = 0;    // as found; 0 when absent or invalid
+  uint64_t valid_end = 0;       // end of the valid records kept
+  uint64_t records = 0;
+  ScanStop stop = ScanStop::kLimit;
+  uint64_t stop_offset = 0;     // region-relative offset where the scan stopped
+  uint64_t skipped_bytes = 0;   // salvage: damaged bytes skipped inside the log
+  bool header_damaged = false;  // region header invalid: region not used
+  bool reformatted = false;     // an unformatted trailing region was formatted
+  bool changed() const {
+    return header_damaged || reformatted || valid_end != committed_tail ||
+           skipped_bytes != 0;
+  }
+};
+
+struct RecoveryReport {
+  bool full_recovery = false;  // no writer was live: the log was rescanned
+  std::vector<RegionRecovery> regions;
+  uint64_t trailing_bytes = 0;  // bytes past the last whole region
+};
+
+class StoreRep {
+ public:
+  struct RegionInfo {
+    RegionRef ref;
+    bool formatted = false;
+    bool damaged = false;  // stop indexing; see damage
+    std::string damage;
+    std::atomic<uint64_t> indexed_end{kRegionDataOffset};
+    uint64_t records = 0;        // guarded by index_mu_
+    uint64_t fill = 0;           // guarded by index_mu_
+    uint64_t payload_bytes = 0;  // guarded by index_mu_
+    bool done = false;           // sealed and fully indexed
+  };
+
+  static absl::StatusOr<std::unique_ptr<StoreRep>> Open(const std::string& path,
+                                                        const Options& options);
+  ~StoreRep();
+
+  // --- identity and layout
+  const std::string& path() const { return path_; }
+  const Options& options() const { return options_; }
+  const StoreInfo& info() const { return info_; }
+  bool read_only() const { return options_.read_only; }
+  uint64_t region_size() const { return header_.region_size; }
+  uint64_t RegionOffset(uint32_t i) const {
+    return kFirstRegionOffset + uint64_t{i} * header_.region_size;
+  }
+  int fd() const { return fd_; }
+  const RecoveryReport& recovery() const { return recovery_; }
+
+  // --- shared page words
+  std::atomic_ref<uint64_t> next_sequence() const;
+  std::atomic_ref<uint64_t> shared_region_count() const;
+
+  // --- regions
+  uint32_t known_regions() const {
+    return known_regions_.load(std::memory_order_acquire);
+  }
+  RegionInfo& region(uint32_t i) { return regions_[i]; }
+  // Maps and loads regions other processes have added. Thread-safe.
+  absl::Status LoadNewRegions();
+  // Formats region `i` in place (new epoch) through the mapping and syncs
+  // it. The caller holds the growth lock or is the recovering first writer.
+  // `fresh`: the data bytes are known to be zero (just allocated).
+  absl::Status FormatRegion(uint32_t i, bool fresh);
+  // Growth, under the growth lock: map the first `count` regions after the
+  // file was extended, then (once the new region is formatted) publish the
+  // count to this process and to every other.
+  absl::Status LoadNewRegionsForGrowth(uint32_t count);
+  void PublishRegionCount(uint32_t count);
+  // Zeroes region i's bytes from `tail` to its end and syncs, so that no
+  // stale record past the tail can ever validate again.
+  absl::Status ScrubTail(uint32_t i, uint64_t tail);
+
+  // --- index
+  absl::Status Refresh() ABSL_LOCKS_EXCLUDED(index_mu_);
+  absl::StatusOr<RecordView> Lookup(uint64_t id) ABSL_LOCKS_EXCLUDED(index_mu_);
+  RecordView ViewAt(uint64_t packed) const;
+  static uint64_t Pack(uint32_t region, uint64_t offset) {
+    return uint64_t{region} << 40 | offset >> 3;
+  }
+
+  // --- writes
+  absl::Status CheckWritable() const;
+  absl::Status Sync();
+  absl::Mutex& default_writer_mu() { return writer_mu_; }
+  std::unique_ptr<Writer>& default_writer()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
+    return default_writer_;
+  }
+  absl::StatusOr<std::unique_ptr<Writer>> NewWriter();
+
+  // --- reads
+  absl::Status ForEachLive(const std::function<bool(const RecordView&)>& fn);
+  absl::Status ForEachInRegion(
+      uint32_t region, const std::function<bool(const RecordView&)>& fn);
+  StoreStats Stats();
+
+ private:
+  StoreRep() = default;
+  absl::Status OpenFile(bool* created);
+  absl::Status InitializeNewFile();
+  absl::Status ReadHeader(uint64_t file_size);
+  absl::Status LoadRegionHeader(uint32_t i, bool allow_unformatted);
+  absl::Status Recover(bool full);
+  absl::Status RecoverRegion(uint32_t i, bool full, uint64_t* max_seq);
+  absl::Status LoadNewRegionsLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(regions_mu_);
+
+  bool NeedsRefreshLocked() const ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
+  void RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
+  void IndexRecord(uint32_t region, const ScannedRecord& rec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
+  absl::StatusOr<RecordView> LookupLocked(uint64_t id)
+      ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
+
+  std::string path_;
+  Options options_;
+  StoreInfo info_;
+  FileHeader header_;
+  int fd_ = -1;
+  Mapping map_;
+  RecoveryReport recovery_;
+
+  uint32_t max_regions_ = 0;
+  std::unique_ptr<RegionInfo[]> regions_;
+  std::atomic<uint32_t> known_regions_{0};
+  absl::Mutex regions_mu_;
+
+  mutable absl::Mutex index_mu_;
+  absl::flat_hash_map<uint64_t, uint64_t> index_ ABSL_GUARDED_BY(index_mu_);
+  std::vector<uint32_t> open_regions_ ABSL_GUARDED_BY(index_mu_);
+  uint32_t indexed_regions_ ABSL_GUARDED_BY(index_mu_) = 0;
+  uint64_t local_next_sequence_ = 1;  // read-only handles
+
+  absl::Mutex writer_mu_;
+  std::unique_ptr<Writer> default_writer_ ABSL_GUARDED_BY(writer_mu_);
+
+  absl::Mutex sync_mu_;
+  absl::Status sync_error_ ABSL_GUARDED_BY(sync_mu_);
+
+  friend class Store;
+};
+
+}  // namespace recmap
+
+#endif  // RECMAP_STORE_STORE_REP_H_

@@ -1,0 +1,208 @@
+// The append path: claiming a region, writing and publishing records,
+// sealing full regions and growing the file.
+//
+// Invariants:
+// - Only the holder of a region's OFD lock writes into the region's log or
+//   moves its committed tail, and only forward.
+// - A record's bytes are complete (checksum last) before the release-store
+//   of the committed tail that publishes it.
+// - Bytes past a committed tail are zero, except while the owner is writing
+//   the next record; a claimer that cannot vouch for that (the previous
+//   owner died, or recovery rewrote the tail) scrubs them first.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "coding.h"
+#include "file_lock.h"
+#include "file_ops.h"
+#include "store_rep.h"
+
+namespace recmap {
+
+struct Writer::State {
+  StoreRep* rep = nullptr;
+  int lock_fd = -1;  // own open file description: own region locks
+  int64_t region = -1;
+  RegionRef ref;
+  uint64_t tail = 0;
+  uint32_t pid = 0;
+
+  ~State();
+  absl::Status Write(RecordType type, uint64_t id, std::string_view value,
+                     bool assign_id, uint64_t* assigned);
+  absl::Status Rotate(uint64_t need);
+  absl::Status Claim(uint64_t need);
+  absl::Status Grow(uint64_t need);
+  absl::Status Take(uint32_t i);
+  void Release(bool seal);
+};
+
+Writer::State::~State() {
+  Release(/*seal=*/false);
+  if (lock_fd >= 0) ::close(lock_fd);
+}
+
+void Writer::State::Release(bool seal) {
+  if (region < 0) return;
+  if (seal) ref.sealed_word().store(kSealedMagic, std::memory_order_release);
+  ref.owner_pid().store(0, std::memory_order_release);
+  (void)Unlock(lock_fd, kLockRegionBase + static_cast<uint64_t>(region));
+  region = -1;
+}
+
+absl::Status Writer::State::Take(uint32_t i) {
+  ref = rep->region(i).ref;
+  tail = ref.committed_tail().load(std::memory_order_acquire);
+  if (ref.owner_pid().load(std::memory_order_acquire) != 0) {
+    if (absl::Status s = rep->ScrubTail(i, tail); !s.ok()) {
+      (void)Unlock(lock_fd, kLockRegionBase + i);
+      return s;
+    }
+  }
+  ref.owner_pid().store(pid, std::memory_order_release);
+  region = i;
+  return absl::OkStatus();
+}
+
+absl::Status Writer::State::Claim(uint64_t need) {
+  if (absl::Status s = rep->LoadNewRegions(); !s.ok()) return s;
+  const uint32_t n = rep->known_regions();
+  for (uint32_t i = 0; i < n; ++i) {
+    StoreRep::RegionInfo& ri = rep->region(i);
+    if (!ri.formatted || ri.damaged || ri.ref.sealed()) continue;
+    uint64_t t = ri.ref.committed_tail().load(std::memory_order_acquire);
+    if (!ri.ref.PlausibleTail(t) || t + need > ri.ref.size) continue;
+    absl::StatusOr<bool> got =
+        TryLock(lock_fd, kLockRegionBase + i, LockKind::kExclusive);
+    if (!got.ok()) return got.status();
+    if (!*got) continue;
+    // Re-check under the lock: the previous owner may have sealed or
+    // filled it between our look and our lock.
+    t = ri.ref.committed_tail().load(std::memory_order_acquire);
+    if (ri.ref.sealed() || !ri.ref.PlausibleTail(t) || t + need > ri.ref.size) {
+      (void)Unlock(lock_fd, kLockRegionBase + i);
+      continue;
+    }
+    return Take(i);
+  }
+  return Grow(need);
+}
+
+absl::Status Writer::State::Grow(uint64_t need) {
+  (void)need;  // a fresh region holds any record that passed the size check
+  const std::string& path = rep->path();
+  if (absl::Status s = Lock(lock_fd, kLockGrowth, LockKind::kExclusive);
+      !s.ok())
+    return s;
+  auto unlock = [&] { (void)Unlock(lock_fd, kLockGrowth); };
+  if (absl::Status s = rep->LoadNewRegions(); !s.ok()) {
+    unlock();
+    return s;
+  }
+  const uint32_t i = rep->known_regions();
+  const uint64_t off = rep->RegionOffset(i);
+  if (off + rep->region_size() > rep->options().max_file_size) {
+    unlock();
+    return absl::ResourceExhaustedError(absl::StrCat(
+        path, ": growing to ", off + rep->region_size(),
+        " bytes would exceed max_file_size ", rep->options().max_file_size));
+  }
+  absl::Status s = io::Allocate(rep->fd(), off, rep->region_size(), path);
+  if (s.ok()) s = rep->LoadNewRegionsForGrowth(i + 1);
+  if (s.ok()) s = rep->FormatRegion(i, /*fresh=*/true);
+  if (!s.ok()) {
+    unlock();
+    return s;
+  }
+  absl::StatusOr<bool> got =
+      TryLock(lock_fd, kLockRegionBase + i, LockKind::kExclusive);
+  if (!got.ok() || !*got) {
+    unlock();
+    return got.ok() ? absl::InternalError("new region is locked")
+                    : got.status();
+  }
+  rep->PublishRegionCount(i + 1);
+  unlock();
+  ref = rep->region(i).ref;
+  tail = kRegionDataOffset;
+  ref.owner_pid().store(pid, std::memory_order_release);
+  region = i;
+  return absl::OkStatus();
+}
+
+absl::Status Writer::State::Rotate(uint64_t need) {
+  Release(/*seal=*/true);
+  return Claim(need);
+}
+
+absl::Status Writer::State::Write(RecordType type, uint64_t id,
+                                  std::string_view value, bool assign_id,
+                                  uint64_t* assigned) {
+  const uint64_t max = MaxPayload(rep->region_size());
+  if (value.size() > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("value of ", value.size(),
+                     " bytes exceeds the largest record a region "
+                     "of ",
+                     rep->region_size(), " bytes holds (", max, " bytes)"));
+  }
+  const uint32_t len = static_cast<uint32_t>(value.size());
+  const uint64_t size = RecordSize(len);
+  if (region < 0) {
+    if (absl::Status s = Claim(size); !s.ok()) return s;
+  } else if (tail + size > ref.size) {
+    if (absl::Status s = Rotate(size); !s.ok()) return s;
+  }
+  RecordHeader h;
+  h.length = len;
+  h.type = type;
+  h.sequence = rep->next_sequence().fetch_add(1, std::memory_order_acq_rel);
+  h.id = assign_id ? h.sequence : id;
+  char* p = ref.base + tail;
+  h.EncodeTo(p);
+  if (len != 0) std::memcpy(p + kRecordHeaderSize, value.data(), len);
+  const uint64_t padded = size - kRecordHeaderSize;
+  if (padded != len) std::memset(p + kRecordHeaderSize + len, 0, padded - len);
+  EncodeFixed64(p + kRecordChecksumOffset, RecordChecksum(p, len, ref.seed));
+  tail += size;
+  ref.committed_tail().store(tail, std::memory_order_release);
+  if (assigned != nullptr) *assigned = h.id;
+  return absl::OkStatus();
+}
+
+// --- public Writer
+
+Writer::Writer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Writer::~Writer() = default;
+
+absl::Status Writer::Put(uint64_t id, std::string_view value) {
+  return state_->Write(RecordType::kPut, id, value, false, nullptr);
+}
+
+absl::StatusOr<uint64_t> Writer::Append(std::string_view value) {
+  uint64_t id = 0;
+  absl::Status s = state_->Write(RecordType::kPut, 0, value, true, &id);
+  if (!s.ok()) return s;
+  return id;
+}
+
+absl::Status Writer::Delete(uint64_t id) {
+  return state_->Write(RecordType::kDelete, id, {}, false, nullptr);
+}
+
+int64_t Writer::region() const { return state_->region; }
+
+absl::StatusOr<std::unique_ptr<Writer>> StoreRep::NewWriter() {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  auto st = std::make_unique<Writer::State>();
+  st->rep = this;
+  st->pid = static_cast<uint32_t>(::getpid());
+  if (absl::Status s = io::Open(path_, O_RDWR, 0, &st->lock_fd); !s.ok())
+    return s;
+  return std::unique_ptr<Writer>(new Writer(std::move(st)));
+}
+
+}  // namespace recmap
