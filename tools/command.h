@@ -1,0 +1,56 @@
+// The recmap tool's subcommand registry and shared helpers. Each
+// subcommand lives in its own tools/cmd_<name>.cc and registers itself with
+// a static Registration; tools/main.cc builds the CLI11 app from them.
+#ifndef RECMAP_TOOLS_COMMAND_H_
+#define RECMAP_TOOLS_COMMAND_H_
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "recmap/store.h"
+
+namespace recmap::tool {
+
+// Exit codes, documented in `recmap --help` and docs/CLI.md.
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitNotFound = 1,  // id not found
+  kExitUsage = 2,     // bad command line
+  kExitDamaged = 3,   // damaged store (DataLoss), or verify found damage
+  kExitIo = 4,        // I/O error, permission, disk full, no such file
+  kExitInternal = 5,  // anything else
+};
+// Maps a Status to an exit code.
+int ExitCodeFor(const absl::Status& s);
+// Prints "recmap: <message>" to stderr and returns ExitCodeFor(s).
+int Fail(const absl::Status& s);
+
+// A subcommand: `setup` adds the CLI11 subcommand and its options, and
+// returns the function to run once parsing succeeded.
+using Runner = std::function<int()>;
+using Setup = std::function<Runner(CLI::App& app)>;
+
+struct Registration {
+  // `order` sorts subcommands in --help.
+  Registration(int order, Setup setup);
+};
+
+// Opens a store for a tool. Errors come back as a Status.
+absl::StatusOr<std::unique_ptr<Store>> OpenForTool(const std::string& path,
+                                                   bool read_only,
+                                                   bool create = false);
+
+// "1.5 MiB" style sizes.
+std::string HumanBytes(uint64_t bytes);
+// Printable preview of a payload: printable ASCII as is, other bytes as
+// \xHH, cut to `max` bytes with "..." after.
+std::string Preview(std::string_view value, size_t max);
+std::string Hex(std::string_view bytes);
+std::string UuidString(const std::array<uint8_t, 16>& uuid);
+
+}  // namespace recmap::tool
+
+#endif  // RECMAP_TOOLS_COMMAND_H_
