@@ -29,9 +29,9 @@ constexpr size_t kRhRegionSize = 16;
 constexpr size_t kRhUuid = 24;
 constexpr size_t kRhChecksum = 40;
 
-uint64_t HeaderChecksum(const char* p, size_t n) { return XXH3_64bits(p, n); }
-
 }  // namespace
+
+uint64_t HeaderChecksum(const char* p, size_t n) { return XXH3_64bits(p, n); }
 
 void FileHeader::EncodeTo(char* dst) const {
   std::memset(dst, 0, kEncodedSize);

@@ -145,6 +145,10 @@ uint64_t DurableCheck(uint64_t durable_tail, uint64_t seed);
 
 const char* RecordTypeName(RecordType type);
 
+// The checksum used by the file and region headers: XXH3-64 of `n` bytes,
+// seed 0. Exposed for tests and tools that forge or repair headers.
+uint64_t HeaderChecksum(const char* p, size_t n);
+
 }  // namespace recmap
 
 #endif  // RECMAP_STORE_FORMAT_H_
