@@ -76,12 +76,29 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
   if (absl::Status s = rep->OpenFile(&created); !s.ok()) return s;
 
   const bool writable = !options.read_only;
+  // Decide whether anyone is writing, before looking at the file: the
+  // first writable opener (the writers lock is free) owns the shared page
+  // and recovers every region, and from the moment it holds the writers
+  // lock nobody else can be appending. A later opener must instead take
+  // the file as the live writers publish it.
+  bool full = false;
   if (writable) {
     // Serialise initialisation and recovery with other openers.
     if (absl::Status s = Lock(rep->fd_, kLockRecovery, LockKind::kExclusive);
         !s.ok())
       return s;
+    absl::StatusOr<bool> first =
+        TryLock(rep->fd_, kLockWriters, LockKind::kExclusive);
+    if (!first.ok()) return first.status();
+    full = *first;
+  } else {
+    absl::StatusOr<bool> live =
+        IsLockedByOther(rep->fd_, kLockWriters, LockKind::kExclusive);
+    if (!live.ok()) return live.status();
+    full = !*live;
   }
+  rep->recovery_.full_recovery = full;
+
   struct stat st;
   if (::fstat(rep->fd_, &st) != 0) return io::ErrnoStatus(errno, "fstat", path);
   uint64_t file_size = static_cast<uint64_t>(st.st_size);
@@ -96,7 +113,7 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
 
   const uint64_t rs = rep->header_.region_size;
   rep->recovery_.trailing_bytes = (file_size - kFirstRegionOffset) % rs;
-  if (rep->recovery_.trailing_bytes != 0 &&
+  if (rep->recovery_.trailing_bytes != 0 && full &&
       options.recovery_mode == RecoveryMode::kAbsoluteConsistency) {
     return absl::DataLossError(
         absl::StrCat(path, ": ", rep->recovery_.trailing_bytes,
@@ -106,38 +123,33 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
   const uint64_t reserve = std::max(options.max_file_size, file_size);
   rep->max_regions_ = static_cast<uint32_t>(
       std::min<uint64_t>((reserve - kFirstRegionOffset) / rs, 1u << 24));
-  rep->regions_ = std::make_unique<RegionInfo[]>(rep->max_regions_);
+  rep->regions_.Init(rep->max_regions_);
   if (absl::Status s = rep->map_.Reserve(reserve); !s.ok()) return s;
-  const uint32_t file_regions = static_cast<uint32_t>(std::min<uint64_t>(
-      (file_size - kFirstRegionOffset) / rs, rep->max_regions_));
-  if (absl::Status s = rep->map_.EnsureMapped(
-          rep->fd_, kFirstRegionOffset + file_regions * rs, options.read_only,
-          path);
+  if (absl::Status s = rep->map_.EnsureMapped(rep->fd_, kFirstRegionOffset,
+                                              options.read_only, path);
       !s.ok())
     return s;
-
-  // Decide whether anyone is writing. The first writable opener (the
-  // writers lock is free) owns the shared page and recovers every region.
-  bool full = false;
-  if (writable) {
-    absl::StatusOr<bool> first =
-        TryLock(rep->fd_, kLockWriters, LockKind::kExclusive);
-    if (!first.ok()) return first.status();
-    full = *first;
-  } else {
-    absl::StatusOr<bool> live =
-        IsLockedByOther(rep->fd_, kLockWriters, LockKind::kExclusive);
-    if (!live.ok()) return live.status();
-    full = !*live;
+  uint32_t regions = static_cast<uint32_t>(std::min<uint64_t>(
+      (file_size - kFirstRegionOffset) / rs, rep->max_regions_));
+  if (!full) {
+    // Live writers: only regions they have published (formatted, synced)
+    // exist; one being added right now is picked up by LoadNewRegions.
+    regions = static_cast<uint32_t>(std::min<uint64_t>(
+        regions, rep->shared_region_count().load(std::memory_order_acquire)));
   }
-  rep->recovery_.full_recovery = full;
-  for (uint32_t i = 0; i < file_regions; ++i) {
-    bool last = i + 1 == file_regions;
-    if (absl::Status s = rep->LoadRegionHeader(i, last); !s.ok()) return s;
+  if (absl::Status s = rep->map_.EnsureMapped(
+          rep->fd_, kFirstRegionOffset + regions * rs, options.read_only, path);
+      !s.ok())
+    return s;
+  rep->regions_.Ensure(regions);
+  for (uint32_t i = 0; i < regions; ++i) {
+    bool last = i + 1 == regions;
+    if (absl::Status s = rep->LoadRegionHeader(i, last && full); !s.ok())
+      return s;
   }
-  rep->known_regions_.store(file_regions, std::memory_order_release);
+  rep->known_regions_.store(regions, std::memory_order_release);
   if (full && writable) {
-    rep->shared_region_count().store(file_regions, std::memory_order_release);
+    rep->shared_region_count().store(regions, std::memory_order_release);
   }
   if (absl::Status s = rep->Recover(full); !s.ok()) return s;
 

@@ -37,6 +37,7 @@ absl::Status StoreRep::LoadNewRegionsLocked() {
           map_.EnsureMapped(fd_, RegionOffset(target), read_only(), path_);
       !s.ok())
     return s;
+  regions_.Ensure(static_cast<uint32_t>(target));
   for (uint32_t i = known; i < target; ++i) {
     if (absl::Status s = LoadRegionHeader(i, /*allow_unformatted=*/true);
         !s.ok())
@@ -52,7 +53,13 @@ absl::Status StoreRep::LoadNewRegionsForGrowth(uint32_t count) {
     return absl::ResourceExhaustedError(
         absl::StrCat(path_, ": too many regions for max_file_size"));
   }
-  return map_.EnsureMapped(fd_, RegionOffset(count), read_only(), path_);
+  if (absl::Status s =
+          map_.EnsureMapped(fd_, RegionOffset(count), read_only(), path_);
+      !s.ok())
+    return s;
+  absl::MutexLock lock(&regions_mu_);
+  regions_.Ensure(count);
+  return absl::OkStatus();
 }
 
 void StoreRep::PublishRegionCount(uint32_t count) {

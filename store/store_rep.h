@@ -64,6 +64,39 @@ class StoreRep {
     bool done = false;           // sealed and fully indexed
   };
 
+  // Per-region state with stable addresses, allocated in chunks as the file
+  // grows: a store may reserve room for millions of regions and use three.
+  // operator[] is lock-free; Ensure is called under regions_mu_ (or during
+  // open) before a region's index is published to other threads.
+  class RegionTable {
+   public:
+    static constexpr uint32_t kChunk = 1024;
+    void Init(uint32_t max_regions) {
+      max_ = max_regions;
+      chunks_ = std::make_unique<std::atomic<RegionInfo*>[]>(
+          (max_regions + kChunk - 1) / kChunk);
+    }
+    ~RegionTable() {
+      for (uint32_t c = 0; c < (max_ + kChunk - 1) / kChunk; ++c) {
+        delete[] chunks_[c].load(std::memory_order_relaxed);
+      }
+    }
+    void Ensure(uint32_t count) {
+      for (uint32_t c = 0; c < (count + kChunk - 1) / kChunk; ++c) {
+        if (chunks_[c].load(std::memory_order_acquire) == nullptr) {
+          chunks_[c].store(new RegionInfo[kChunk], std::memory_order_release);
+        }
+      }
+    }
+    RegionInfo& operator[](uint32_t i) const {
+      return chunks_[i / kChunk].load(std::memory_order_acquire)[i % kChunk];
+    }
+
+   private:
+    uint32_t max_ = 0;
+    std::unique_ptr<std::atomic<RegionInfo*>[]> chunks_;
+  };
+
   static absl::StatusOr<std::unique_ptr<StoreRep>> Open(const std::string& path,
                                                         const Options& options);
   ~StoreRep();
@@ -155,7 +188,7 @@ class StoreRep {
   RecoveryReport recovery_;
 
   uint32_t max_regions_ = 0;
-  std::unique_ptr<RegionInfo[]> regions_;
+  RegionTable regions_;
   std::atomic<uint32_t> known_regions_{0};
   absl::Mutex regions_mu_;
 
