@@ -285,9 +285,16 @@ absl::Status StoreRep::LoadRegionHeader(uint32_t i, bool allow_unformatted) {
   }
   ri.formatted = false;
   // Only the last region can be caught between growing the file and syncing
-  // its header; anywhere else an unreadable header is damage.
+  // its header, and then nothing was ever written into its log (writers
+  // start after the header is synced): its first record slot is zero.
+  // Anywhere else, or with records behind it, an unreadable header is
+  // damage.
+  bool log_empty = true;
+  for (uint64_t k = 0; k < kRecordHeaderSize; ++k) {
+    log_empty = log_empty && ri.ref.base[kRegionDataOffset + k] == 0;
+  }
   const bool tolerate =
-      allow_unformatted &&
+      allow_unformatted && log_empty &&
       options_.recovery_mode != RecoveryMode::kAbsoluteConsistency;
   if (tolerate || options_.recovery_mode == RecoveryMode::kSalvage) {
     ri.damaged = !tolerate;
