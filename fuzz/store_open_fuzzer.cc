@@ -1,0 +1,180 @@
+// Fuzzes opening a store file: the input's bytes become a store file, which
+// is opened read-only and writable (each on its own copy) in every recovery
+// mode. Whatever opens is read through every path -- ForEachLive,
+// ForEachInRegion for each region, Get of every live id, Stats -- and a
+// writable handle also writes, reopens and reads back.
+//
+// Input: flags u8 | file bytes. Flag bit 0 rewrites every checksum in the
+// image first (fuzz_util.h, RepairChecksums) so that mutations reach
+// recovery and indexing; bit 1 sets verify_checksums_on_read.
+//
+// Invariants: a Status, never a crash, hang, leak or out-of-bounds access;
+// error codes from the documented set; a read-only open never changes the
+// file; the live set agrees with Get and Stats; a writable open that
+// succeeded accepts a write, reopens in the same mode and keeps the same
+// live records plus the new one.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "fuzz_util.h"
+#include "recmap/store.h"
+
+namespace recmap::fuzz {
+namespace {
+
+constexpr uint64_t kTestId = uint64_t{1} << 62;
+
+struct Live {
+  uint64_t sequence;
+  std::string value;
+};
+using LiveSet = std::map<uint64_t, Live>;
+
+bool DocumentedOpenError(const absl::Status& s) {
+  return absl::IsDataLoss(s) || absl::IsFailedPrecondition(s) ||
+         absl::IsInvalidArgument(s) || absl::IsResourceExhausted(s) ||
+         absl::IsNotFound(s);
+}
+
+Options MakeOptions(RecoveryMode mode, bool read_only, bool verify) {
+  Options o;
+  o.read_only = read_only;
+  o.recovery_mode = mode;
+  o.verify_checksums_on_read = verify;
+  o.max_file_size = uint64_t{4} << 20;  // also bounds growth
+  return o;
+}
+
+// Reads everything `store` holds through each read path and checks that
+// the paths agree. Returns the live set.
+LiveSet Exercise(Store* store) {
+  StoreStats st = store->Stats();
+  FUZZ_CHECK(st.region_stats.size() == st.regions, "region stats count");
+  for (uint32_t i = 0; i < st.regions; ++i) {
+    uint64_t n = 0, last_offset = 0;
+    absl::Status s = store->ForEachInRegion(i, [&](const RecordView& v) {
+      FUZZ_CHECK(v.location.region == i, "record from another region");
+      FUZZ_CHECK(n == 0 || v.location.file_offset > last_offset,
+                 "region records out of log order");
+      last_offset = v.location.file_offset;
+      ++n;
+      return true;
+    });
+    FUZZ_CHECK(s.ok() || absl::IsDataLoss(s),
+               "ForEachInRegion: " + s.ToString());
+  }
+  FUZZ_CHECK(absl::IsInvalidArgument(store->ForEachInRegion(
+                 st.regions, [](const RecordView&) { return true; })),
+             "ForEachInRegion accepted a region past the end");
+
+  LiveSet live;
+  uint64_t last_seq = 0;
+  absl::Status s = store->ForEachLive([&](const RecordView& v) {
+    FUZZ_CHECK(v.type == RecordType::kPut, "ForEachLive returned a non-put");
+    FUZZ_CHECK(v.sequence > last_seq, "ForEachLive out of sequence order");
+    last_seq = v.sequence;
+    FUZZ_CHECK(live.count(v.id) == 0, "ForEachLive returned an id twice");
+    live[v.id] = {v.sequence, std::string(v.value)};
+    return true;
+  });
+  FUZZ_CHECK(s.ok() || absl::IsDataLoss(s), "ForEachLive: " + s.ToString());
+  if (!s.ok()) return live;
+  for (const auto& [id, rec] : live) {
+    absl::StatusOr<RecordView> v = store->GetRecord(id);
+    FUZZ_CHECK(
+        v.ok() || absl::IsDataLoss(v.status()),
+        absl::StrCat("Get of live id ", id, ": ", v.status().ToString()));
+    if (!v.ok()) continue;
+    FUZZ_CHECK(v->sequence == rec.sequence && v->value == rec.value,
+               absl::StrCat("Get disagrees with ForEachLive for id ", id));
+  }
+  st = store->Stats();
+  FUZZ_CHECK(st.live_records == live.size(),
+             absl::StrCat("Stats live_records ", st.live_records,
+                          " != ForEachLive count ", live.size()));
+  return live;
+}
+
+void OpenReadOnly(const std::string& image, RecoveryMode mode, bool verify) {
+  const std::string path = ScratchDir() + "/ro.rmap";
+  WriteFileOrDie(path, image);
+  {
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        Store::Open(path, MakeOptions(mode, /*read_only=*/true, verify));
+    if (!store.ok()) {
+      FUZZ_CHECK(DocumentedOpenError(store.status()),
+                 "read-only open: " + store.status().ToString());
+    } else {
+      Exercise(store->get());
+      FUZZ_CHECK(absl::IsFailedPrecondition((*store)->Put(kTestId, "x")),
+                 "a read-only store accepted a write");
+    }
+  }
+  FUZZ_CHECK(ReadFileOrDie(path) == image, "a read-only open changed the file");
+}
+
+void OpenWritable(const std::string& image, RecoveryMode mode, bool verify) {
+  const std::string path = ScratchDir() + "/rw.rmap";
+  WriteFileOrDie(path, image);
+  const Options options = MakeOptions(mode, /*read_only=*/false, verify);
+  LiveSet before;
+  {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, options);
+    if (!store.ok()) {
+      FUZZ_CHECK(DocumentedOpenError(store.status()),
+                 "writable open: " + store.status().ToString());
+      return;
+    }
+    before = Exercise(store->get());
+    absl::Status s = (*store)->Put(kTestId, "fuzz");
+    FUZZ_CHECK(
+        s.ok() || absl::IsResourceExhausted(s) || absl::IsInvalidArgument(s),
+        "Put after a successful open: " + s.ToString());
+    if (s.ok()) {
+      absl::StatusOr<std::string_view> v = (*store)->Get(kTestId);
+      FUZZ_CHECK(v.ok() && *v == "fuzz", "a fresh Put does not read back");
+      before[kTestId] = {0, "fuzz"};
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Store>> again = Store::Open(path, options);
+  FUZZ_CHECK(again.ok(),
+             "a store recovered and written once does not reopen: " +
+                 again.status().ToString());
+  LiveSet after = Exercise(again->get());
+  FUZZ_CHECK(after.size() == before.size(),
+             absl::StrCat("reopen changed the live set: ", before.size(),
+                          " -> ", after.size(), " records"));
+  for (const auto& [id, rec] : before) {
+    auto it = after.find(id);
+    FUZZ_CHECK(it != after.end() && it->second.value == rec.value,
+               absl::StrCat("reopen lost or changed id ", id));
+  }
+}
+
+void Run(const uint8_t* data, size_t size) {
+  if (size == 0) return;
+  const uint8_t flags = data[0];
+  std::string image(reinterpret_cast<const char*>(data) + 1, size - 1);
+  if (flags & 1) RepairChecksums(&image);
+  const bool verify = flags & 2;
+  for (RecoveryMode mode :
+       {RecoveryMode::kTolerateTornTail, RecoveryMode::kAbsoluteConsistency,
+        RecoveryMode::kSalvage}) {
+    OpenReadOnly(image, mode, verify);
+    OpenWritable(image, mode, verify);
+  }
+  ClearScratchDir();
+}
+
+}  // namespace
+}  // namespace recmap::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  recmap::fuzz::Run(data, size);
+  return 0;
+}
