@@ -67,6 +67,13 @@ struct FileHeader {
 // file rebuilds them from the log).
 inline constexpr uint64_t kSharedNextSequence = 0;  // u64, atomic
 inline constexpr uint64_t kSharedRegionCount = 64;  // u64, atomic
+// Tail wake-up (docs/FORMAT.md, "Shared page"): a tailing reader about to
+// block sets the waiters flag to 1; a writer that sees it set after
+// allocating a sequence number clears it, bumps the futex word and wakes
+// every FUTEX_WAIT on it once the record is published. Zero in a new file;
+// a stale flag costs one spurious wake.
+inline constexpr uint64_t kSharedTailWaiters = 128;  // u32, atomic
+inline constexpr uint64_t kSharedTailFutex = 192;    // u32, futex word
 
 // ---------------------------------------------------------------------------
 // Region header: the first page of each region, written once when the region
@@ -93,6 +100,14 @@ inline constexpr uint64_t kStateSealed = 64;    // u32: kSealedMagic if sealed
 inline constexpr uint64_t kStateOwnerPid = 68;  // u32: 0 when released cleanly
 inline constexpr uint64_t kStateDurableTail = 128;    // u64
 inline constexpr uint64_t kStateDurableCheck = 136;   // u64: DurableCheck(tail)
+// The owner's in-flight sequence number: kPendingUnknown from just before
+// it allocates a sequence until it stores the allocated number here; the
+// number stays after publication (a value <= the region's last published
+// sequence means "nothing in flight"); 0 after a claim. Only meaningful
+// while the region's lock is held; tailing readers use it to tell a gap a
+// live writer is about to fill from a permanent one.
+inline constexpr uint64_t kStatePendingSequence = 192;  // u64 atomic
+inline constexpr uint64_t kPendingUnknown = ~uint64_t{0};
 inline constexpr uint32_t kSealedMagic = 0x4C414553;  // "SEAL"
 
 // ---------------------------------------------------------------------------

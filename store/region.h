@@ -49,6 +49,9 @@ struct RegionRef {
   std::atomic_ref<uint64_t> durable_check_word() const {
     return std::atomic_ref<uint64_t>(Word64(kStateDurableCheck));
   }
+  std::atomic_ref<uint64_t> pending_sequence() const {
+    return std::atomic_ref<uint64_t>(Word64(kStatePendingSequence));
+  }
   bool sealed() const {
     return sealed_word().load(std::memory_order_acquire) == kSealedMagic;
   }

@@ -83,10 +83,29 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
   // the file as the live writers publish it.
   bool full = false;
   if (writable) {
-    // Serialise initialisation and recovery with other openers.
-    if (absl::Status s = Lock(rep->fd_, kLockRecovery, LockKind::kExclusive);
-        !s.ok())
-      return s;
+    // Serialise initialisation and recovery with other openers. Compaction
+    // holds this lock while it replaces the file by rename: a writer that
+    // waited for it may hold the replaced file, so it opens the path again.
+    for (int attempt = 0;; ++attempt) {
+      if (absl::Status s = Lock(rep->fd_, kLockRecovery, LockKind::kExclusive);
+          !s.ok())
+        return s;
+      struct stat by_fd, by_path;
+      if (::fstat(rep->fd_, &by_fd) != 0)
+        return io::ErrnoStatus(errno, "fstat", path);
+      if (::stat(path.c_str(), &by_path) == 0 &&
+          by_path.st_ino == by_fd.st_ino && by_path.st_dev == by_fd.st_dev)
+        break;
+      if (attempt == 100) {
+        return absl::UnavailableError(
+            absl::StrCat(path, ": the file keeps being replaced"));
+      }
+      ::close(rep->fd_);
+      rep->fd_ = -1;
+      bool again = false;
+      if (absl::Status s = rep->OpenFile(&again); !s.ok()) return s;
+      created = created || again;
+    }
     absl::StatusOr<bool> first =
         TryLock(rep->fd_, kLockWriters, LockKind::kExclusive);
     if (!first.ok()) return first.status();
@@ -265,6 +284,15 @@ std::atomic_ref<uint64_t> StoreRep::next_sequence() const {
 std::atomic_ref<uint64_t> StoreRep::shared_region_count() const {
   return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(
       map_.base() + kSharedPageOffset + kSharedRegionCount));
+}
+
+std::atomic_ref<uint32_t> StoreRep::tail_waiters() const {
+  return std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(
+      map_.base() + kSharedPageOffset + kSharedTailWaiters));
+}
+
+std::atomic_ref<uint32_t> StoreRep::tail_futex() const {
+  return std::atomic_ref<uint32_t>(*tail_futex_address());
 }
 
 absl::Status StoreRep::LoadRegionHeader(uint32_t i, bool allow_unformatted) {

@@ -116,6 +116,14 @@ class StoreRep {
   // --- shared page words
   std::atomic_ref<uint64_t> next_sequence() const;
   std::atomic_ref<uint64_t> shared_region_count() const;
+  // Tail wake-up words (format.h). Writable handles only: a read-only
+  // mapping cannot be stored to.
+  std::atomic_ref<uint32_t> tail_waiters() const;
+  std::atomic_ref<uint32_t> tail_futex() const;
+  uint32_t* tail_futex_address() const {
+    return reinterpret_cast<uint32_t*>(map_.base() + kSharedPageOffset +
+                                       kSharedTailFutex);
+  }
 
   // --- regions
   uint32_t known_regions() const {
@@ -154,6 +162,13 @@ class StoreRep {
     return default_writer_;
   }
   absl::StatusOr<std::unique_ptr<Writer>> NewWriter();
+  // Writes a record carrying a given sequence number instead of allocating
+  // one (compaction copies records with their ids and sequences). Raises the
+  // shared sequence counter past `sequence`. The caller guarantees that no
+  // other record in the store carries `sequence` and, for tailing readers'
+  // sake, writes in ascending sequence order. Errors as Writer::Put.
+  absl::Status WriteWithSequence(Writer& w, RecordType type, uint64_t id,
+                                 uint64_t sequence, std::string_view value);
 
   // --- reads
   absl::Status ForEachLive(const std::function<bool(const RecordView&)>& fn);

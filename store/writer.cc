@@ -9,9 +9,16 @@
 // - Bytes past a committed tail are zero, except while the owner is writing
 //   the next record; a claimer that cannot vouch for that (the previous
 //   owner died, or recovery rewrote the tail) scrubs them first.
+// - The region's pending-sequence word is kPendingUnknown from before the
+//   owner allocates a sequence number until it holds that number, so a
+//   tailing reader that has seen the allocation (through the shared
+//   counter) sees that a record is in flight (tailer.cc relies on this).
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -31,8 +38,9 @@ struct Writer::State {
   uint32_t pid = 0;
 
   ~State();
+  // `sequence` 0 allocates the next sequence number.
   absl::Status Write(RecordType type, uint64_t id, std::string_view value,
-                     bool assign_id, uint64_t* assigned);
+                     bool assign_id, uint64_t sequence, uint64_t* assigned);
   absl::Status Rotate(uint64_t need);
   absl::Status Claim(uint64_t need);
   absl::Status Grow(uint64_t need);
@@ -62,6 +70,7 @@ absl::Status Writer::State::Take(uint32_t i) {
       return s;
     }
   }
+  ref.pending_sequence().store(0, std::memory_order_release);
   ref.owner_pid().store(pid, std::memory_order_release);
   region = i;
   return absl::OkStatus();
@@ -128,6 +137,7 @@ absl::Status Writer::State::Grow(uint64_t need) {
   unlock();
   ref = rep->region(i).ref;
   tail = kRegionDataOffset;
+  ref.pending_sequence().store(0, std::memory_order_release);
   ref.owner_pid().store(pid, std::memory_order_release);
   region = i;
   return absl::OkStatus();
@@ -140,7 +150,7 @@ absl::Status Writer::State::Rotate(uint64_t need) {
 
 absl::Status Writer::State::Write(RecordType type, uint64_t id,
                                   std::string_view value, bool assign_id,
-                                  uint64_t* assigned) {
+                                  uint64_t sequence, uint64_t* assigned) {
   const uint64_t max = MaxPayload(rep->region_size());
   if (value.size() > max) {
     return absl::InvalidArgumentError(
@@ -159,7 +169,22 @@ absl::Status Writer::State::Write(RecordType type, uint64_t id,
   RecordHeader h;
   h.length = len;
   h.type = type;
-  h.sequence = rep->next_sequence().fetch_add(1, std::memory_order_acq_rel);
+  if (sequence == 0) {
+    ref.pending_sequence().store(kPendingUnknown, std::memory_order_release);
+    h.sequence = rep->next_sequence().fetch_add(1, std::memory_order_seq_cst);
+  } else {
+    h.sequence = sequence;
+    auto next = rep->next_sequence();
+    uint64_t cur = next.load(std::memory_order_acquire);
+    while (cur <= sequence &&
+           !next.compare_exchange_weak(cur, sequence + 1,
+                                       std::memory_order_seq_cst)) {
+    }
+  }
+  // After the allocation (a seq_cst RMW): a tailer that set the flag before
+  // it is seen here; one that sets it later sees the pending word.
+  const bool wake = rep->tail_waiters().load(std::memory_order_seq_cst) != 0;
+  ref.pending_sequence().store(h.sequence, std::memory_order_release);
   h.id = assign_id ? h.sequence : id;
   char* p = ref.base + tail;
   h.EncodeTo(p);
@@ -169,6 +194,12 @@ absl::Status Writer::State::Write(RecordType type, uint64_t id,
   EncodeFixed64(p + kRecordChecksumOffset, RecordChecksum(p, len, ref.seed));
   tail += size;
   ref.committed_tail().store(tail, std::memory_order_release);
+  if (wake && rep->tail_waiters().exchange(0, std::memory_order_seq_cst)) {
+    rep->tail_futex().fetch_add(1, std::memory_order_seq_cst);
+    // Not FUTEX_PRIVATE: waiters are other processes mapping the same page.
+    ::syscall(SYS_futex, rep->tail_futex_address(), FUTEX_WAKE, INT_MAX,
+              nullptr, nullptr, 0);
+  }
   if (assigned != nullptr) *assigned = h.id;
   return absl::OkStatus();
 }
@@ -179,21 +210,33 @@ Writer::Writer(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Writer::~Writer() = default;
 
 absl::Status Writer::Put(uint64_t id, std::string_view value) {
-  return state_->Write(RecordType::kPut, id, value, false, nullptr);
+  return state_->Write(RecordType::kPut, id, value, false, 0, nullptr);
 }
 
 absl::StatusOr<uint64_t> Writer::Append(std::string_view value) {
   uint64_t id = 0;
-  absl::Status s = state_->Write(RecordType::kPut, 0, value, true, &id);
+  absl::Status s = state_->Write(RecordType::kPut, 0, value, true, 0, &id);
   if (!s.ok()) return s;
   return id;
 }
 
 absl::Status Writer::Delete(uint64_t id) {
-  return state_->Write(RecordType::kDelete, id, {}, false, nullptr);
+  return state_->Write(RecordType::kDelete, id, {}, false, 0, nullptr);
 }
 
 int64_t Writer::region() const { return state_->region; }
+
+absl::Status StoreRep::WriteWithSequence(Writer& w, RecordType type,
+                                         uint64_t id, uint64_t sequence,
+                                         std::string_view value) {
+  if (sequence == 0) {
+    return absl::InvalidArgumentError("sequence number 0 is reserved");
+  }
+  if (type != RecordType::kPut && type != RecordType::kDelete) {
+    return absl::InvalidArgumentError("only puts and deletes can be written");
+  }
+  return w.state_->Write(type, id, value, false, sequence, nullptr);
+}
 
 absl::StatusOr<std::unique_ptr<Writer>> StoreRep::NewWriter() {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;

@@ -1,0 +1,265 @@
+// Offline compaction. Invariants:
+// - The path names a complete store at every instant: the original until the
+//   rename, the compacted copy after it. The copy is durable (data synced,
+//   directory entry synced) and verified before the rename.
+// - While compacting we hold kLockRecovery on the original, so no writer can
+//   finish opening it; writers that were waiting reopen the path afterwards
+//   (store_open.cc compares the inode under the same lock).
+// - The copy keeps ids and sequence numbers, and is written in ascending
+//   sequence order, so tailing readers of the copy see the same order.
+#include "compaction.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "file_lock.h"
+#include "file_ops.h"
+#include "recmap/compaction.h"
+#include "store_rep.h"
+
+namespace recmap {
+
+const char* CompactionStepName(CompactionStep step) {
+  switch (step) {
+    case CompactionStep::kLocked:
+      return "locked";
+    case CompactionStep::kCopied:
+      return "copied";
+    case CompactionStep::kSynced:
+      return "synced";
+    case CompactionStep::kDirSynced:
+      return "dir-synced";
+    case CompactionStep::kVerified:
+      return "verified";
+    case CompactionStep::kRenamed:
+      return "renamed";
+    case CompactionStep::kRenameSynced:
+      return "rename-synced";
+  }
+  return "?";
+}
+
+namespace {
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+// Options to read a store that does not grow while we read it: reserving
+// no more than the file (the handle's per-region table is sized by the
+// reservation).
+Options ReadOnlyOptions(const std::string& path) {
+  Options o;
+  o.read_only = true;
+  o.max_file_size =
+      std::max<uint64_t>(FileSize(path), kFirstRegionOffset + kMinRegionSize);
+  return o;
+}
+
+// Pids of live region owners, for the refusal message. Best effort.
+std::string LiveWriterPids(const std::string& path) {
+  Options o = ReadOnlyOptions(path);
+  absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(path, o);
+  if (!s.ok()) return "";
+  std::vector<uint32_t> pids;
+  for (const RegionStats& r : (*s)->Stats().region_stats) {
+    if (r.owner_alive && r.owner_pid != 0 && r.owner_pid != kScrubOwner)
+      pids.push_back(r.owner_pid);
+  }
+  if (pids.empty()) return "";
+  return absl::StrCat(" (writer pid ", absl::StrJoin(pids, ", "), ")");
+}
+
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+absl::Status LockForCompaction(int fd, const std::string& path) {
+  absl::StatusOr<bool> got = TryLock(fd, kLockCompaction, LockKind::kExclusive);
+  if (!got.ok()) return got.status();
+  if (!*got) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": another compaction of this store is running"));
+  }
+  if (absl::Status s = Lock(fd, kLockRecovery, LockKind::kExclusive); !s.ok())
+    return s;
+  absl::StatusOr<bool> writers =
+      IsLockedByOther(fd, kLockWriters, LockKind::kExclusive);
+  if (!writers.ok()) return writers.status();
+  if (*writers) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": the store is open for writing by another process",
+                     LiveWriterPids(path),
+                     "; offline compaction needs every writer closed"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status VerifyCompacted(Store& original, Store& copy,
+                             uint64_t expected_records) {
+  const std::string& path = copy.info().path;
+  StoreStats st = copy.Stats();
+  if (st.records != expected_records || st.live_records != expected_records ||
+      st.tombstones != 0) {
+    return absl::DataLossError(absl::StrCat(
+        path, ": compacted copy holds ", st.records, " records (",
+        st.live_records, " live, ", st.tombstones, " tombstones); expected ",
+        expected_records, " live records"));
+  }
+  absl::Status mismatch;
+  uint64_t seen = 0;
+  absl::Status s = original.ForEachLive([&](const RecordView& v) {
+    absl::StatusOr<RecordView> c = copy.GetRecord(v.id);
+    if (!c.ok() || c->sequence != v.sequence || c->value != v.value) {
+      mismatch = absl::DataLossError(absl::StrCat(
+          path, ": compacted copy differs from the original at id ", v.id,
+          " (sequence ", v.sequence, "): ",
+          c.ok() ? "different sequence or value" : c.status().message()));
+      return false;
+    }
+    ++seen;
+    return true;
+  });
+  if (!s.ok()) return s;
+  if (!mismatch.ok()) return mismatch;
+  if (seen != expected_records) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": the original changed during compaction (", seen,
+                     " live records now, ", expected_records, " copied)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CompactionResult> Compact(const std::string& path,
+                                         const CompactionOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  auto step = [&](CompactionStep k) {
+    if (options.step_hook) options.step_hook(k);
+  };
+  Fd lock_fd;
+  if (absl::Status s = io::Open(path, O_RDWR, 0, &lock_fd.fd); !s.ok())
+    return s;
+  if (absl::Status s = LockForCompaction(lock_fd.fd, path); !s.ok()) return s;
+  step(CompactionStep::kLocked);
+
+  Options src_opts = ReadOnlyOptions(path);
+  src_opts.recovery_mode = options.recovery_mode;
+  absl::StatusOr<std::unique_ptr<Store>> src = Store::Open(path, src_opts);
+  if (!src.ok()) return src.status();
+  const StoreStats before = (*src)->Stats();
+
+  const bool replace = options.output.empty();
+  const std::string out = replace ? path + ".compact-tmp" : options.output;
+  if (replace && ::unlink(out.c_str()) != 0 && errno != ENOENT) {
+    return io::ErrnoStatus(errno, "unlink stale", out);
+  }
+  Options dst_opts;
+  dst_opts.create_if_missing = true;
+  dst_opts.error_if_exists = true;
+  dst_opts.region_size =
+      options.region_size != 0 ? options.region_size : before.region_size;
+  // Room for every live record, even re-packed into smaller regions with
+  // their per-region overhead and end-of-region waste.
+  dst_opts.max_file_size =
+      kFirstRegionOffset +
+      4 * (before.file_size + before.live_payload_bytes +
+           32 * before.live_records + 2 * dst_opts.region_size);
+  absl::StatusOr<std::unique_ptr<Store>> dst = Store::Open(out, dst_opts);
+  if (!dst.ok()) return dst.status();
+  // From here on, a failure removes the partial copy.
+  auto fail = [&](absl::Status s) -> absl::Status {
+    dst->reset();
+    ::unlink(out.c_str());
+    return s;
+  };
+
+  CompactionProgress prog;
+  prog.records_total = before.live_records;
+  prog.bytes_total = before.live_payload_bytes;
+  {
+    absl::StatusOr<std::unique_ptr<Writer>> w = (*dst)->NewWriter();
+    if (!w.ok()) return fail(w.status());
+    StoreRep* rep = (*dst)->rep();
+    absl::Status werr;
+    absl::Status s = (*src)->ForEachLive([&](const RecordView& v) {
+      werr = rep->WriteWithSequence(**w, RecordType::kPut, v.id, v.sequence,
+                                    v.value);
+      if (!werr.ok()) return false;
+      prog.records_done++;
+      prog.bytes_done += v.value.size();
+      if (options.progress && prog.records_done % 4096 == 0)
+        options.progress(prog);
+      return true;
+    });
+    if (!s.ok()) return fail(s);
+    if (!werr.ok()) return fail(werr);
+  }
+  if (options.progress) options.progress(prog);
+  step(CompactionStep::kCopied);
+
+  if (absl::Status s = (*dst)->Sync(); !s.ok()) return fail(s);
+  dst->reset();
+  {
+    // The data are synced; sync once more through a fresh descriptor so the
+    // file's size is durable whatever the store did last.
+    Fd f;
+    if (absl::Status s = io::Open(out, O_RDONLY, 0, &f.fd); !s.ok())
+      return fail(s);
+    if (absl::Status s = io::Fdatasync(f.fd, out); !s.ok()) return fail(s);
+  }
+  step(CompactionStep::kSynced);
+  if (absl::Status s = io::SyncParentDir(out); !s.ok()) return fail(s);
+  step(CompactionStep::kDirSynced);
+
+  {
+    Options vopts = ReadOnlyOptions(out);
+    vopts.recovery_mode = RecoveryMode::kAbsoluteConsistency;
+    absl::StatusOr<std::unique_ptr<Store>> copy = Store::Open(out, vopts);
+    if (!copy.ok()) return fail(copy.status());
+    if (absl::Status s = VerifyCompacted(**src, **copy, prog.records_done);
+        !s.ok())
+      return fail(s);
+  }
+  step(CompactionStep::kVerified);
+
+  CompactionResult r;
+  r.path = replace ? path : out;
+  r.bytes_before = before.file_size;
+  r.bytes_after = FileSize(out);
+  r.records_before = before.records;
+  r.records_kept = prog.records_done;
+  r.records_dropped = before.records - prog.records_done;
+  r.payload_bytes = prog.bytes_done;
+  src->reset();
+  if (replace) {
+    if (::rename(out.c_str(), path.c_str()) != 0) {
+      return fail(io::ErrnoStatus(errno, "rename " + out + " to", path));
+    }
+    step(CompactionStep::kRenamed);
+    // The compacted store is in place; a failure to sync the directory
+    // leaves either generation complete, but the caller must know.
+    if (absl::Status s = io::SyncParentDir(path); !s.ok()) return s;
+    step(CompactionStep::kRenameSynced);
+  }
+  r.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return r;
+}
+
+}  // namespace recmap

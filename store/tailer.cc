@@ -1,0 +1,311 @@
+// The tailing reader. Invariants and the argument for them:
+//
+// - Within a region, sequence numbers increase in log order: a region has
+//   one owner at a time, every owner allocates from the global counter, and
+//   recovery restarts the counter above every sequence in the log.
+// - A writer allocates a sequence only for the region it already owns, and
+//   marks the region's pending word kPendingUnknown (release) before the
+//   allocating RMW on the shared counter, then stores the number. So if a
+//   round reads the counter G (seq_cst) first, then the pending words
+//   (acquire), then the tails: any number N < G that is allocated but not
+//   published at the tail read shows as pending kPendingUnknown or N in its
+//   region (a later value would mean N's publication was visible).
+// - Hence a gap [expected, M) below the smallest unread head M (M < G) can
+//   only be filled by a region with no unread head whose owner is alive and
+//   whose pending word is kPendingUnknown or inside the gap. If there is
+//   none the gap is permanent. Heads >= G wait for the next round.
+// - Lost wake-ups: a tailer sets the waiters flag (seq_cst RMW), reads the
+//   futex word, re-runs a round, and sleeps only if the flag is still set
+//   and nothing is in flight. A writer reads the flag after its allocating
+//   RMW: either it saw the flag (and wakes after publishing) or the round
+//   saw its pending mark (and the tailer takes a short timed wait instead).
+//   A writer that clears the flag bumps the futex word after the tailer's
+//   read of it, so the tailer's FUTEX_WAIT returns at once.
+#include "recmap/tailer.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "file_lock.h"
+#include "file_ops.h"
+#include "store_rep.h"
+
+namespace recmap {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Cursor {
+  uint64_t pos = kRegionDataOffset;  // region-relative; next unread record
+  uint64_t last_seq = 0;             // sequence of the last record passed
+  uint64_t pending = 0;              // pending word read this round
+  bool has_head = false;
+  bool done = false;  // sealed and read to the end
+  ScannedRecord head;
+};
+
+}  // namespace
+
+struct Tailer::State {
+  StoreRep* rep = nullptr;
+  TailerOptions options;
+  int fd = -1;
+  char* shared = nullptr;  // our own mapping of the shared page
+  bool can_flag = false;   // the mapping is writable
+  uint64_t expected = 1;   // the smallest sequence still deliverable
+  std::vector<Cursor> cursors;
+  Counters counters;
+
+  ~State() {
+    if (shared != nullptr) ::munmap(shared, kPageSize);
+    if (fd >= 0) ::close(fd);
+  }
+
+  std::atomic_ref<uint64_t> next_sequence() const {
+    return std::atomic_ref<uint64_t>(
+        *reinterpret_cast<uint64_t*>(shared + kSharedNextSequence));
+  }
+  std::atomic_ref<uint32_t> waiters() const {
+    return std::atomic_ref<uint32_t>(
+        *reinterpret_cast<uint32_t*>(shared + kSharedTailWaiters));
+  }
+  uint32_t* futex_word() const {
+    return reinterpret_cast<uint32_t*>(shared + kSharedTailFutex);
+  }
+
+  absl::Status Init();
+  absl::Status FillHead(uint32_t i);
+  absl::StatusOr<bool> Round(RecordView* out, bool* in_flight);
+  void FutexWait(uint32_t value, std::chrono::nanoseconds timeout);
+};
+
+absl::Status Tailer::State::Init() {
+  const std::string& path = rep->path();
+  absl::Status s = io::Open(path, O_RDWR, 0, &fd);
+  can_flag = s.ok();
+  if (!s.ok()) {
+    if (absl::Status r = io::Open(path, O_RDONLY, 0, &fd); !r.ok()) return r;
+  }
+  void* p = ::mmap(nullptr, kPageSize, PROT_READ | (can_flag ? PROT_WRITE : 0),
+                   MAP_SHARED, fd, static_cast<off_t>(kSharedPageOffset));
+  if (p == MAP_FAILED) return io::ErrnoStatus(errno, "mmap shared page", path);
+  shared = static_cast<char*>(p);
+  if (absl::Status s = rep->LoadNewRegions(); !s.ok()) return s;
+  cursors.resize(rep->known_regions());
+  if (options.from_sequence == 0) {
+    // From now on: tails first, then the counter, so every record below a
+    // tail has a sequence below the counter.
+    for (uint32_t i = 0; i < cursors.size(); ++i) {
+      const StoreRep::RegionInfo& ri = rep->region(i);
+      if (!ri.formatted || ri.damaged) continue;
+      uint64_t t = ri.ref.committed_tail().load(std::memory_order_acquire);
+      if (ri.ref.PlausibleTail(t)) cursors[i].pos = t;
+    }
+    expected = next_sequence().load(std::memory_order_seq_cst);
+    for (Cursor& c : cursors) c.last_seq = expected - 1;
+  } else {
+    expected = options.from_sequence;
+  }
+  return absl::OkStatus();
+}
+
+// Reads region i's next deliverable record into its head, passing padding
+// and records below `expected`.
+absl::Status Tailer::State::FillHead(uint32_t i) {
+  Cursor& c = cursors[i];
+  StoreRep::RegionInfo& ri = rep->region(i);
+  if (c.has_head || c.done) return absl::OkStatus();
+  if (!ri.formatted) {
+    if (ri.damaged ||
+        ri.ref.committed_tail().load(std::memory_order_acquire) == 0)
+      return absl::OkStatus();
+    // Formatted since it was mapped (the first writer recovering a
+    // trailing region): let the store reload its header.
+    if (absl::Status s = rep->Refresh(); !s.ok()) return s;
+    if (!ri.formatted) return absl::OkStatus();
+  }
+  if (ri.damaged) return absl::OkStatus();
+  while (true) {
+    const bool sealed = ri.ref.sealed();
+    const uint64_t tail =
+        ri.ref.committed_tail().load(std::memory_order_acquire);
+    if (!ri.ref.PlausibleTail(tail) || c.pos >= tail) {
+      if (sealed && c.pos >= tail) c.done = true;
+      return absl::OkStatus();
+    }
+    ScanStop stop = CheckRecordAt(ri.ref, c.pos, tail, &c.head);
+    if (stop != ScanStop::kLimit) {
+      return absl::DataLossError(
+          absl::StrCat(rep->path(), ": region ", i, ": ", ScanStopName(stop),
+                       " at file offset ", rep->RegionOffset(i) + c.pos,
+                       " below the committed tail"));
+    }
+    const RecordHeader& h = c.head.header;
+    if (h.type != RecordType::kPadding && h.sequence >= expected) {
+      c.has_head = true;
+      return absl::OkStatus();
+    }
+    c.pos += RecordSize(h.length);
+    c.last_seq = std::max(c.last_seq, h.sequence);
+  }
+}
+
+absl::StatusOr<bool> Tailer::State::Round(RecordView* out, bool* in_flight) {
+  *in_flight = false;
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    // T1: the counter. Regions any allocation below it went to are
+    // published in the shared region count before that allocation.
+    const uint64_t g = next_sequence().load(std::memory_order_seq_cst);
+    if (absl::Status s = rep->LoadNewRegions(); !s.ok()) return s;
+    if (rep->known_regions() > cursors.size())
+      cursors.resize(rep->known_regions());
+    // T2: pending words of regions that may be filling a gap.
+    for (uint32_t i = 0; i < cursors.size(); ++i) {
+      Cursor& c = cursors[i];
+      if (c.done || c.has_head || !rep->region(i).formatted) continue;
+      c.pending =
+          rep->region(i).ref.pending_sequence().load(std::memory_order_acquire);
+    }
+    // T3: tails and heads.
+    int64_t best = -1;
+    for (uint32_t i = 0; i < cursors.size(); ++i) {
+      if (absl::Status s = FillHead(i); !s.ok()) return s;
+      const Cursor& c = cursors[i];
+      if (c.has_head && (best < 0 || c.head.header.sequence <
+                                         cursors[best].head.header.sequence))
+        best = i;
+    }
+    if (best < 0) {
+      // Nothing readable. Anything in flight at or past `expected`?
+      for (uint32_t i = 0; i < cursors.size(); ++i) {
+        const Cursor& c = cursors[i];
+        if (c.done || c.has_head || !rep->region(i).formatted) continue;
+        if (c.pending == kPendingUnknown ||
+            (c.pending > c.last_seq && c.pending >= expected)) {
+          *in_flight = true;
+          break;
+        }
+      }
+      return false;
+    }
+    Cursor& b = cursors[best];
+    const uint64_t m = b.head.header.sequence;
+    if (m >= g) continue;  // allocated after T1: re-read the counter
+    if (m != expected) {
+      // A gap [expected, m): wait if a live writer may still fill it.
+      for (uint32_t i = 0; i < cursors.size(); ++i) {
+        const Cursor& c = cursors[i];
+        if (c.done || c.has_head || !rep->region(i).formatted) continue;
+        const bool maybe =
+            c.pending == kPendingUnknown ||
+            (c.pending > c.last_seq && c.pending < m && c.pending >= expected);
+        if (!maybe) continue;
+        absl::StatusOr<bool> live =
+            IsLockedByOther(rep->fd(), kLockRegionBase + i, LockKind::kShared);
+        if (!live.ok()) return live.status();
+        if (*live) {
+          *in_flight = true;
+          return false;
+        }
+      }
+      counters.gaps_skipped += m - expected;
+    }
+    const RecordHeader& h = b.head.header;
+    b.has_head = false;
+    b.pos += RecordSize(h.length);
+    b.last_seq = h.sequence;
+    expected = h.sequence + 1;
+    if (h.type == RecordType::kDelete && !options.include_deletes) {
+      attempt = 0;
+      continue;
+    }
+    out->id = h.id;
+    out->sequence = h.sequence;
+    out->type = h.type;
+    out->value = std::string_view(b.head.payload, h.length);
+    out->location.region = static_cast<uint32_t>(best);
+    out->location.file_offset = rep->RegionOffset(best) + b.head.offset;
+    counters.delivered++;
+    return true;
+  }
+  // The counter kept moving past every head we saw: report nothing yet.
+  *in_flight = true;
+  return false;
+}
+
+void Tailer::State::FutexWait(uint32_t value,
+                              std::chrono::nanoseconds timeout) {
+  if (timeout <= std::chrono::nanoseconds::zero()) return;
+  struct timespec ts;
+  ts.tv_sec = static_cast<time_t>(timeout.count() / 1000000000);
+  ts.tv_nsec = static_cast<long>(timeout.count() % 1000000000);
+  // Not FUTEX_PRIVATE: the word is in a MAP_SHARED file mapping, and the
+  // waker is another process. EINTR, EAGAIN and ETIMEDOUT all mean "look
+  // again".
+  ::syscall(SYS_futex, futex_word(), FUTEX_WAIT, value, &ts, nullptr, 0);
+}
+
+Tailer::Tailer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Tailer::~Tailer() = default;
+
+absl::StatusOr<std::unique_ptr<Tailer>> Tailer::Create(
+    Store& store, const TailerOptions& options) {
+  auto st = std::make_unique<State>();
+  st->rep = store.rep();
+  st->options = options;
+  if (absl::Status s = st->Init(); !s.ok()) return s;
+  return std::unique_ptr<Tailer>(new Tailer(std::move(st)));
+}
+
+absl::StatusOr<bool> Tailer::Next(RecordView* out,
+                                  std::chrono::nanoseconds timeout) {
+  State& s = *state_;
+  const Clock::time_point deadline = Clock::now() + timeout;
+  std::chrono::nanoseconds backoff = std::chrono::microseconds(20);
+  while (true) {
+    bool in_flight = false;
+    absl::StatusOr<bool> got = s.Round(out, &in_flight);
+    if (!got.ok() || *got) return got;
+    const auto left = deadline - Clock::now();
+    if (left <= std::chrono::nanoseconds::zero()) return false;
+    auto futex = std::atomic_ref<uint32_t>(*s.futex_word());
+    if (!in_flight && s.can_flag) {
+      s.waiters().exchange(1, std::memory_order_seq_cst);
+      const uint32_t v = futex.load(std::memory_order_acquire);
+      got = s.Round(out, &in_flight);
+      if (!got.ok() || *got) return got;
+      if (!in_flight) {
+        // Still registered? A writer that cleared the flag since has bumped
+        // the word, possibly before our read of it: look again instead.
+        if (s.waiters().load(std::memory_order_seq_cst) == 0) continue;
+        s.counters.futex_waits++;
+        s.FutexWait(v, deadline - Clock::now());
+        continue;
+      }
+    }
+    // A record is in flight (or we cannot ask writers to wake us): a short
+    // timed wait, doubling up to 1 ms; a wake-up still cuts it short.
+    s.counters.short_waits++;
+    const uint32_t v = futex.load(std::memory_order_acquire);
+    s.FutexWait(v, std::min<std::chrono::nanoseconds>(backoff,
+                                                      deadline - Clock::now()));
+    backoff = std::min<std::chrono::nanoseconds>(backoff * 2,
+                                                 std::chrono::milliseconds(1));
+  }
+}
+
+uint64_t Tailer::next_sequence() const { return state_->expected; }
+
+Tailer::Counters Tailer::counters() const { return state_->counters; }
+
+}  // namespace recmap
