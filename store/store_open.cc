@@ -430,7 +430,13 @@ absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
   if (full && !read_only()) {
     // The log from here on is res.end; anything past it is garbage, an
     // unfinished record or records lost before it, and must be scrubbed
-    // before anyone appends (the next claimer does it).
+    // before anyone appends (the next claimer does it). When the cut is at
+    // damage, valid records may follow it: zero them now, or a later
+    // salvage would bring back records this recovery declared lost, beside
+    // new records that reuse their sequence numbers.
+    if (IsDamage(res.stop)) {
+      if (absl::Status s = ScrubTail(i, res.end); !s.ok()) return s;
+    }
     if (rr.committed_tail != res.end) {
       r.committed_tail().store(res.end, std::memory_order_release);
     }
