@@ -21,7 +21,7 @@ Registration reg(10, [](CLI::App& app) -> Runner {
     o.error_if_exists = true;
     o.region_size = *region_size;
     absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(*path, o);
-    if (!s.ok()) return Fail(s.status());
+    if (!s.ok()) return FailOpen(s.status());
     std::printf("created %s (region size %s)\n", path->c_str(),
                 HumanBytes(*region_size).c_str());
     return static_cast<int>(kExitOk);

@@ -42,6 +42,11 @@ int Fail(const absl::Status& s) {
   return ExitCodeFor(s);
 }
 
+int FailOpen(const absl::Status& s) {
+  const int code = Fail(s);
+  return absl::IsNotFound(s) ? static_cast<int>(kExitIo) : code;
+}
+
 absl::StatusOr<std::unique_ptr<Store>> OpenForTool(const std::string& path,
                                                    bool read_only,
                                                    bool create) {

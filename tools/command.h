@@ -27,6 +27,9 @@ enum ExitCode : int {
 int ExitCodeFor(const absl::Status& s);
 // Prints "recmap: <message>" to stderr and returns ExitCodeFor(s).
 int Fail(const absl::Status& s);
+// As Fail, for a Status from opening a store: a missing store file is an
+// I/O error (exit 4), not a missing id (exit 1).
+int FailOpen(const absl::Status& s);
 
 // A subcommand: `setup` adds the CLI11 subcommand and its options, and
 // returns the function to run once parsing succeeded.

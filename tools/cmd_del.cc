@@ -1,0 +1,33 @@
+// recmap del FILE ID
+#include "command.h"
+
+namespace recmap::tool {
+namespace {
+
+Registration reg(40, [](CLI::App& app) -> Runner {
+  auto* cmd = app.add_subcommand("del", "Delete an id (writes a tombstone)");
+  auto path = std::make_shared<std::string>();
+  auto id = std::make_shared<uint64_t>(0);
+  auto no_sync = std::make_shared<bool>(false);
+  cmd->add_option("file", *path, "store file")->required();
+  cmd->add_option("id", *id, "record id (unsigned 64-bit)")->required();
+  cmd->add_flag("--no-sync", *no_sync,
+                "return without waiting for the tombstone to reach the disk");
+  cmd->footer(
+      "Deleting an id that does not exist is not an error (exit 0).\n"
+      "Example:\n"
+      "  recmap del data.rmap 42");
+  return [=]() {
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        OpenForTool(*path, /*read_only=*/false);
+    if (!store.ok()) return FailOpen(store.status());
+    if (absl::Status s = (*store)->Delete(*id); !s.ok()) return Fail(s);
+    if (!*no_sync) {
+      if (absl::Status s = (*store)->Sync(); !s.ok()) return Fail(s);
+    }
+    return static_cast<int>(kExitOk);
+  };
+});
+
+}  // namespace
+}  // namespace recmap::tool

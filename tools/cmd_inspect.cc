@@ -1,0 +1,107 @@
+// recmap inspect FILE
+//
+// Gathering (InspectReport) is kept apart from printing, so that other
+// output formats are one more printing function.
+#include <cstdio>
+#include <string>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "command.h"
+#include "store_rep.h"
+
+namespace recmap::tool {
+namespace {
+
+struct InspectReport {
+  StoreInfo info;
+  StoreStats stats;
+};
+
+InspectReport GatherInspect(Store& store) {
+  InspectReport r;
+  r.info = store.info();
+  r.stats = store.Stats();
+  return r;
+}
+
+std::string CreatedString(uint64_t unix_nanos) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E3S UTC",
+                          absl::FromUnixNanos(static_cast<int64_t>(unix_nanos)),
+                          absl::UTCTimeZone());
+}
+
+// "12345 alive", "12345 dead", "-" (released cleanly) or "recovered" (the
+// last owner is unknown; the next claimer scrubs the tail).
+std::string OwnerString(const RegionStats& r) {
+  if (r.owner_pid == 0) return r.owner_alive ? "alive" : "-";
+  if (r.owner_pid == kScrubOwner) return "recovered";
+  return absl::StrFormat("%d %s", r.owner_pid,
+                         r.owner_alive ? "alive" : "dead");
+}
+
+void PrintInspectText(const InspectReport& r, std::FILE* out) {
+  const StoreInfo& i = r.info;
+  const StoreStats& s = r.stats;
+  absl::FPrintF(out, "path:            %s\n", i.path);
+  absl::FPrintF(out, "format version:  %d\n", i.format_version);
+  absl::FPrintF(out, "uuid:            %s\n", UuidString(i.uuid));
+  absl::FPrintF(out, "region size:     %d (%s)\n", i.region_size,
+                HumanBytes(i.region_size));
+  absl::FPrintF(out, "created:         %s\n",
+                CreatedString(i.created_unix_nanos));
+  absl::FPrintF(out, "file size:       %d (%s)\n", s.file_size,
+                HumanBytes(s.file_size));
+  absl::FPrintF(out, "regions:         %d\n", s.regions);
+  absl::FPrintF(out, "next sequence:   %d\n", s.next_sequence);
+  absl::FPrintF(out, "\n%6s %12s %18s %10s %10s %6s %8s %6s  %s\n", "REGION",
+                "OFFSET", "EPOCH", "COMMITTED", "DURABLE", "FILL", "RECORDS",
+                "SEALED", "OWNER");
+  for (const RegionStats& g : s.region_stats) {
+    if (!g.formatted) {
+      absl::FPrintF(out, "%6d %12d %18s\n", g.index, g.file_offset,
+                    "unformatted");
+      continue;
+    }
+    const double fill = g.capacity_bytes == 0
+                            ? 0.0
+                            : 100.0 * static_cast<double>(g.fill_bytes) /
+                                  static_cast<double>(g.capacity_bytes);
+    absl::FPrintF(
+        out, "%6d %12d 0x%016x %10d %10s %5.1f%% %8d %6s  %s\n", g.index,
+        g.file_offset, g.epoch, g.committed_tail,
+        g.durable_tail_valid ? absl::StrFormat("%d", g.durable_tail) : "-",
+        fill, g.records, g.sealed ? "yes" : "no", OwnerString(g));
+  }
+  absl::FPrintF(out,
+                "\nrecords: %d  live: %d  tombstones: %d  payload bytes: %d  "
+                "live payload bytes: %d\n",
+                s.records, s.live_records, s.tombstones, s.payload_bytes,
+                s.live_payload_bytes);
+}
+
+Registration reg(60, [](CLI::App& app) -> Runner {
+  auto* cmd = app.add_subcommand(
+      "inspect", "Print the file header, the region table and totals");
+  auto path = std::make_shared<std::string>();
+  cmd->add_option("file", *path, "store file")->required();
+  cmd->footer(
+      "Region table: committed and durable tails are offsets from the\n"
+      "region's start ('-': no valid durable tail yet); fill is record bytes\n"
+      "over the region's record capacity; owner is the pid of the writer\n"
+      "holding the region and whether it is alive ('-': released cleanly,\n"
+      "'recovered': reclaimed after a crash).\n"
+      "Example:\n"
+      "  recmap inspect data.rmap");
+  return [=]() {
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        OpenForTool(*path, /*read_only=*/true);
+    if (!store.ok()) return FailOpen(store.status());
+    PrintInspectText(GatherInspect(**store), stdout);
+    std::fflush(stdout);
+    return static_cast<int>(kExitOk);
+  };
+});
+
+}  // namespace
+}  // namespace recmap::tool

@@ -1,0 +1,88 @@
+// recmap put FILE ID [VALUE] [--file PATH]
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "command.h"
+
+namespace recmap::tool {
+namespace {
+
+// Reads all of `f` (binary). Errors name `what`.
+absl::StatusOr<std::string> ReadAll(std::FILE* f, const std::string& what) {
+  std::string out;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+  if (std::ferror(f)) {
+    return absl::UnavailableError(
+        absl::StrCat(what, ": read failed: ", std::strerror(errno)));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ReadValueFile(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    const int e = errno;
+    const std::string msg = absl::StrCat(path, ": ", std::strerror(e));
+    // A value file that cannot be read is an I/O problem, never "not found"
+    // (exit 1 means a missing id).
+    return e == EACCES ? absl::PermissionDeniedError(msg)
+                       : absl::UnavailableError(msg);
+  }
+  absl::StatusOr<std::string> v = ReadAll(f, path);
+  std::fclose(f);
+  return v;
+}
+
+Registration reg(20, [](CLI::App& app) -> Runner {
+  auto* cmd = app.add_subcommand(
+      "put", "Write a value for an id (from VALUE, --file, or stdin)");
+  auto path = std::make_shared<std::string>();
+  auto id = std::make_shared<uint64_t>(0);
+  auto value = std::make_shared<std::string>();
+  auto value_file = std::make_shared<std::string>();
+  auto no_sync = std::make_shared<bool>(false);
+  cmd->add_option("file", *path, "store file")->required();
+  cmd->add_option("id", *id, "record id (unsigned 64-bit)")->required();
+  CLI::Option* value_opt =
+      cmd->add_option("value", *value, "the value, taken as raw bytes");
+  CLI::Option* file_opt =
+      cmd->add_option("--file", *value_file, "read the value from this file");
+  file_opt->excludes(value_opt);
+  cmd->add_flag("--no-sync", *no_sync,
+                "return without waiting for the record to reach the disk "
+                "(it still survives this process's exit)");
+  cmd->footer(
+      "With neither VALUE nor --file the value is read from stdin.\n"
+      "Examples:\n"
+      "  recmap put data.rmap 42 hello\n"
+      "  recmap put data.rmap 43 --file photo.jpg\n"
+      "  printf 'a\\0b' | recmap put data.rmap 44\n"
+      "  recmap put data.rmap 45 -- -starts-with-a-dash");
+  return [=]() {
+    absl::StatusOr<std::string> bytes;
+    if (value_opt->count() > 0) {
+      bytes = *value;
+    } else if (file_opt->count() > 0) {
+      bytes = ReadValueFile(*value_file);
+    } else {
+      bytes = ReadAll(stdin, "stdin");
+    }
+    if (!bytes.ok()) return Fail(bytes.status());
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        OpenForTool(*path, /*read_only=*/false);
+    if (!store.ok()) return FailOpen(store.status());
+    if (absl::Status s = (*store)->Put(*id, *bytes); !s.ok()) return Fail(s);
+    if (!*no_sync) {
+      if (absl::Status s = (*store)->Sync(); !s.ok()) return Fail(s);
+    }
+    return static_cast<int>(kExitOk);
+  };
+});
+
+}  // namespace
+}  // namespace recmap::tool
