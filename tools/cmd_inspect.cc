@@ -31,11 +31,12 @@ std::string CreatedString(uint64_t unix_nanos) {
                           absl::UTCTimeZone());
 }
 
-// "12345 alive", "12345 dead", "-" (released cleanly) or "recovered" (the
-// last owner is unknown; the next claimer scrubs the tail).
+// "12345 alive", "12345 dead", "-" (released cleanly) or "scrub-pending"
+// (released, but since the last recovery nobody vouches that the bytes past
+// the tail are zero: the next claimer zeroes them first).
 std::string OwnerString(const RegionStats& r) {
   if (r.owner_pid == 0) return r.owner_alive ? "alive" : "-";
-  if (r.owner_pid == kScrubOwner) return "recovered";
+  if (r.owner_pid == kScrubOwner) return "scrub-pending";
   return absl::StrFormat("%d %s", r.owner_pid,
                          r.owner_alive ? "alive" : "dead");
 }
@@ -90,7 +91,7 @@ Registration reg(60, [](CLI::App& app) -> Runner {
       "region's start ('-': no valid durable tail yet); fill is record bytes\n"
       "over the region's record capacity; owner is the pid of the writer\n"
       "holding the region and whether it is alive ('-': released cleanly,\n"
-      "'recovered': reclaimed after a crash).\n"
+      "'scrub-pending': free, its tail is zeroed when next claimed).\n"
       "Example:\n"
       "  recmap inspect data.rmap");
   return [=]() {
