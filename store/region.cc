@@ -71,4 +71,18 @@ ScanStop CheckRecordAt(const RegionRef& r, uint64_t pos, uint64_t limit,
   return ScanStop::kLimit;
 }
 
+bool ResumeMarkerAfterGap(const RegionRef& r, uint64_t gap, uint64_t limit,
+                          ScannedRecord* out) {
+  if (limit > r.size) limit = r.size;
+  const uint64_t next = (gap / kPageSize + 1) * kPageSize;
+  if (gap < kRegionDataOffset || next > limit) return false;
+  for (uint64_t p = gap; p < next; p += 8) {
+    if (DecodeFixed64(r.base + p) != 0) return false;
+  }
+  if (CheckRecordAt(r, next, limit, out) != ScanStop::kLimit) return false;
+  return out->header.type == RecordType::kPadding &&
+         out->header.length == kResumeMarkerLength &&
+         DecodeFixed64(out->payload) == gap;
+}
+
 }  // namespace recmap

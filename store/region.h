@@ -86,6 +86,20 @@ struct ScannedRecord {
 ScanStop CheckRecordAt(const RegionRef& r, uint64_t pos, uint64_t limit,
                        ScannedRecord* out);
 
+// Page closing. Once a Sync() has made bytes of a data page durable, the
+// region's owner never writes into that page again: a power cut during a
+// rewrite of the page could tear the synced records in it. The owner
+// leaves the rest of the page zero and continues at the next page boundary
+// with a resume marker: a padding record whose 8-byte payload is the
+// region-relative offset where the zero gap starts. A scan that cannot read
+// a record at a non-page-aligned `gap` continues past the gap only if the
+// gap is all zero and such a marker naming exactly `gap` validates;
+// the marker then comes back in `out`. The marker is written only when
+// nothing was written in the gap, so skipping it never hides a record.
+inline constexpr uint64_t kResumeMarkerLength = 8;
+bool ResumeMarkerAfterGap(const RegionRef& r, uint64_t gap, uint64_t limit,
+                          ScannedRecord* out);
+
 struct ScanResult {
   uint64_t end = kRegionDataOffset;  // offset after the last valid record
   uint64_t records = 0;
@@ -114,12 +128,18 @@ ScanResult ScanRegion(const RegionRef& r, uint64_t from, uint64_t limit,
     }
     ScannedRecord rec;
     ScanStop s = CheckRecordAt(r, pos, limit, &rec);
+    // A gap shorter than a header reads as a bad header (its last bytes are
+    // the marker's), so any failure at a non-page-aligned offset may be one.
+    if (s != ScanStop::kLimit && pos % kPageSize != 0 &&
+        ResumeMarkerAfterGap(r, pos, limit, &rec)) {
+      s = ScanStop::kLimit;  // the log resumes at the next page
+    }
     if (s == ScanStop::kLimit) {
       fn(rec);
       res.records++;
       if (rec.header.sequence > res.max_sequence)
         res.max_sequence = rec.header.sequence;
-      pos += RecordSize(rec.header.length);
+      pos = rec.offset + RecordSize(rec.header.length);
       res.end = pos;
       continue;
     }

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "coding.h"
 #include "file_ops.h"
 #include "store_rep.h"
 
@@ -107,7 +108,15 @@ absl::Status StoreRep::FormatRegion(uint32_t i, bool fresh) {
 absl::Status StoreRep::ScrubTail(uint32_t i, uint64_t tail) {
   const RegionRef& r = regions_[i].ref;
   const uint64_t page_end = (tail + kPageSize - 1) / kPageSize * kPageSize;
-  std::memset(r.base + tail, 0, page_end - tail);
+  // Write the tail page only if it holds stale bytes: storing into a page
+  // dirties it, and the page may hold synced records that must not be put
+  // through another write-back (see ResumeMarkerAfterGap).
+  for (uint64_t p = tail; p < page_end; p += 8) {
+    if (DecodeFixed64(r.base + p) != 0) {
+      std::memset(r.base + tail, 0, page_end - tail);
+      break;
+    }
+  }
   if (absl::Status s = io::ZeroRange(fd_, RegionOffset(i) + page_end,
                                      r.size - page_end, path_);
       !s.ok())

@@ -7,8 +7,9 @@
 // - A record's bytes are complete (checksum last) before the release-store
 //   of the committed tail that publishes it.
 // - Bytes past a committed tail are zero, except while the owner is writing
-//   the next record; a claimer that cannot vouch for that (the previous
-//   owner died, or recovery rewrote the tail) scrubs them first.
+//   the next record (the zero gap before a resume marker stays zero); a
+//   claimer that cannot vouch for that (the previous owner died, or
+//   recovery rewrote the tail) scrubs them first.
 // - The region's pending-sequence word is kPendingUnknown from before the
 //   owner allocates a sequence number until it holds that number, so a
 //   tailing reader that has seen the allocation (through the shared
@@ -28,6 +29,12 @@
 #include "store_rep.h"
 
 namespace recmap {
+namespace {
+
+// A resume marker's footprint: header and its 8-byte payload.
+constexpr uint64_t kMarkerSize = RecordSize(kResumeMarkerLength);
+
+}  // namespace
 
 struct Writer::State {
   StoreRep* rep = nullptr;
@@ -41,6 +48,10 @@ struct Writer::State {
   // `sequence` 0 allocates the next sequence number.
   absl::Status Write(RecordType type, uint64_t id, std::string_view value,
                      bool assign_id, uint64_t sequence, uint64_t* assigned);
+  // Where the next record goes: the tail, or past a closed tail page and
+  // its resume marker.
+  uint64_t PlaceAt() const;
+  void WriteResumeMarker(uint64_t pos, uint64_t sequence);
   absl::Status Rotate(uint64_t need);
   absl::Status Claim(uint64_t need);
   absl::Status Grow(uint64_t need);
@@ -143,6 +154,29 @@ absl::Status Writer::State::Grow(uint64_t need) {
   return absl::OkStatus();
 }
 
+uint64_t Writer::State::PlaceAt() const {
+  const uint64_t page_start = tail / kPageSize * kPageSize;
+  if (tail == page_start) return tail;
+  // A Sync() made bytes of the tail page durable: never write that page
+  // again; resume on the next page after a marker.
+  const uint64_t durable =
+      ref.durable_tail_word().load(std::memory_order_acquire);
+  if (durable <= page_start || durable > tail) return tail;
+  return page_start + kPageSize + kMarkerSize;
+}
+
+void Writer::State::WriteResumeMarker(uint64_t pos, uint64_t sequence) {
+  RecordHeader m;
+  m.length = kResumeMarkerLength;
+  m.type = RecordType::kPadding;
+  m.sequence = sequence;
+  char* p = ref.base + pos;
+  m.EncodeTo(p);
+  EncodeFixed64(p + kRecordHeaderSize, tail);
+  EncodeFixed64(p + kRecordChecksumOffset,
+                RecordChecksum(p, kResumeMarkerLength, ref.seed));
+}
+
 absl::Status Writer::State::Rotate(uint64_t need) {
   Release(/*seal=*/true);
   return Claim(need);
@@ -161,10 +195,18 @@ absl::Status Writer::State::Write(RecordType type, uint64_t id,
   }
   const uint32_t len = static_cast<uint32_t>(value.size());
   const uint64_t size = RecordSize(len);
+  // Room to claim: the record, plus a page skip and a resume marker in case
+  // the claimed region's tail page is closed (see ResumeMarkerAfterGap).
+  const uint64_t claim = size + kPageSize + kMarkerSize;
   if (region < 0) {
-    if (absl::Status s = Claim(size); !s.ok()) return s;
+    if (absl::Status s = Claim(claim); !s.ok()) return s;
   } else if (tail + size > ref.size) {
-    if (absl::Status s = Rotate(size); !s.ok()) return s;
+    if (absl::Status s = Rotate(claim); !s.ok()) return s;
+  }
+  uint64_t at = PlaceAt();
+  if (at + size > ref.size) {
+    if (absl::Status s = Rotate(claim); !s.ok()) return s;
+    at = PlaceAt();
   }
   RecordHeader h;
   h.length = len;
@@ -186,13 +228,14 @@ absl::Status Writer::State::Write(RecordType type, uint64_t id,
   const bool wake = rep->tail_waiters().load(std::memory_order_seq_cst) != 0;
   ref.pending_sequence().store(h.sequence, std::memory_order_release);
   h.id = assign_id ? h.sequence : id;
-  char* p = ref.base + tail;
+  if (at != tail) WriteResumeMarker(at - kMarkerSize, h.sequence);
+  char* p = ref.base + at;
   h.EncodeTo(p);
   if (len != 0) std::memcpy(p + kRecordHeaderSize, value.data(), len);
   const uint64_t padded = size - kRecordHeaderSize;
   if (padded != len) std::memset(p + kRecordHeaderSize + len, 0, padded - len);
   EncodeFixed64(p + kRecordChecksumOffset, RecordChecksum(p, len, ref.seed));
-  tail += size;
+  tail = at + size;
   ref.committed_tail().store(tail, std::memory_order_release);
   if (wake && rep->tail_waiters().exchange(0, std::memory_order_seq_cst)) {
     rep->tail_futex().fetch_add(1, std::memory_order_seq_cst);
