@@ -139,6 +139,16 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
                      " bytes past the last whole region at offset ",
                      file_size - rep->recovery_.trailing_bytes));
   }
+  if (rep->recovery_.trailing_bytes != 0 && full && writable) {
+    // A last region cut short (a truncated copy, a file system that lost
+    // the end of the file): give it back its zero tail so that the records
+    // in its surviving part are recovered like any torn log.
+    const uint64_t missing = rs - rep->recovery_.trailing_bytes;
+    if (absl::Status s = io::Allocate(rep->fd_, file_size, missing, path);
+        !s.ok())
+      return s;
+    file_size += missing;
+  }
   const uint64_t reserve = std::max(options.max_file_size, file_size);
   rep->max_regions_ = static_cast<uint32_t>(
       std::min<uint64_t>((reserve - kFirstRegionOffset) / rs, 1u << 24));
@@ -387,7 +397,8 @@ absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
   // complete record, or records whose tail update was lost in a power cut,
   // are kept) -- except in absolute mode, which holds the log to its tail.
   uint64_t limit = r.size;
-  if (!full || mode == RecoveryMode::kAbsoluteConsistency) {
+  const bool to_tail = !full || mode == RecoveryMode::kAbsoluteConsistency;
+  if (to_tail) {
     limit = tail_ok ? rr.committed_tail : kRegionDataOffset;
     if (!tail_ok && mode == RecoveryMode::kAbsoluteConsistency) {
       return absl::DataLossError(
@@ -411,7 +422,11 @@ absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
   rr.skipped_bytes = res.skipped_bytes;
   *max_seq = std::max(*max_seq, res.max_sequence);
 
-  const bool damaged = IsDamage(res.stop) || res.first_damage != 0;
+  // Reading to a committed tail (a live writer's, or in absolute mode),
+  // the log must reach it: a zero header before it is damage too.
+  const bool short_of_tail = to_tail && res.end < limit;
+  const bool damaged =
+      IsDamage(res.stop) || res.first_damage != 0 || short_of_tail;
   if (damaged && !salvage) {
     const bool below_floor = res.end < rr.durable_tail;
     const bool below_tail = !full && res.end < limit;
