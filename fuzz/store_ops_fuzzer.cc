@@ -312,6 +312,7 @@ void Harness::Crash(ByteReader* in) {
         r < synced_tail_.size() ? synced_tail_[r] : 0, kRegionDataOffset);
     const uint8_t kind = in->U8();
     const uint64_t span = kRegionSize - floor;
+    if (span == 0) continue;  // the region is full and synced
     const uint64_t off =
         floor +
         (kind & 4 ? in->U16() * uint64_t{8} : uint64_t{in->U16()}) % span;
