@@ -281,14 +281,28 @@ StoreStats StoreRep::Stats() {
   return st;
 }
 
+absl::Status StoreRep::SyncError() const {
+  absl::MutexLock lock(&error_mu_);
+  if (sync_error_.ok()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(path_, ": an earlier flush failed (", sync_error_.message(),
+                   "); this handle can no longer promise durability"));
+}
+
+absl::Status StoreRep::FlushFile() {
+  if (absl::Status s = SyncError(); !s.ok()) return s;
+  absl::Status s = io::Fdatasync(fd_, path_);
+  if (!s.ok()) {
+    absl::MutexLock lock(&error_mu_);
+    if (sync_error_.ok()) sync_error_ = s;
+  }
+  return s;
+}
+
 absl::Status StoreRep::Sync() {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
   absl::MutexLock lock(&sync_mu_);
-  if (!sync_error_.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        path_, ": an earlier Sync() failed (", sync_error_.message(),
-        "); this handle can no longer promise durability"));
-  }
+  if (absl::Status s = SyncError(); !s.ok()) return s;
   if (absl::Status s = LoadNewRegions(); !s.ok()) return s;
   const uint32_t n = known_regions();
   std::vector<uint64_t> tails(n, 0);
@@ -299,10 +313,7 @@ absl::Status StoreRep::Sync() {
     }
   }
   // Step 1: every page holding a record below the tails we just read.
-  if (absl::Status s = io::Fdatasync(fd_, path_); !s.ok()) {
-    sync_error_ = s;
-    return s;
-  }
+  if (absl::Status s = FlushFile(); !s.ok()) return s;
   // Step 2: the durable tails, a floor for recovery after a power loss.
   bool moved = false;
   for (uint32_t i = 0; i < n; ++i) {
@@ -314,10 +325,7 @@ absl::Status StoreRep::Sync() {
     }
   }
   if (moved) {
-    if (absl::Status s = io::Fdatasync(fd_, path_); !s.ok()) {
-      sync_error_ = s;
-      return s;
-    }
+    if (absl::Status s = FlushFile(); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

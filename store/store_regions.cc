@@ -98,7 +98,7 @@ absl::Status StoreRep::FormatRegion(uint32_t i, bool fresh) {
       return s;
   }
   ri.ref.committed_tail().store(kRegionDataOffset, std::memory_order_release);
-  if (absl::Status s = io::Fdatasync(fd_, path_); !s.ok()) return s;
+  if (absl::Status s = FlushFile(); !s.ok()) return s;
   ri.formatted = true;
   ri.damaged = false;
   ri.indexed_end.store(kRegionDataOffset, std::memory_order_release);
@@ -121,7 +121,7 @@ absl::Status StoreRep::ScrubTail(uint32_t i, uint64_t tail) {
                                      r.size - page_end, path_);
       !s.ok())
     return s;
-  return io::Fdatasync(fd_, path_);
+  return FlushFile();
 }
 
 }  // namespace recmap

@@ -156,6 +156,12 @@ class StoreRep {
   // --- writes
   absl::Status CheckWritable() const;
   absl::Status Sync();
+  // fdatasync of the store file. Every flush of a writable handle goes
+  // through here: a failure poisons the handle, since Linux may have
+  // dropped the dirty pages and a later successful flush would not bring
+  // them back. Returns the failure, or the earlier one if poisoned.
+  absl::Status FlushFile();
+  absl::Status SyncError() const;
   absl::Mutex& default_writer_mu() { return writer_mu_; }
   std::unique_ptr<Writer>& default_writer()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
@@ -216,8 +222,10 @@ class StoreRep {
   absl::Mutex writer_mu_;
   std::unique_ptr<Writer> default_writer_ ABSL_GUARDED_BY(writer_mu_);
 
-  absl::Mutex sync_mu_;
-  absl::Status sync_error_ ABSL_GUARDED_BY(sync_mu_);
+  absl::Mutex sync_mu_;  // serialises Sync() calls
+  mutable absl::Mutex error_mu_;
+  // The first failed flush of this handle; once set, Sync() always fails.
+  absl::Status sync_error_ ABSL_GUARDED_BY(error_mu_);
 
   friend class Store;
 };
