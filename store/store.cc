@@ -392,6 +392,22 @@ absl::Status Store::ForEachLive(
   return rep_->ForEachLive(fn);
 }
 
+absl::Status Store::ForEachRecord(
+    const std::function<bool(const RecordView&)>& fn) {
+  bool stopped = false;
+  auto wrapped = [&](const RecordView& v) {
+    if (v.type == RecordType::kPadding || fn(v)) return true;
+    stopped = true;
+    return false;
+  };
+  if (absl::Status s = rep_->Refresh(); !s.ok()) return s;
+  const uint32_t n = rep_->known_regions();
+  for (uint32_t i = 0; i < n && !stopped; ++i) {
+    if (absl::Status s = rep_->ForEachInRegion(i, wrapped); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Store::ForEachInRegion(
     uint32_t region, const std::function<bool(const RecordView&)>& fn) {
   return rep_->ForEachInRegion(region, fn);

@@ -26,6 +26,7 @@
 #include "coding.h"
 #include "file_lock.h"
 #include "file_ops.h"
+#include "prefault.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -43,8 +44,16 @@ struct Writer::State {
   RegionRef ref;
   uint64_t tail = 0;
   uint32_t pid = 0;
+  // Prefaulting (null when off): pages of the owned region up to
+  // prefault_end are requested; the next request is made once the tail
+  // passes prefault_at.
+  std::unique_ptr<Prefaulter> prefault;
+  uint64_t prefault_end = 0;
+  uint64_t prefault_at = UINT64_MAX;
 
   ~State();
+  void StartPrefault();
+  void Prefault();
   // `sequence` 0 allocates the next sequence number.
   absl::Status Write(RecordType type, uint64_t id, std::string_view value,
                      bool assign_id, uint64_t sequence, uint64_t* assigned);
@@ -60,6 +69,7 @@ struct Writer::State {
 };
 
 Writer::State::~State() {
+  prefault.reset();  // stop populating before the region is released
   Release(/*seal=*/false);
   if (lock_fd >= 0) ::close(lock_fd);
 }
@@ -84,6 +94,7 @@ absl::Status Writer::State::Take(uint32_t i) {
   ref.pending_sequence().store(0, std::memory_order_release);
   ref.owner_pid().store(pid, std::memory_order_release);
   region = i;
+  StartPrefault();
   return absl::OkStatus();
 }
 
@@ -151,6 +162,7 @@ absl::Status Writer::State::Grow(uint64_t need) {
   ref.pending_sequence().store(0, std::memory_order_release);
   ref.owner_pid().store(pid, std::memory_order_release);
   region = i;
+  StartPrefault();
   return absl::OkStatus();
 }
 
@@ -175,6 +187,24 @@ void Writer::State::WriteResumeMarker(uint64_t pos, uint64_t sequence) {
   EncodeFixed64(p + kRecordHeaderSize, tail);
   EncodeFixed64(p + kRecordChecksumOffset,
                 RecordChecksum(p, kResumeMarkerLength, ref.seed));
+}
+
+void Writer::State::StartPrefault() {
+  if (prefault == nullptr) return;
+  prefault_end = tail & ~(kPageSize - 1);
+  Prefault();
+}
+
+void Writer::State::Prefault() {
+  const uint64_t window = rep->options().prefault_bytes;
+  const uint64_t want = std::min(ref.size, (tail + window) & ~(kPageSize - 1));
+  if (want > prefault_end) {
+    prefault->Request(ref.base + prefault_end, ref.base + want);
+    prefault_end = want;
+  }
+  // Ask again when a quarter of the window is used up; never past the end.
+  prefault_at = prefault_end >= ref.size ? UINT64_MAX
+                                          : prefault_end - window * 3 / 4;
 }
 
 absl::Status Writer::State::Rotate(uint64_t need) {
@@ -237,6 +267,7 @@ absl::Status Writer::State::Write(RecordType type, uint64_t id,
   EncodeFixed64(p + kRecordChecksumOffset, RecordChecksum(p, len, ref.seed));
   tail = at + size;
   ref.committed_tail().store(tail, std::memory_order_release);
+  if (tail >= prefault_at) Prefault();
   if (wake && rep->tail_waiters().exchange(0, std::memory_order_seq_cst)) {
     rep->tail_futex().fetch_add(1, std::memory_order_seq_cst);
     // Not FUTEX_PRIVATE: waiters are other processes mapping the same page.
@@ -286,6 +317,9 @@ absl::StatusOr<std::unique_ptr<Writer>> StoreRep::NewWriter() {
   auto st = std::make_unique<Writer::State>();
   st->rep = this;
   st->pid = static_cast<uint32_t>(::getpid());
+  if (options_.prefault_bytes != 0) {
+    st->prefault = std::make_unique<Prefaulter>(/*background=*/true);
+  }
   if (absl::Status s = io::Open(path_, O_RDWR, 0, &st->lock_fd); !s.ok())
     return s;
   return std::unique_ptr<Writer>(new Writer(std::move(st)));

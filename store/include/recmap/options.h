@@ -40,6 +40,10 @@ struct Options {
   // memory.
   uint64_t max_file_size = uint64_t{1} << 40;
   RecoveryMode recovery_mode = RecoveryMode::kTolerateTornTail;
+  // How far ahead of a writer's tail the pages of its region are populated
+  // (madvise MADV_POPULATE_WRITE, from a helper thread per Writer), so that
+  // appends do not page-fault. 0 turns prefaulting off (and the thread).
+  uint64_t prefault_bytes = uint64_t{16} << 20;
   // Verify each record's checksum on Get (records are always verified when
   // they are first indexed; this re-verifies on every read).
   bool verify_checksums_on_read = false;

@@ -158,6 +158,15 @@ class Store {
   // Errors: DataLoss (a record failed verification).
   [[nodiscard]] absl::Status ForEachLive(
       const std::function<bool(const RecordView&)>& fn);
+  // Calls `fn` for every put and delete record in the log -- superseded
+  // records and tombstones included -- in log order: region by region, and
+  // within a region in the order it was written. Records are verified
+  // against their checksums. The cheapest full read: no index lookups and
+  // no sort. Records of different writers are not in sequence order; use
+  // ForEachLive for that. Stops early when `fn` returns false.
+  // Errors: DataLoss (a record failed verification).
+  [[nodiscard]] absl::Status ForEachRecord(
+      const std::function<bool(const RecordView&)>& fn);
   // Calls `fn` for every record of region `region` in log order, including
   // superseded records and tombstones. Errors: InvalidArgument (no such
   // region), DataLoss.

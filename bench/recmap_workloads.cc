@@ -1,0 +1,289 @@
+#include <malloc.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "recmap/store.h"
+#include "workloads.h"
+
+namespace recmap::bench {
+namespace {
+
+Options BenchOptions() {
+  Options o;
+  o.create_if_missing = true;
+  return o;
+}
+
+std::unique_ptr<Store> Open(const std::string& path, Measure* m,
+                            const Options& o = BenchOptions()) {
+  absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(path, o);
+  if (!s.ok()) {
+    m->error = std::string(s.status().message());
+    return nullptr;
+  }
+  return std::move(*s);
+}
+
+std::unique_ptr<Writer> NewWriter(Store& store, Measure* m) {
+  absl::StatusOr<std::unique_ptr<Writer>> w = store.NewWriter();
+  if (!w.ok()) {
+    m->error = std::string(w.status().message());
+    return nullptr;
+  }
+  return std::move(*w);
+}
+
+// Appends ids from..to-1 (as Append: the assigned id is the sequence; the
+// value carries the loop index so readers can check it).
+bool AppendRange(Writer& w, uint64_t from, uint64_t to, size_t len,
+                 Measure* m) {
+  ValueMaker vm(len);
+  for (uint64_t i = from; i < to; ++i) {
+    absl::StatusOr<uint64_t> id = w.Append(vm.For(i));
+    if (!id.ok()) {
+      m->error = std::string(id.status().message());
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Measure RecmapAppend(const std::string& dir, uint64_t n, size_t len) {
+  Measure m;
+  auto store = Open(dir + "/append.rmap", &m);
+  if (!store) return m;
+  auto w = NewWriter(*store, &m);
+  if (!w) return m;
+  const double t0 = Now();
+  if (!AppendRange(*w, 1, n + 1, len, &m)) return m;
+  m.seconds = Now() - t0;
+  m.ops = n;
+  m.ok = true;
+  return m;
+}
+
+Measure RecmapRandomPut(const std::string& dir, uint64_t n, size_t len) {
+  Measure m;
+  std::vector<uint64_t> ids = Shuffled(n, 42);
+  auto store = Open(dir + "/put.rmap", &m);
+  if (!store) return m;
+  auto w = NewWriter(*store, &m);
+  if (!w) return m;
+  ValueMaker vm(len);
+  const double t0 = Now();
+  for (uint64_t id : ids) {
+    if (absl::Status s = w->Put(id, vm.For(id)); !s.ok()) {
+      m.error = std::string(s.message());
+      return m;
+    }
+  }
+  m.seconds = Now() - t0;
+  m.ops = n;
+  m.ok = true;
+  return m;
+}
+
+bool RecmapBuild(const std::string& path, uint64_t n, size_t len,
+                 std::string* error) {
+  Measure m;
+  auto store = Open(path, &m);
+  if (!store) {
+    *error = m.error;
+    return false;
+  }
+  auto w = NewWriter(*store, &m);
+  bool ok = w && AppendRange(*w, 1, n + 1, len, &m);
+  *error = m.error;
+  return ok;
+}
+
+Measure RecmapRandomGet(const std::string& path, uint64_t n) {
+  Measure m;
+  std::vector<uint64_t> ids = Shuffled(n, 7);
+  const size_t heap0 = mallinfo2().uordblks;
+  auto store = Open(path, &m);
+  if (!store) return m;
+  // Ids are sequences 1..n, and the value of sequence s carries s.
+  if (absl::Status s = store->Refresh(); !s.ok()) {
+    m.error = std::string(s.message());
+    return m;
+  }
+  const size_t heap1 = mallinfo2().uordblks;
+  m.extra = static_cast<double>(heap1 - heap0) / static_cast<double>(n);
+  uint64_t bad = 0;
+  const double t0 = Now();
+  for (uint64_t id : ids) {
+    absl::StatusOr<std::string_view> v = store->Get(id);
+    if (!v.ok() || v->size() < 8 || std::memcmp(v->data(), &id, 8) != 0) ++bad;
+  }
+  m.seconds = Now() - t0;
+  m.ops = n;
+  m.ok = bad == 0;
+  if (bad) m.error = "recmap get: " + std::to_string(bad) + " wrong values";
+  return m;
+}
+
+Measure RecmapScan(const std::string& path, uint64_t n) {
+  Measure m;
+  auto store = Open(path, &m);
+  if (!store) return m;
+  uint64_t count = 0, sum = 0;
+  const double t0 = Now();
+  absl::Status s = store->ForEachRecord([&](const RecordView& r) {
+    uint64_t first;
+    std::memcpy(&first, r.value.data(), 8);
+    sum += first + r.value.size();
+    ++count;
+    return true;
+  });
+  m.seconds = Now() - t0;
+  if (!s.ok()) {
+    m.error = std::string(s.message());
+    return m;
+  }
+  m.ops = count;
+  m.extra = static_cast<double>(sum & 1);
+  m.ok = count == n;
+  if (!m.ok) m.error = "recmap scan: " + std::to_string(count) + " records";
+  return m;
+}
+
+Measure RecmapWriters(const std::string& dir, uint64_t n, size_t len,
+                      int procs) {
+  Measure m;
+  const std::string path = dir + "/writers.rmap";
+  {
+    auto store = Open(path, &m);
+    if (!store) return m;
+  }
+  // Per child: start and end time, and ok.
+  struct Slot {
+    double start, end;
+    int ok;
+  };
+  auto* slots = static_cast<Slot*>(::mmap(nullptr, sizeof(Slot) * procs,
+                                          PROT_READ | PROT_WRITE,
+                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  StartGate gate;
+  std::vector<pid_t> pids;
+  const uint64_t each = n / procs;
+  for (int p = 0; p < procs; ++p) {
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      Measure cm;
+      Options o = BenchOptions();
+      o.create_if_missing = false;
+      auto store = Open(path, &cm, o);
+      auto w = store ? NewWriter(*store, &cm) : nullptr;
+      gate.Wait();
+      slots[p].start = Now();
+      bool ok = w && AppendRange(*w, 1 + p * each, 1 + (p + 1) * each, len, &cm);
+      slots[p].end = Now();
+      slots[p].ok = ok;
+      w.reset();
+      ::_exit(0);
+    }
+    pids.push_back(pid);
+  }
+  ::usleep(200000);  // let every child open the store and reach the gate
+  gate.Open(procs);
+  bool ok = true;
+  for (pid_t pid : pids) {
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    ok = ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  }
+  double start = 1e300, end = 0;
+  for (int p = 0; p < procs; ++p) {
+    ok = ok && slots[p].ok;
+    start = std::min(start, slots[p].start);
+    end = std::max(end, slots[p].end);
+  }
+  ::munmap(slots, sizeof(Slot) * procs);
+  if (!ok) {
+    m.error = "a writer process failed";
+    return m;
+  }
+  m.seconds = end - start;
+  m.ops = each * procs;
+  m.ok = true;
+  return m;
+}
+
+Measure RecmapDurable(const std::string& dir, uint64_t batches, uint64_t batch,
+                      size_t len) {
+  Measure m;
+  auto store = Open(dir + "/durable.rmap", &m);
+  if (!store) return m;
+  auto w = NewWriter(*store, &m);
+  if (!w) return m;
+  const double t0 = Now();
+  for (uint64_t b = 0; b < batches; ++b) {
+    if (!AppendRange(*w, 1 + b * batch, 1 + (b + 1) * batch, len, &m)) return m;
+    if (absl::Status s = store->Sync(); !s.ok()) {
+      m.error = std::string(s.message());
+      return m;
+    }
+  }
+  m.seconds = Now() - t0;
+  m.ops = batches * batch;
+  m.ok = true;
+  return m;
+}
+
+bool RecmapCrashWrite(const std::string& path, uint64_t n, size_t len,
+                      std::string* error) {
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    Measure m;
+    auto store = Open(path, &m);
+    auto w = store ? NewWriter(*store, &m) : nullptr;
+    if (!w) ::_exit(1);
+    // Continue the id space of what is already there.
+    const uint64_t have = store->Stats().next_sequence;
+    if (!AppendRange(*w, have, have + n, len, &m)) ::_exit(2);
+    ::kill(::getpid(), SIGKILL);
+    ::_exit(3);
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) return true;
+  *error = "crash writer exited with status " + std::to_string(st);
+  return false;
+}
+
+Measure RecmapOpen(const std::string& path, uint64_t n) {
+  Measure m;
+  Options o = BenchOptions();
+  o.create_if_missing = false;
+  const double t0 = Now();
+  auto store = Open(path, &m, o);
+  m.seconds = Now() - t0;
+  if (!store) return m;
+  // Spot-check: the first, last and a few ids in between.
+  for (uint64_t id : {uint64_t{1}, n / 3, n / 2, n}) {
+    if (id == 0) continue;
+    absl::StatusOr<std::string_view> v = store->Get(id);
+    if (!v.ok() || v->size() < 8 || std::memcmp(v->data(), &id, 8) != 0) {
+      m.error = "record " + std::to_string(id) + " wrong after open";
+      return m;
+    }
+  }
+  const double t1 = Now();
+  store.reset();
+  m.extra = Now() - t1;
+  m.ops = n;
+  m.ok = true;
+  return m;
+}
+
+}  // namespace recmap::bench

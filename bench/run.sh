@@ -1,0 +1,34 @@
+#!/bin/bash
+# `make bench`: runs recmap_bench from BUILD_DIR in a scratch directory on
+# the real disk, keeps the JSON lines, prints the table, and plots the
+# results (PNG, gnuplot) into BUILD_DIR/bench/. See docs/BENCHMARKS.md.
+#   bash bench/run.sh BUILD_DIR [recmap_bench arguments...]
+# Environment: BENCH_DIR (where the data goes; default: a directory on the
+# disk holding BUILD_DIR, never a tmpfs).
+set -euo pipefail
+build=${1:?usage: bench/run.sh BUILD_DIR [args]}
+shift
+bench="$build/bench/recmap_bench"
+if [[ ! -x "$bench" ]]; then
+  echo "bench/run.sh: $bench not built (configure with -DRECMAP_BUILD_BENCH=ON)" >&2
+  exit 1
+fi
+out="$build/bench"
+dir=${BENCH_DIR:-$out/data}
+mkdir -p "$dir"
+fstype=$(df --output=fstype "$dir" | tail -1 | tr -d ' ')
+if [[ "$fstype" == tmpfs || "$fstype" == ramfs ]]; then
+  echo "bench/run.sh: $dir is on $fstype; set BENCH_DIR to a directory on a disk" >&2
+  exit 1
+fi
+echo "recmap_bench: data in $dir ($fstype), $(nproc) cores, $(uname -r)"
+json="$out/results.jsonl"
+rc=0
+"$bench" --json --dir "$dir" "$@" > "$json" || rc=$?
+rmdir "$dir" 2>/dev/null || true
+if command -v gnuplot >/dev/null 2>&1 && [[ -s "$json" ]]; then
+  bash "$(dirname "$0")/plot.sh" "$json" "$out/results.png" && \
+    echo "plot: $out/results.png"
+fi
+echo "results: $json"
+exit $rc

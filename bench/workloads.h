@@ -1,0 +1,66 @@
+// The measured sections of each workload, one function per engine. Each
+// runs inside a child process (RunInChild), creates its data under `dir`,
+// and returns the throughput of the measured section only; setup (building
+// a store to read) is never timed.
+#ifndef RECMAP_BENCH_WORKLOADS_H_
+#define RECMAP_BENCH_WORKLOADS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "bench_util.h"
+
+namespace recmap::bench {
+
+// --- recmap
+// Appends n values of `len` bytes through one Writer (ids are sequences).
+Measure RecmapAppend(const std::string& dir, uint64_t n, size_t len);
+// Puts ids 1..n in shuffled order.
+Measure RecmapRandomPut(const std::string& dir, uint64_t n, size_t len);
+// Builds a store of n records at `path` (untimed helper for get/scan).
+bool RecmapBuild(const std::string& path, uint64_t n, size_t len,
+                 std::string* error);
+// Gets every id of the store at `path` in shuffled order, checking each
+// value's id stamp. extra = index heap bytes per record (built at open).
+Measure RecmapRandomGet(const std::string& path, uint64_t n);
+// Reads every record in log order through the public scan API, checksums
+// verified.
+Measure RecmapScan(const std::string& path, uint64_t n);
+// `procs` processes append n/procs records each to one store at once.
+Measure RecmapWriters(const std::string& dir, uint64_t n, size_t len,
+                      int procs);
+// `batches` batches of `batch` appends, each followed by Sync().
+Measure RecmapDurable(const std::string& dir, uint64_t batches, uint64_t batch,
+                      size_t len);
+// Appends n records in a child process that then kills itself with SIGKILL
+// (no clean close). Untimed setup for the open workloads.
+bool RecmapCrashWrite(const std::string& path, uint64_t n, size_t len,
+                      std::string* error);
+// Times Store::Open of the store at `path` holding `n` records (ids 1..n
+// must be readable afterwards: spot-checked). extra = seconds of the clean
+// close that follows (it persists the offset index).
+Measure RecmapOpen(const std::string& path, uint64_t n);
+
+// --- LMDB 0.9 (MDB_NOSYNC|MDB_WRITEMAP, MDB_INTEGERKEY)
+// Sequential keys 1..n with MDB_APPEND, one transaction per `txn` records.
+Measure LmdbAppend(const std::string& dir, uint64_t n, size_t len,
+                   uint64_t txn);
+Measure LmdbRandomPut(const std::string& dir, uint64_t n, size_t len,
+                      uint64_t txn);
+bool LmdbBuild(const std::string& dir, uint64_t n, size_t len,
+               std::string* error);
+Measure LmdbRandomGet(const std::string& dir, uint64_t n);
+// Cursor walk over every record, touching each value.
+Measure LmdbScan(const std::string& dir, uint64_t n);
+// Transactions of `batch` appends committed with sync on (no MDB_NOSYNC).
+Measure LmdbDurable(const std::string& dir, uint64_t batches, uint64_t batch,
+                    size_t len);
+
+// --- raw mmap: the physical limit. The same record bytes (a 32-byte header
+// and the padded value) copied into a file mapping whose pages were
+// allocated and populated before timing.
+Measure RawAppend(const std::string& dir, uint64_t n, size_t len);
+
+}  // namespace recmap::bench
+
+#endif  // RECMAP_BENCH_WORKLOADS_H_
