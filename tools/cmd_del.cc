@@ -10,7 +10,7 @@ Registration reg(40, [](CLI::App& app) -> Runner {
   auto id = std::make_shared<uint64_t>(0);
   auto no_sync = std::make_shared<bool>(false);
   cmd->add_option("file", *path, "store file")->required();
-  cmd->add_option("id", *id, "record id (unsigned 64-bit)")->required();
+  AddIdArgument(cmd, id.get());
   cmd->add_flag("--no-sync", *no_sync,
                 "return without waiting for the tombstone to reach the disk");
   cmd->footer(

@@ -15,7 +15,7 @@ Registration reg(30, [](CLI::App& app) -> Runner {
   auto path = std::make_shared<std::string>();
   auto id = std::make_shared<uint64_t>(0);
   cmd->add_option("file", *path, "store file")->required();
-  cmd->add_option("id", *id, "record id (unsigned 64-bit)")->required();
+  AddIdArgument(cmd, id.get());
   cmd->footer(
       "Exits 1 if the id was never written or was deleted.\n"
       "Examples:\n"

@@ -47,7 +47,7 @@ Registration reg(20, [](CLI::App& app) -> Runner {
   auto value_file = std::make_shared<std::string>();
   auto no_sync = std::make_shared<bool>(false);
   cmd->add_option("file", *path, "store file")->required();
-  cmd->add_option("id", *id, "record id (unsigned 64-bit)")->required();
+  AddIdArgument(cmd, id.get());
   CLI::Option* value_opt =
       cmd->add_option("value", *value, "the value, taken as raw bytes");
   CLI::Option* file_opt =

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 
 namespace recmap::tool {
@@ -54,6 +55,23 @@ absl::StatusOr<std::unique_ptr<Store>> OpenForTool(const std::string& path,
   o.read_only = read_only;
   o.create_if_missing = create;
   return Store::Open(path, o);
+}
+
+CLI::Option* AddIdArgument(CLI::App* cmd, uint64_t* id) {
+  CLI::Validator decimal_u64(
+      [](std::string& s) -> std::string {
+        uint64_t v = 0;
+        const bool digits = !s.empty() && s.find_first_not_of("0123456789") ==
+                                              std::string::npos;
+        if (!digits || !absl::SimpleAtoi(s, &v)) {
+          return "'" + s + "' is not an unsigned 64-bit decimal id";
+        }
+        return std::string();
+      },
+      "ID");
+  return cmd->add_option("id", *id, "record id (0 to 2^64-1, decimal)")
+      ->required()
+      ->check(decimal_u64);
 }
 
 std::string HumanBytes(uint64_t bytes) {

@@ -46,6 +46,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenForTool(const std::string& path,
                                                    bool read_only,
                                                    bool create = false);
 
+// Adds the required positional ID to `cmd`, accepting only a decimal
+// unsigned 64-bit integer (CLI11 alone wraps "-3" and clamps overflow).
+CLI::Option* AddIdArgument(CLI::App* cmd, uint64_t* id);
+
 // "1.5 MiB" style sizes.
 std::string HumanBytes(uint64_t bytes);
 // Printable preview of a payload: printable ASCII as is, other bytes as
