@@ -88,7 +88,7 @@ TEST_CASE("cli: put from argument, stdin and file; get byte for byte",
   CHECK(g.out == "filedata\n");
 
   // Put writes nothing to stdout; a later put of the same id wins.
-  Result p = Tool(dir, "put " + Quote(db) + " 3 second --no-sync");
+  Result p = Tool(dir, "put " + Quote(db) + " 3 second");
   CHECK(p.rc == 0);
   CHECK(p.out.empty());
   CHECK(Tool(dir, "get " + Quote(db) + " 3").out == "second");
@@ -191,32 +191,71 @@ TEST_CASE("cli: dump prints one line per record in log order", "[cli]") {
   CHECK(d.err == "recmap: no region 1 (the store has 1)\n");
 }
 
-TEST_CASE("cli: dump walks regions in order", "[cli]") {
+TEST_CASE("cli: dump walks regions in order, not sequences", "[cli]") {
   TempDir dir;
   const std::string db = dir.File("m.rmap");
-  REQUIRE(Tool(dir, "create " + Quote(db) + " --region-size 16384").rc == 0);
-  // 16 KiB regions hold 8192 bytes of records: four 2000-byte records (2032
-  // bytes each) fill the first; the fifth opens region 1.
-  WriteFile(dir.File("v.bin"), std::string(2000, 'x'));
-  for (int i = 1; i <= 5; ++i) {
-    REQUIRE(Tool(dir, "put " + Quote(db) + " " + std::to_string(i) +
-                          " --no-sync --file " + Quote(dir.File("v.bin")))
-                .rc == 0);
-  }
-  Result d = Tool(dir, "dump " + Quote(db) + " --preview 0");
+  REQUIRE(Tool(dir, "create " + Quote(db) + " --region-size 65536").rc == 0);
+  // A 64 KiB region holds 57344 bytes of records: one 30000-byte record
+  // (30032 with its header) and some small ones, never two large ones.
+  WriteFile(dir.File("v.bin"), std::string(30000, 'v'));
+  const std::string big = " --file " + Quote(dir.File("v.bin"));
+  REQUIRE(Tool(dir, "put " + Quote(db) + " 1" + big).rc == 0);  // region 0
+  REQUIRE(Tool(dir, "put " + Quote(db) + " 2" + big).rc == 0);  // region 1
+  REQUIRE(Tool(dir, "put " + Quote(db) + " 3 small").rc == 0);  // region 0
+  REQUIRE(Tool(dir, "put " + Quote(db) + " 4" + big).rc == 0);  // region 2
+  const std::string header =
+      "REGION       OFFSET   SEQUENCE         ID TYPE      LENGTH  PREVIEW\n";
+  Result d = Tool(dir, "dump " + Quote(db) + " --preview 4");
   CHECK(d.rc == 0);
-  CHECK(d.out ==
-        "REGION       OFFSET   SEQUENCE         ID TYPE      LENGTH  PREVIEW\n"
-        "     0        16384          1          1 put         2000\n"
-        "     0        18416          2          2 put         2000\n"
-        "     0        20448          3          3 put         2000\n"
-        "     0        22480          4          4 put         2000\n"
-        "     1        32768          5          5 put         2000\n");
+  CHECK(d.out == header +
+                     "     0        16384          1          1 put        "
+                     "30000  vvvv...\n"
+                     "     0        46416          3          3 put            "
+                     "5  smal...\n"
+                     "     1        81920          2          2 put        "
+                     "30000  vvvv...\n"
+                     "     2       147456          4          4 put        "
+                     "30000  vvvv...\n");
   d = Tool(dir, "dump " + Quote(db) + " --preview 0 --region 1");
   CHECK(d.rc == 0);
-  CHECK(d.out ==
+  CHECK(d.out == header +
+                     "     1        81920          2          2 put        "
+                     "30000\n");
+  // --limit counts records across regions.
+  d = Tool(dir, "dump " + Quote(db) + " --preview 0 --limit 3");
+  CHECK(d.rc == 0);
+  CHECK(d.out == header +
+                     "     0        16384          1          1 put        "
+                     "30000\n"
+                     "     0        46416          3          3 put            "
+                     "5\n"
+                     "     1        81920          2          2 put        "
+                     "30000\n");
+}
+
+TEST_CASE("cli: put --sync moves the durable tail", "[cli]") {
+  TempDir dir;
+  const std::string db = dir.File("d.rmap");
+  REQUIRE(Tool(dir, "create " + Quote(db) + " --region-size 65536").rc == 0);
+  REQUIRE(Tool(dir, "put " + Quote(db) + " 1 hello --sync").rc == 0);
+  Result r = Tool(dir, "inspect " + Quote(db));
+  CHECK(r.rc == 0);
+  // The region's row: committed and durable tails both past the record.
+  CHECK_THAT(r.out, Catch::Matches("(.|\n)*\n     0         8192 "
+                                   "0x[0-9a-f]{16}       8232       8232 "
+                                   "(.|\n)*"));
+  // The next record does not touch the synced page: it starts on the next
+  // page, behind a padding record naming the gap (8232 = 0x2028).
+  REQUIRE(Tool(dir, "put " + Quote(db) + " 2 world").rc == 0);
+  r = Tool(dir, "dump " + Quote(db));
+  CHECK(r.rc == 0);
+  CHECK(r.out ==
         "REGION       OFFSET   SEQUENCE         ID TYPE      LENGTH  PREVIEW\n"
-        "     1        32768          5          5 put         2000\n");
+        "     0        16384          1          1 put            5  hello\n"
+        "     0        20480          2          0 padding        8  "
+        "( \\x00\\x00\\x00\\x00\\x00\\x00\n"
+        "     0        20520          2          2 put            5  world\n");
+  CHECK(Tool(dir, "get " + Quote(db) + " 2").out == "world");
 }
 
 TEST_CASE("cli: inspect shows the header, the region table and totals",
@@ -244,8 +283,8 @@ TEST_CASE("cli: inspect shows the header, the region table and totals",
           "REGION       OFFSET              EPOCH  COMMITTED    DURABLE   "
           "FILL  RECORDS SEALED  OWNER\n"
           // 4 records: 40 + 40 + 48 + 32 bytes after the two header
-          // pages; put and del synced, so the durable tail matches.
-          "     0         8192 0x[0-9a-f]{16}       8352       8352   0\\.3%"
+          // pages; nothing was synced, so there is no durable tail.
+          "     0         8192 0x[0-9a-f]{16}       8352          -   0\\.3%"
           "        4     no  -\n"
           "\n"
           "records: 4  live: 2  tombstones: 1  payload bytes: 18  live "

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "command.h"
+#include "format.h"
 #include "store_rep.h"
 
 namespace recmap::tool {
@@ -64,9 +65,14 @@ void PrintInspectText(const InspectReport& r, std::FILE* out) {
                     "unformatted");
       continue;
     }
+    // Fill counts every byte below the committed tail: records, and the
+    // zero gaps that page closing leaves after a Sync().
+    const uint64_t used = g.committed_tail > kRegionDataOffset
+                              ? g.committed_tail - kRegionDataOffset
+                              : 0;
     const double fill = g.capacity_bytes == 0
                             ? 0.0
-                            : 100.0 * static_cast<double>(g.fill_bytes) /
+                            : 100.0 * static_cast<double>(used) /
                                   static_cast<double>(g.capacity_bytes);
     absl::FPrintF(
         out, "%6d %12d 0x%016x %10d %10s %5.1f%% %8d %6s  %s\n", g.index,
@@ -88,10 +94,12 @@ Registration reg(60, [](CLI::App& app) -> Runner {
   cmd->add_option("file", *path, "store file")->required();
   cmd->footer(
       "Region table: committed and durable tails are offsets from the\n"
-      "region's start ('-': no valid durable tail yet); fill is record bytes\n"
-      "over the region's record capacity; owner is the pid of the writer\n"
-      "holding the region and whether it is alive ('-': released cleanly,\n"
-      "'scrub-pending': free, its tail is zeroed when next claimed).\n"
+      "region's start ('-': no valid durable tail yet); fill is the bytes\n"
+      "below the committed tail over the region's record capacity; owner is\n"
+      "the pid of the writer holding the region and whether it is alive\n"
+      "('-': released cleanly, 'scrub-pending': free, its tail is zeroed\n"
+      "when next claimed). Records count every record in the log, padding\n"
+      "included; live and tombstones count ids.\n"
       "Example:\n"
       "  recmap inspect data.rmap");
   return [=]() {

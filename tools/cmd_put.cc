@@ -45,7 +45,7 @@ Registration reg(20, [](CLI::App& app) -> Runner {
   auto id = std::make_shared<uint64_t>(0);
   auto value = std::make_shared<std::string>();
   auto value_file = std::make_shared<std::string>();
-  auto no_sync = std::make_shared<bool>(false);
+  auto sync = std::make_shared<bool>(false);
   cmd->add_option("file", *path, "store file")->required();
   AddIdArgument(cmd, id.get());
   CLI::Option* value_opt =
@@ -53,14 +53,19 @@ Registration reg(20, [](CLI::App& app) -> Runner {
   CLI::Option* file_opt =
       cmd->add_option("--file", *value_file, "read the value from this file");
   file_opt->excludes(value_opt);
-  cmd->add_flag("--no-sync", *no_sync,
-                "return without waiting for the record to reach the disk "
-                "(it still survives this process's exit)");
+  cmd->add_flag("--sync", *sync,
+                "wait until the record survives a power loss (Sync); "
+                "without it, it survives this process's exit or crash but "
+                "not a power cut");
   cmd->footer(
       "With neither VALUE nor --file the value is read from stdin.\n"
+      "Without --sync a record is published (visible to every reader, kept if\n"
+      "this process dies) but may be lost in a power cut. Each --sync closes\n"
+      "the region's current 4 KiB page, so syncing every put of a long loop\n"
+      "costs a page per record.\n"
       "Examples:\n"
       "  recmap put data.rmap 42 hello\n"
-      "  recmap put data.rmap 43 --file photo.jpg\n"
+      "  recmap put data.rmap 43 --file photo.jpg --sync\n"
       "  printf 'a\\0b' | recmap put data.rmap 44\n"
       "  recmap put data.rmap 45 -- -starts-with-a-dash");
   return [=]() {
@@ -77,7 +82,7 @@ Registration reg(20, [](CLI::App& app) -> Runner {
         OpenForTool(*path, /*read_only=*/false);
     if (!store.ok()) return FailOpen(store.status());
     if (absl::Status s = (*store)->Put(*id, *bytes); !s.ok()) return Fail(s);
-    if (!*no_sync) {
+    if (*sync) {
       if (absl::Status s = (*store)->Sync(); !s.ok()) return Fail(s);
     }
     return static_cast<int>(kExitOk);
