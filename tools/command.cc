@@ -54,6 +54,9 @@ absl::StatusOr<std::unique_ptr<Store>> OpenForTool(const std::string& path,
   Options o;
   o.read_only = read_only;
   o.create_if_missing = create;
+  // A tool writes a record or two and exits: populating megabytes of pages
+  // ahead of its tail would only dirty pages for nothing.
+  o.prefault_bytes = 0;
   return Store::Open(path, o);
 }
 
