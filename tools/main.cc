@@ -10,7 +10,7 @@ std::vector<std::pair<int, Setup>>& Registry();
 
 int main(int argc, char** argv) {
   using namespace recmap::tool;
-  CLI::App app{"recmap: inspect and manage recmap store files"};
+  CLI::App app{"recmap: inspect and manage recmap store files", "recmap"};
   app.require_subcommand(1);
   app.footer(
       "Exit codes: 0 ok, 1 not found, 2 usage error, 3 damaged store,\n"
