@@ -102,8 +102,13 @@ void RepairChecksums(std::string* image) {
     uint64_t pos = kRegionDataOffset;
     while (pos + kRecordHeaderSize <= rs) {
       RecordHeader h;
-      if (!h.DecodeFrom(r + pos) || h.type == RecordType::kZero) break;
-      if (uint64_t{h.length} > rs - pos - kRecordHeaderSize) break;
+      if (!h.DecodeFrom(r + pos) || h.type == RecordType::kZero ||
+          uint64_t{h.length} > rs - pos - kRecordHeaderSize) {
+        // The log may resume at the next page after a page closed by Sync.
+        if (pos % kPageSize == 0) break;
+        pos = (pos / kPageSize + 1) * kPageSize;
+        continue;
+      }
       EncodeFixed64(r + pos + kRecordChecksumOffset,
                     RecordChecksum(r + pos, h.length, seed));
       pos += RecordSize(h.length);

@@ -92,6 +92,16 @@ void RecordCodec() {
        CodecInput(4, valid, static_cast<uint16_t>(valid.size() / 8 / 2)));
   Emit("record_codec", "valid_durable",
        CodecInput(2, valid, 0, kRegionDataOffset + 64));
+  // A page closed by Sync: zeroes to the next page, where a resume marker
+  // names the start of the gap, then more records.
+  std::string closed = valid;
+  const uint64_t gap = kRegionDataOffset + closed.size();
+  closed.resize(kPageSize, '\0');
+  std::string marker(8, '\0');
+  EncodeFixed64(marker.data(), gap);
+  AppendRecord(&closed, RecordType::kPadding, 0, seq, marker, seed);
+  AppendRecord(&closed, RecordType::kPut, 77, seq++, "resumed", seed);
+  Emit("record_codec", "resume_marker", CodecInput(0, closed));
   std::string big;
   AppendRecord(&big, RecordType::kPut, 9, 1, std::string(4000, 'b'), seed);
   Emit("record_codec", "one_big", CodecInput(0, big));
@@ -380,6 +390,9 @@ void StoreOps() {
     appends += append(i % 3, static_cast<uint8_t>(i * 7));
   appends += std::string{4, 1} + std::string{4, 3} + sync + crash({0}) + check;
   Emit("store_ops", "appends", appends);
+  Emit("store_ops", "compact",
+       basic + del(1, 5) + put(2, 6, 30) + reopen(3) + check + put(0, 7, 8) +
+           sync + crash({1, 0, 0, 0, 0, 1, 0, 0}) + reopen(3) + reader);
 }
 
 }  // namespace
