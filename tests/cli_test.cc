@@ -1,5 +1,8 @@
 // The recmap tool end to end: the built binary run through a shell, with its
 // exact output and exit codes checked.
+#include <signal.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <random>
 #include <string>
@@ -9,10 +12,12 @@
 namespace recmap {
 namespace {
 
+using testing::ForkChild;
 using testing::ReadFile;
 using testing::RunCommand;
 using testing::TempDir;
 using testing::ToolPath;
+using testing::WaitChild;
 using testing::WriteFile;
 
 struct Result {
@@ -289,6 +294,50 @@ TEST_CASE("cli: inspect shows the header, the region table and totals",
           "\n"
           "records: 4  live: 2  tombstones: 1  payload bytes: 18  live "
           "payload bytes: 13\n"));
+}
+
+TEST_CASE("cli: inspect tells a live owner from a dead one", "[cli]") {
+  TempDir dir;
+  const std::string db = dir.File("o.rmap");
+  REQUIRE(Tool(dir, "create " + Quote(db) + " --region-size 65536").rc == 0);
+  int ready[2], hold[2];
+  REQUIRE(::pipe(ready) == 0);
+  REQUIRE(::pipe(hold) == 0);
+  const pid_t child = ForkChild([&]() {
+    ::close(ready[0]);
+    ::close(hold[1]);
+    Options o;
+    absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(db, o);
+    if (!s.ok() || !(*s)->Put(1, "held").ok()) return 1;
+    char c = 'r';
+    if (::write(ready[1], &c, 1) != 1) return 2;
+    // Hold the region until the parent closes the pipe or kills us.
+    while (::read(hold[0], &c, 1) > 0) {
+    }
+    return 0;
+  });
+  ::close(ready[1]);
+  ::close(hold[0]);
+  char c = 0;
+  REQUIRE(::read(ready[0], &c, 1) == 1);
+  const std::string row =
+      "\n     0         8192 0x[0-9a-f]{16}       8232 "
+      "         -   0\\.1%        1     no  " +
+      std::to_string(child);
+  Result r = Tool(dir, "inspect " + Quote(db));
+  CHECK(r.rc == 0);
+  CHECK_THAT(r.out, Catch::Matches("(.|\n)*" + row + " alive\n(.|\n)*"));
+  // The live writer's record is visible to the tool without reopening.
+  CHECK(Tool(dir, "get " + Quote(db) + " 1").out == "held");
+
+  REQUIRE(::kill(child, SIGKILL) == 0);
+  CHECK(WaitChild(child) == 128 + SIGKILL);
+  ::close(ready[0]);
+  ::close(hold[1]);
+  r = Tool(dir, "inspect " + Quote(db));
+  CHECK(r.rc == 0);
+  CHECK_THAT(r.out, Catch::Matches("(.|\n)*" + row + " dead\n(.|\n)*"));
+  CHECK(Tool(dir, "get " + Quote(db) + " 1").out == "held");
 }
 
 TEST_CASE("cli: read-only commands leave the file untouched", "[cli]") {
