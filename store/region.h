@@ -143,6 +143,16 @@ ScanResult ScanRegion(const RegionRef& r, uint64_t from, uint64_t limit,
       res.end = pos;
       continue;
     }
+    if (salvage && s == ScanStop::kZero) {
+      // Zeros where the log should go on (a lost page) are damage too if a
+      // valid record follows somewhere in the region.
+      ScannedRecord next;
+      uint64_t q = pos + 8;
+      while (q + kRecordHeaderSize <= limit &&
+             CheckRecordAt(r, q, limit, &next) != ScanStop::kLimit)
+        q += 8;
+      if (q + kRecordHeaderSize <= limit) s = ScanStop::kBadHeader;
+    }
     if (!salvage || !IsDamage(s)) {
       res.stop = s;
       break;

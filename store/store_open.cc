@@ -425,8 +425,10 @@ absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
   // Reading to a committed tail (a live writer's, or in absolute mode),
   // the log must reach it: a zero header before it is damage too.
   const bool short_of_tail = to_tail && res.end < limit;
-  const bool damaged =
-      IsDamage(res.stop) || res.first_damage != 0 || short_of_tail;
+  // Whatever stopped the scan (zeros too: a lost page reads as zeros), a log
+  // ending below the durable tail has lost records a Sync() promised.
+  const bool damaged = IsDamage(res.stop) || res.first_damage != 0 ||
+                       short_of_tail || res.end < rr.durable_tail;
   if (damaged && !salvage) {
     const bool below_floor = res.end < rr.durable_tail;
     const bool below_tail = !full && res.end < limit;
@@ -449,7 +451,14 @@ absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
     // damage, valid records may follow it: zero them now, or a later
     // salvage would bring back records this recovery declared lost, beside
     // new records that reuse their sequence numbers.
-    if (IsDamage(res.stop)) {
+    // The same for any non-zero bytes left past the end (a record cut off
+    // by zeros, a torn record): zero them now rather than at the next claim,
+    // which never comes for a sealed region.
+    bool stale = IsDamage(res.stop);
+    for (uint64_t p = res.end; !stale && p + 8 <= r.size; p += 8) {
+      stale = DecodeFixed64(r.base + p) != 0;
+    }
+    if (stale) {
       if (absl::Status s = ScrubTail(i, res.end); !s.ok()) return s;
     }
     if (rr.committed_tail != res.end) {
