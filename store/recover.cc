@@ -1,0 +1,111 @@
+#include "recover.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "coding.h"
+#include "file_lock.h"
+#include "recmap/store.h"
+#include "store_rep.h"
+
+namespace recmap {
+namespace {
+
+// Region-relative end of the last non-zero 8 bytes at or after `from`, or
+// `from` if all zero.
+uint64_t LastNonZeroEnd(const RegionRef& r, uint64_t from) {
+  for (uint64_t pos = r.size; pos >= from + 8; pos -= 8) {
+    if (DecodeFixed64(r.base + pos - 8) != 0) return pos;
+  }
+  return from;
+}
+
+// What recovery in `mode` drops, from a read-only open (which recovers in
+// memory exactly as a first writer would, without writing).
+absl::StatusOr<RecoverResult> Plan(const std::string& path, RecoveryMode mode) {
+  Options o;
+  o.read_only = true;
+  o.recovery_mode = mode;
+  absl::StatusOr<std::unique_ptr<Store>> opened = Store::Open(path, o);
+  if (!opened.ok()) return opened.status();
+  StoreRep* rep = (*opened)->rep();
+  const RecoveryReport& report = rep->recovery();
+  RecoverResult out;
+  out.mode = mode;
+  out.regions = rep->known_regions();
+  out.trailing_bytes = report.trailing_bytes;
+  for (const RegionRecovery& rr : report.regions) {
+    const uint64_t base = rep->RegionOffset(rr.region);
+    StoreRep::RegionInfo& ri = rep->region(rr.region);
+    out.records_kept += rr.records;
+    if (rr.header_damaged) {
+      out.drops.push_back({rr.region, base, rep->region_size(),
+                           absl::StrCat("region header: ", ri.damage), true});
+      continue;
+    }
+    if (!ri.formatted) continue;
+    if (rr.skipped_bytes != 0) {
+      out.drops.push_back(
+          {rr.region, base + rr.stop_offset, rr.skipped_bytes,
+           absl::StrCat("skipped damage (", ScanStopName(rr.stop), ")"), true});
+    }
+    const uint64_t end = LastNonZeroEnd(ri.ref, rr.valid_end);
+    if (end > rr.valid_end) {
+      const bool published = ri.ref.PlausibleTail(rr.committed_tail) &&
+                             rr.valid_end < rr.committed_tail;
+      out.drops.push_back(
+          {rr.region, base + rr.valid_end, end - rr.valid_end,
+           absl::StrCat(published ? "damaged log: " : "torn tail: ",
+                        IsDamage(rr.stop) ? ScanStopName(rr.stop)
+                                          : "bytes past the end of the log"),
+           published});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* RecoveryModeName(RecoveryMode mode) {
+  switch (mode) {
+    case RecoveryMode::kTolerateTornTail:
+      return "tolerate";
+    case RecoveryMode::kAbsoluteConsistency:
+      return "absolute";
+    case RecoveryMode::kSalvage:
+      return "salvage";
+  }
+  return "?";
+}
+
+absl::StatusOr<RecoverResult> RecoverStore(const std::string& path,
+                                           const RecoverOptions& options) {
+  if (!options.dry_run) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      absl::StatusOr<bool> live =
+          IsLockedByOther(fd, kLockWriters, LockKind::kExclusive);
+      ::close(fd);
+      if (!live.ok()) return live.status();
+      if (*live) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(path,
+                         ": writers have the store open; recover it when they "
+                         "are gone (or use --dry-run)"));
+      }
+    }
+  }
+  absl::StatusOr<RecoverResult> plan = Plan(path, options.mode);
+  if (!plan.ok()) return plan.status();
+  plan->dry_run = options.dry_run;
+  if (!options.dry_run) {
+    Options o;
+    o.recovery_mode = options.mode;
+    absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(path, o);
+    if (!st.ok()) return st.status();
+  }
+  return plan;
+}
+
+}  // namespace recmap
