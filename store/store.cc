@@ -48,10 +48,11 @@ RecordView StoreRep::ViewAt(uint64_t packed) const {
 
 void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
   RegionInfo& ri = regions_[region];
-  ri.records++;
   ri.fill += RecordSize(rec.header.length);
-  ri.payload_bytes += rec.header.length;
+  // Padding (resume markers) takes room but is not a record of the store.
   if (rec.header.type == RecordType::kPadding) return;
+  ri.records++;
+  ri.payload_bytes += rec.header.length;
   const uint64_t packed = Pack(region, rec.offset);
   auto [it, inserted] = index_.try_emplace(rec.header.id, packed);
   if (inserted) return;

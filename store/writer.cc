@@ -76,6 +76,9 @@ Writer::State::~State() {
 
 void Writer::State::Release(bool seal) {
   if (region < 0) return;
+  // A region with no room left for even an empty record is sealed whoever
+  // lets go of it, so that readers can retire it.
+  seal = seal || tail + RecordSize(0) > ref.size;
   if (seal) ref.sealed_word().store(kSealedMagic, std::memory_order_release);
   ref.owner_pid().store(0, std::memory_order_release);
   (void)Unlock(lock_fd, kLockRegionBase + static_cast<uint64_t>(region));
@@ -105,7 +108,9 @@ absl::Status Writer::State::Claim(uint64_t need) {
     StoreRep::RegionInfo& ri = rep->region(i);
     if (!ri.formatted || ri.damaged || ri.ref.sealed()) continue;
     uint64_t t = ri.ref.committed_tail().load(std::memory_order_acquire);
-    if (!ri.ref.PlausibleTail(t) || t + need > ri.ref.size) continue;
+    if (!ri.ref.PlausibleTail(t)) continue;
+    const bool full = t + RecordSize(0) > ri.ref.size;
+    if (!full && t + need > ri.ref.size) continue;
     absl::StatusOr<bool> got =
         TryLock(lock_fd, kLockRegionBase + i, LockKind::kExclusive);
     if (!got.ok()) return got.status();
@@ -113,6 +118,11 @@ absl::Status Writer::State::Claim(uint64_t need) {
     // Re-check under the lock: the previous owner may have sealed or
     // filled it between our look and our lock.
     t = ri.ref.committed_tail().load(std::memory_order_acquire);
+    if (!ri.ref.sealed() && ri.ref.PlausibleTail(t) &&
+        t + RecordSize(0) > ri.ref.size) {
+      // Left full but unsealed (its writer exited): seal it for readers.
+      ri.ref.sealed_word().store(kSealedMagic, std::memory_order_release);
+    }
     if (ri.ref.sealed() || !ri.ref.PlausibleTail(t) || t + need > ri.ref.size) {
       (void)Unlock(lock_fd, kLockRegionBase + i);
       continue;
@@ -203,8 +213,8 @@ void Writer::State::Prefault() {
     prefault_end = want;
   }
   // Ask again when a quarter of the window is used up; never past the end.
-  prefault_at = prefault_end >= ref.size ? UINT64_MAX
-                                          : prefault_end - window * 3 / 4;
+  prefault_at =
+      prefault_end >= ref.size ? UINT64_MAX : prefault_end - window * 3 / 4;
 }
 
 absl::Status Writer::State::Rotate(uint64_t need) {

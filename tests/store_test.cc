@@ -333,3 +333,25 @@ TEST_CASE("invalid options are rejected", "[store]") {
 
 }  // namespace
 }  // namespace recmap
+
+namespace recmap {
+namespace {
+
+TEST_CASE("a region filled by a writer that then exits is sealed", "[store]") {
+  testing::TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  Options o = testing::SmallOptions();
+  const std::string big(MaxPayload(o.region_size), 'x');
+  {
+    auto s = testing::OpenOrDie(path, o);
+    REQUIRE(s->Put(1, big).ok());  // exactly fills region 0
+  }
+  auto s = testing::OpenOrDie(path, o);
+  StoreStats st = s->Stats();
+  REQUIRE(st.region_stats.size() == 1);
+  CHECK(st.region_stats[0].sealed);
+  CHECK(st.records == 1);
+}
+
+}  // namespace
+}  // namespace recmap
