@@ -104,14 +104,13 @@ std::vector<uint64_t> Workload(const std::string& path, Fault* fault,
     bool flush_failed = false;
     std::vector<std::unique_ptr<Writer>> writers(2);
     for (uint64_t n = 0; n < 40; ++n) {
-      const uint64_t id = uint64_t{round} << 32 | n;
+      const uint64_t id = static_cast<uint64_t>(round) << 32 | n;
       const size_t w = n % 2;
       if (n % 10 == 9) {
         writers[w].reset();  // turnover: regions get claimed again
         continue;
       }
       if (n % 7 == 6) {
-        const uint64_t before = fault->calls[size_t(io::Op::kFdatasync)];
         absl::Status s = store.Sync();
         if (s.ok() && flush_failed) {
           f->sync_ok_after_failed_flush++;
@@ -119,7 +118,6 @@ std::vector<uint64_t> Workload(const std::string& path, Fault* fault,
         }
         if (!s.ok()) flush_failed = true;
         check(s);
-        (void)before;
         continue;
       }
       if (!writers[w]) {
