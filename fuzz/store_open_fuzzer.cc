@@ -2,7 +2,8 @@
 // is opened read-only and writable (each on its own copy) in every recovery
 // mode. Whatever opens is read through every path -- ForEachLive,
 // ForEachInRegion for each region, Get of every live id, Stats -- and a
-// writable handle also writes, reopens and reads back.
+// writable handle also writes, reopens and reads back. VerifyStore (fsck)
+// runs on the read-only copy.
 //
 // Input: flags u8 | file bytes. Flag bit 0 rewrites every checksum in the
 // image first (fuzz_util.h, RepairChecksums) so that mutations reach
@@ -23,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "fuzz_util.h"
 #include "recmap/store.h"
+#include "verify.h"
 
 namespace recmap::fuzz {
 namespace {
@@ -115,7 +117,11 @@ void OpenReadOnly(const std::string& image, RecoveryMode mode, bool verify) {
                  "a read-only store accepted a write");
     }
   }
-  FUZZ_CHECK(ReadFileOrDie(path) == image, "a read-only open changed the file");
+  absl::StatusOr<VerifyReport> report = VerifyStore(path);
+  FUZZ_CHECK(report.ok() || DocumentedOpenError(report.status()),
+             "VerifyStore: " + report.status().ToString());
+  FUZZ_CHECK(ReadFileOrDie(path) == image,
+             "a read-only open or VerifyStore changed the file");
 }
 
 void OpenWritable(const std::string& image, RecoveryMode mode, bool verify) {

@@ -33,6 +33,7 @@
 #include "recmap/compaction.h"
 #include "recmap/store.h"
 #include "store_rep.h"
+#include "verify.h"
 
 namespace recmap::fuzz {
 namespace {
@@ -474,6 +475,14 @@ void Harness::Run(ByteReader* in) {
   }
   CheckRegionsMatchModel();
   CheckAll(store_.get());
+  // A store written only through the API, crashes included once recovered,
+  // passes fsck.
+  Close();
+  absl::StatusOr<VerifyReport> report = VerifyStore(path_);
+  FUZZ_CHECK(report.ok(), "VerifyStore: " + report.status().ToString());
+  FUZZ_CHECK(report->clean(),
+             absl::StrCat("VerifyStore found ", report->issues.size(),
+                          " issues, the first: ", report->issues[0].what));
 }
 
 }  // namespace
