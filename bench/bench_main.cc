@@ -52,8 +52,7 @@ struct Row {
 };
 
 double Ratio(const Row& r) {
-  return r.base.OpsPerSec() > 0 ? r.recmap.OpsPerSec() / r.base.OpsPerSec()
-                                : 0;
+  return r.base.OpsPerSec() > 0 ? r.recmap.OpsPerSec() / r.base.OpsPerSec() : 0;
 }
 double RawFraction(const Row& r) {
   return r.raw.OpsPerSec() > 0 ? r.recmap.OpsPerSec() / r.raw.OpsPerSec() : 0;
@@ -76,11 +75,11 @@ std::string Target(const Row& r) {
   if (r.min_ratio > 0)
     t.push_back(absl::StrFormat(">=%gx %s", r.min_ratio,
                                 r.base_name == "lmdb" ? "LMDB" : "1 writer"));
-  if (r.min_raw > 0) t.push_back(absl::StrFormat(">=%g%% raw", r.min_raw * 100));
+  if (r.min_raw > 0)
+    t.push_back(absl::StrFormat(">=%g%% raw", r.min_raw * 100));
   if (r.max_seconds > 0)
     t.push_back(absl::StrFormat("<=%g ms", r.max_seconds * 1000));
-  if (r.max_extra > 0)
-    t.push_back(absl::StrFormat("<=%g B/rec", r.max_extra));
+  if (r.max_extra > 0) t.push_back(absl::StrFormat("<=%g B/rec", r.max_extra));
   return absl::StrJoin(t, ", ");
 }
 
@@ -107,8 +106,9 @@ std::string Json(const Row& r) {
   if (!r.extra_name.empty())
     s += absl::StrFormat(",\"%s\":%.3f", r.extra_name, r.recmap.extra);
   const std::string met = Met(r);
-  s += absl::StrFormat(",\"target\":\"%s\",\"met\":%s", Target(r),
-                       met.empty() ? "null" : (met == "yes" ? "true" : "false"));
+  s +=
+      absl::StrFormat(",\"target\":\"%s\",\"met\":%s", Target(r),
+                      met.empty() ? "null" : (met == "yes" ? "true" : "false"));
   std::string err = r.recmap.error.empty() ? r.base.error : r.recmap.error;
   if (!err.empty()) {
     for (char& c : err)
@@ -143,8 +143,9 @@ void PrintTable(FILE* out, const std::vector<Row>& rows) {
       frac = absl::StrFormat("%.0f%%", RawFraction(r) * 100);
     }
     std::string rss =
-        r.records ? absl::StrFormat("%.0f", double(r.recmap.peak_rss) / r.records)
-                  : "-";
+        r.records
+            ? absl::StrFormat("%.0f", double(r.recmap.peak_rss) / r.records)
+            : "-";
     std::string target = Target(r);
     if (!r.extra_name.empty())
       target += absl::StrFormat(" [%s=%.1f]", r.extra_name, r.recmap.extra);

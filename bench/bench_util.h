@@ -63,7 +63,7 @@ class StartGate {
  public:
   StartGate();
   ~StartGate();
-  void Wait();     // child: block until Open()
+  void Wait();              // child: block until Open()
   void Open(int children);  // parent
  private:
   int fds_[2];

@@ -19,7 +19,8 @@ struct Env {
   }
   bool Check(int rc, const char* what) {
     if (rc == MDB_SUCCESS) return true;
-    if (error.empty()) error = std::string("lmdb ") + what + ": " + mdb_strerror(rc);
+    if (error.empty())
+      error = std::string("lmdb ") + what + ": " + mdb_strerror(rc);
     return false;
   }
   bool Open(const std::string& dir, unsigned flags) {
@@ -105,10 +106,10 @@ Measure LmdbRandomPut(const std::string& dir, uint64_t n, size_t len,
 bool LmdbBuild(const std::string& dir, uint64_t n, size_t len,
                std::string* error) {
   Env e;
-  bool ok = e.Open(dir, kFastFlags) &&
-            PutAll(e, n, len, 100000, MDB_APPEND,
-                   [](uint64_t i) { return i + 1; }) &&
-            e.Check(mdb_env_sync(e.env, 1), "env_sync");
+  bool ok =
+      e.Open(dir, kFastFlags) &&
+      PutAll(e, n, len, 100000, MDB_APPEND, [](uint64_t i) { return i + 1; }) &&
+      e.Check(mdb_env_sync(e.env, 1), "env_sync");
   *error = e.error;
   return ok;
 }

@@ -185,7 +185,8 @@ Measure RecmapWriters(const std::string& dir, uint64_t n, size_t len,
       auto w = store ? NewWriter(*store, &cm) : nullptr;
       gate.Wait();
       slots[p].start = Now();
-      bool ok = w && AppendRange(*w, 1 + p * each, 1 + (p + 1) * each, len, &cm);
+      bool ok =
+          w && AppendRange(*w, 1 + p * each, 1 + (p + 1) * each, len, &cm);
       slots[p].end = Now();
       slots[p].ok = ok;
       w.reset();

@@ -22,8 +22,8 @@ bool Prefaulter::Populate(char* from, char* to) {
   // In steps, so that a superseding request (the writer moved to another
   // region) is picked up soon.
   while (from < to) {
-    int r = ::madvise(from, static_cast<size_t>(to - from),
-                      MADV_POPULATE_WRITE);
+    int r =
+        ::madvise(from, static_cast<size_t>(to - from), MADV_POPULATE_WRITE);
     if (r == 0) return true;
     if (errno != EINTR) return false;
   }

@@ -19,6 +19,7 @@ StoreRep::~StoreRep() {
     absl::MutexLock lock(&writer_mu_);
     default_writer_.reset();
   }
+  if (fd_ >= 0 && opened_) PersistIndex();
   if (fd_ >= 0) ::close(fd_);  // drops every OFD lock of this handle
 }
 
@@ -54,15 +55,41 @@ void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
   ri.records++;
   ri.payload_bytes += rec.header.length;
   const uint64_t packed = Pack(region, rec.offset);
-  auto [it, inserted] = index_.try_emplace(rec.header.id, packed);
-  if (inserted) return;
+  uint64_t* slot = index_.FindOrInsert(rec.header.id);
+  if (*slot == 0) {
+    *slot = packed;
+    return;
+  }
   // Latest write wins: compare with the sequence of the indexed record.
-  const uint64_t old = it->second;
+  const uint64_t old = *slot;
   const char* p =
       regions_[old >> 40].ref.base + ((old & ((uint64_t{1} << 40) - 1)) << 3);
   if (rec.header.sequence > DecodeFixed64(p + kRecordSequenceOffset)) {
-    it->second = packed;
+    *slot = packed;
   }
+}
+
+absl::StatusOr<uint64_t> StoreRep::FindLocked(uint64_t id) const {
+  if (uint64_t loc = index_.Find(id); loc != 0) return loc;
+  if (base_ == nullptr) return 0;
+  const uint64_t loc = base_->Find(id);
+  if (loc == 0) return 0;
+  // The base passed its checksum and matched the log at open; still, never
+  // follow it to anything but a well-formed record of this id inside the
+  // log it covers.
+  const uint32_t region = static_cast<uint32_t>(loc >> 40);
+  const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+  RecordHeader h;
+  if (region >= base_regions_ || offset < kRegionDataOffset ||
+      offset + kRecordHeaderSize > base_->regions()[region].tail ||
+      !h.DecodeFrom(regions_[region].ref.base + offset) || h.id != id ||
+      (h.type != RecordType::kPut && h.type != RecordType::kDelete) ||
+      offset + RecordSize(h.length) > base_->regions()[region].tail) {
+    return absl::DataLossError(absl::StrCat(
+        IndexPathFor(path_), ": the persisted index entry for id ", id,
+        " does not point at its record; delete the file to rebuild it"));
+  }
+  return loc;
 }
 
 bool StoreRep::NeedsRefreshLocked() const {
@@ -135,11 +162,12 @@ absl::Status StoreRep::Refresh() {
 }
 
 absl::StatusOr<RecordView> StoreRep::LookupLocked(uint64_t id) {
-  auto it = index_.find(id);
-  if (it == index_.end()) {
+  absl::StatusOr<uint64_t> loc = FindLocked(id);
+  if (!loc.ok()) return loc.status();
+  if (*loc == 0) {
     return absl::NotFoundError(absl::StrCat("id ", id, " not found"));
   }
-  RecordView v = ViewAt(it->second);
+  RecordView v = ViewAt(*loc);
   if (v.type == RecordType::kDelete) {
     return absl::NotFoundError(absl::StrCat("id ", id, " was deleted"));
   }
@@ -173,11 +201,11 @@ absl::Status StoreRep::ForEachLive(
   {
     absl::MutexLock lock(&index_mu_);
     RefreshLocked();
-    live.reserve(index_.size());
-    for (const auto& [id, packed] : index_) {
+    live.reserve(index_.size() + (base_ ? base_->entries() : 0));
+    ForEachLatestLocked([&](uint64_t, uint64_t packed) {
       RecordView v = ViewAt(packed);
       if (v.type == RecordType::kPut) live.emplace_back(v.sequence, packed);
-    }
+    });
   }
   std::sort(live.begin(), live.end());
   for (const auto& [seq, packed] : live) {
@@ -244,7 +272,7 @@ StoreStats StoreRep::Stats() {
   st.next_sequence = read_only()
                          ? local_next_sequence_
                          : next_sequence().load(std::memory_order_acquire);
-  for (const auto& [id, packed] : index_) {
+  ForEachLatestLocked([&](uint64_t, uint64_t packed) {
     RecordView v = ViewAt(packed);
     if (v.type == RecordType::kPut) {
       st.live_records++;
@@ -252,7 +280,7 @@ StoreStats StoreRep::Stats() {
     } else {
       st.tombstones++;
     }
-  }
+  });
   for (uint32_t i = 0; i < st.regions; ++i) {
     const RegionInfo& ri = regions_[i];
     RegionStats rs;

@@ -180,6 +180,7 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
   if (full && writable) {
     rep->shared_region_count().store(regions, std::memory_order_release);
   }
+  rep->AdoptPersistedIndex();
   if (absl::Status s = rep->Recover(full); !s.ok()) return s;
 
   if (writable) {
@@ -195,6 +196,7 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
   rep->info_.region_size = rs;
   rep->info_.created_unix_nanos = rep->header_.created_unix_nanos;
   rep->info_.read_only = options.read_only;
+  rep->opened_ = true;
   return rep;
 }
 
@@ -408,14 +410,29 @@ absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
     }
   }
   const bool salvage = mode == RecoveryMode::kSalvage;
+  // A region the persisted index covers is read from its covered tail (the
+  // index holds the records before it); AdoptPersistedIndex checked that
+  // this log is the one it describes.
+  uint64_t from = kRegionDataOffset;
+  uint64_t covered_records = 0;
+  if (i < base_regions_) {
+    const IndexedRegion& g = base_->regions()[i];
+    from = std::min(g.tail, limit);
+    covered_records = g.records;
+    absl::MutexLock lock(&index_mu_);
+    ri.records = g.records;
+    ri.fill = g.fill;
+    ri.payload_bytes = g.payload_bytes;
+    *max_seq = std::max(*max_seq, base_->max_sequence());
+  }
   ScanResult res;
   {
     absl::MutexLock lock(&index_mu_);
-    res = ScanRegion(r, kRegionDataOffset, limit, salvage,
+    res = ScanRegion(r, from, limit, salvage,
                      [&](const ScannedRecord& rec) { IndexRecord(i, rec); });
   }
   rr.valid_end = res.end;
-  rr.records = res.records;
+  rr.records = covered_records + res.records;
   rr.stop = salvage && res.first_damage != 0 ? res.first_damage_kind : res.stop;
   rr.stop_offset =
       salvage && res.first_damage != 0 ? res.first_damage : res.end;

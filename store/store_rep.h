@@ -10,12 +10,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "format.h"
 #include "mapping.h"
+#include "offset_index.h"
+#include "persisted_index.h"
 #include "recmap/options.h"
 #include "recmap/store.h"
 #include "region.h"
@@ -48,6 +49,10 @@ struct RecoveryReport {
   bool full_recovery = false;  // no writer was live: the log was rescanned
   std::vector<RegionRecovery> regions;
   uint64_t trailing_bytes = 0;  // bytes past the last whole region
+  // The persisted index (persisted_index.h): whether it was used, and if
+  // one was found but not trusted, why.
+  bool persisted_index_used = false;
+  std::string persisted_index_rejected;
 };
 
 class StoreRep {
@@ -199,6 +204,26 @@ class StoreRep {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
   absl::StatusOr<RecordView> LookupLocked(uint64_t id)
       ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
+  // The latest indexed location of `id`, 0 if none; a base location that
+  // does not point at a record of `id` inside the covered log gives
+  // DataLoss.
+  absl::StatusOr<uint64_t> FindLocked(uint64_t id) const
+      ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
+  // Calls fn(id, location) for the latest indexed record of every id.
+  template <typename Fn>
+  void ForEachLatestLocked(Fn&& fn) const ABSL_SHARED_LOCKS_REQUIRED(index_mu_) {
+    if (base_ != nullptr) {
+      base_->ForEach([&](uint64_t id, uint64_t loc) {
+        if (index_.Find(id) == 0) fn(id, loc);
+      });
+    }
+    index_.ForEach(fn);
+  }
+  // Open: maps the persisted index if it proves to describe this log.
+  void AdoptPersistedIndex();
+  // Clean close: writes the persisted index if this is the last writable
+  // handle. Best effort: a failure leaves the old file or none.
+  void PersistIndex();
 
   std::string path_;
   Options options_;
@@ -214,7 +239,16 @@ class StoreRep {
   absl::Mutex regions_mu_;
 
   mutable absl::Mutex index_mu_;
-  absl::flat_hash_map<uint64_t, uint64_t> index_ ABSL_GUARDED_BY(index_mu_);
+  // The offset index is two layers: `index_` holds what this handle
+  // indexed from the log itself; `base_` (may be null) is the persisted
+  // index of the first base_regions_ regions up to their covered tails,
+  // mapped read-only. Every record in `index_` for an id is newer than the
+  // one in `base_`: the base was written with no writer live, and the log
+  // it covers is never indexed into `index_`.
+  OffsetIndex index_ ABSL_GUARDED_BY(index_mu_);
+  bool opened_ = false;  // Open completed: the destructor may persist
+  std::unique_ptr<PersistedIndex> base_;
+  uint32_t base_regions_ = 0;
   std::vector<uint32_t> open_regions_ ABSL_GUARDED_BY(index_mu_);
   uint32_t indexed_regions_ ABSL_GUARDED_BY(index_mu_) = 0;
   uint64_t local_next_sequence_ = 1;  // read-only handles

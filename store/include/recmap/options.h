@@ -44,6 +44,14 @@ struct Options {
   // (madvise MADV_POPULATE_WRITE, from a helper thread per Writer), so that
   // appends do not page-fault. 0 turns prefaulting off (and the thread).
   uint64_t prefault_bytes = uint64_t{16} << 20;
+  // Persist the offset index at a clean close (a sidecar file
+  // "<path>.idx", docs/FORMAT.md) so that the next open maps it instead of
+  // rescanning the log. Written only by the last writable handle to close,
+  // after a Sync(), and only for stores of at least
+  // persist_index_min_records records; ignored at open unless it matches
+  // the log exactly (and in the non-default recovery modes).
+  bool persist_index = true;
+  uint64_t persist_index_min_records = 100000;
   // Verify each record's checksum on Get (records are always verified when
   // they are first indexed; this re-verifies on every read).
   bool verify_checksums_on_read = false;

@@ -1,0 +1,80 @@
+// The in-memory offset index: id -> packed record location (StoreRep::Pack),
+// an open-addressing hash table with linear probing over 16-byte slots.
+// Tighter than a general hash map: the table grows by half (not double)
+// at 80% load, so it holds 24 to 30 bytes per id, and no control bytes.
+// A location of 0 marks an empty slot (no record lives at region offset 0).
+//
+// The same slot layout and hash are the table section of the persisted
+// index file (persisted_index.h, docs/FORMAT.md "Index file"): changing
+// either changes the format.
+#ifndef RECMAP_STORE_OFFSET_INDEX_H_
+#define RECMAP_STORE_OFFSET_INDEX_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace recmap {
+
+// The hash of an id, fixed by the format (a 64-bit finalizer, MurmurHash3's
+// fmix64).
+inline uint64_t IndexHash(uint64_t id) {
+  id ^= id >> 33;
+  id *= 0xff51afd7ed558ccdULL;
+  id ^= id >> 33;
+  id *= 0xc4ceb9fe1a85ec53ULL;
+  id ^= id >> 33;
+  return id;
+}
+// The home slot of `hash` in a table of `slots` slots (Lemire's fastrange).
+inline uint64_t IndexHome(uint64_t hash, uint64_t slots) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(hash) * slots) >>
+                               64);
+}
+
+class OffsetIndex {
+ public:
+  struct Slot {
+    uint64_t id;
+    uint64_t location;  // 0: empty
+  };
+
+  OffsetIndex() = default;
+  OffsetIndex(const OffsetIndex&) = delete;
+  OffsetIndex& operator=(const OffsetIndex&) = delete;
+
+  // The location stored for `id`, or 0.
+  uint64_t Find(uint64_t id) const;
+  // The location word for `id`, inserting a slot holding 0 if absent (the
+  // caller then stores a non-zero location). Invalidated by the next
+  // FindOrInsert.
+  uint64_t* FindOrInsert(uint64_t id);
+  // Makes room for `n` ids without growing.
+  void Reserve(size_t n);
+
+  size_t size() const { return size_; }
+  size_t slots() const { return slots_; }
+  size_t MemoryBytes() const { return slots_ * sizeof(Slot); }
+
+  // Calls fn(id, location) for every id, in slot order.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (size_t i = 0; i < slots_; ++i)
+      if (table_[i].location != 0) fn(table_[i].id, table_[i].location);
+  }
+
+  // Slots for a table of `n` ids at the load the persisted file uses.
+  static size_t SlotsFor(size_t n);
+
+ private:
+  void Rehash(size_t slots);
+
+  std::unique_ptr<Slot[]> table_;
+  size_t slots_ = 0;
+  size_t size_ = 0;
+  size_t grow_at_ = 0;  // size at which the table grows
+};
+
+}  // namespace recmap
+
+#endif  // RECMAP_STORE_OFFSET_INDEX_H_

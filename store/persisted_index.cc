@@ -1,0 +1,203 @@
+#include "persisted_index.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "coding.h"
+#include "file_ops.h"
+
+namespace recmap {
+namespace {
+
+// Header field offsets (docs/FORMAT.md "Index file").
+constexpr uint64_t kIxMagic = 0;
+constexpr uint64_t kIxVersion = 8;
+constexpr uint64_t kIxRegionCount = 12;
+constexpr uint64_t kIxUuid = 16;
+constexpr uint64_t kIxRegionSize = 32;
+constexpr uint64_t kIxSlots = 40;
+constexpr uint64_t kIxEntries = 48;
+constexpr uint64_t kIxMaxSequence = 56;
+
+constexpr uint64_t kChecksumSeed = 0x726d6170696478ULL;  // "rmapidx"
+
+uint64_t FileSize(uint64_t regions, uint64_t slots) {
+  return kIndexHeaderSize + regions * kIndexRegionEntrySize +
+         slots * kIndexSlotSize + kIndexTrailerSize;
+}
+
+uint64_t Checksum(const char* p, uint64_t size) {
+  // Everything but the checksum word itself (the trailer's last 8 bytes).
+  return XXH3_64bits_withSeed(p, size - 8, kChecksumSeed);
+}
+
+absl::Status Damaged(const std::string& path, const std::string& why) {
+  return absl::DataLossError(absl::StrCat(path, ": index file ", why));
+}
+
+}  // namespace
+
+std::string IndexPathFor(const std::string& store_path) {
+  return store_path + ".idx";
+}
+
+PersistedIndex::~PersistedIndex() {
+  if (map_ != nullptr) ::munmap(const_cast<char*>(map_), size_);
+}
+
+void PersistedIndex::ReadSlot(uint64_t i, uint64_t* id, uint64_t* loc) const {
+  const char* p = slots_base_ + i * kIndexSlotSize;
+  *id = DecodeFixed64(p);
+  *loc = DecodeFixed64(p + 8);
+}
+
+uint64_t PersistedIndex::Find(uint64_t id) const {
+  if (slots_ == 0) return 0;
+  uint64_t i = IndexHome(IndexHash(id), slots_);
+  // At most every slot: a damaged-but-checksummed table cannot loop.
+  for (uint64_t n = 0; n < slots_; ++n) {
+    uint64_t sid, loc;
+    ReadSlot(i, &sid, &loc);
+    if (loc == 0) return 0;
+    if (sid == id) return loc;
+    if (++i == slots_) i = 0;
+  }
+  return 0;
+}
+
+absl::StatusOr<std::unique_ptr<PersistedIndex>> PersistedIndex::Load(
+    const std::string& path, const std::array<uint8_t, 16>& uuid,
+    uint64_t region_size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return absl::NotFoundError(absl::StrCat(path, ": no index file"));
+    return io::ErrnoStatus(errno, "open", path);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    int e = errno;
+    ::close(fd);
+    return io::ErrnoStatus(e, "fstat", path);
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (!S_ISREG(st.st_mode) || size < kIndexHeaderSize + kIndexTrailerSize) {
+    ::close(fd);
+    return Damaged(path, absl::StrCat("of ", size, " bytes is truncated"));
+  }
+  void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path);
+  std::unique_ptr<PersistedIndex> ix(new PersistedIndex());
+  ix->map_ = static_cast<const char*>(m);
+  ix->size_ = size;
+  const char* p = ix->map_;
+  if (std::memcmp(p + kIxMagic, kIndexMagic, 8) != 0)
+    return Damaged(path, "has a wrong magic");
+  if (DecodeFixed32(p + kIxVersion) != kIndexVersion)
+    return Damaged(path,
+                   absl::StrCat("has version ", DecodeFixed32(p + kIxVersion)));
+  const uint64_t regions = DecodeFixed32(p + kIxRegionCount);
+  const uint64_t slots = DecodeFixed64(p + kIxSlots);
+  const uint64_t entries = DecodeFixed64(p + kIxEntries);
+  // Bound the counts before multiplying: the file size bounds them all.
+  if (regions > size / kIndexRegionEntrySize || slots > size / kIndexSlotSize ||
+      FileSize(regions, slots) != size || entries > slots ||
+      (slots != 0 && entries == slots))
+    return Damaged(path, "header does not match its size");
+  if (Checksum(p, size) != DecodeFixed64(p + size - 8))
+    return Damaged(path, "checksum mismatch");
+  if (std::memcmp(p + kIxUuid, uuid.data(), 16) != 0)
+    return Damaged(path, "belongs to another store file");
+  if (DecodeFixed64(p + kIxRegionSize) != region_size)
+    return Damaged(path, "has another region size");
+  ix->slots_ = slots;
+  ix->entries_ = entries;
+  ix->max_sequence_ = DecodeFixed64(p + kIxMaxSequence);
+  const char* r = p + kIndexHeaderSize;
+  ix->regions_.resize(regions);
+  for (uint64_t i = 0; i < regions; ++i, r += kIndexRegionEntrySize) {
+    IndexedRegion& g = ix->regions_[i];
+    g.epoch = DecodeFixed64(r);
+    g.tail = DecodeFixed64(r + 8);
+    g.records = DecodeFixed64(r + 16);
+    g.fill = DecodeFixed64(r + 24);
+    g.payload_bytes = DecodeFixed64(r + 32);
+    if (g.tail % 8 != 0 || g.tail > region_size)
+      return Damaged(path, absl::StrCat("region ", i, " has a bad tail"));
+  }
+  ix->slots_base_ = r;
+  return ix;
+}
+
+absl::Status PersistedIndex::Write(
+    const std::string& path, const std::array<uint8_t, 16>& uuid,
+    uint64_t region_size, uint64_t max_sequence,
+    const std::vector<IndexedRegion>& regions,
+    const std::vector<OffsetIndex::Slot>& entries) {
+  const uint64_t slots = OffsetIndex::SlotsFor(entries.size());
+  const uint64_t size = FileSize(regions.size(), slots);
+  const std::string tmp = path + ".tmp";
+  int fd = -1;
+  if (absl::Status s =
+          io::Open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644, &fd);
+      !s.ok())
+    return s;
+  auto fail = [&](absl::Status s) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return s;
+  };
+  if (absl::Status s = io::Truncate(fd, size, tmp); !s.ok()) return fail(s);
+  void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) return fail(io::ErrnoStatus(errno, "mmap", tmp));
+  char* p = static_cast<char*>(m);
+  std::memcpy(p + kIxMagic, kIndexMagic, 8);
+  EncodeFixed32(p + kIxVersion, kIndexVersion);
+  EncodeFixed32(p + kIxRegionCount, static_cast<uint32_t>(regions.size()));
+  std::memcpy(p + kIxUuid, uuid.data(), 16);
+  EncodeFixed64(p + kIxRegionSize, region_size);
+  EncodeFixed64(p + kIxSlots, slots);
+  EncodeFixed64(p + kIxEntries, entries.size());
+  EncodeFixed64(p + kIxMaxSequence, max_sequence);
+  char* r = p + kIndexHeaderSize;
+  for (const IndexedRegion& g : regions) {
+    EncodeFixed64(r, g.epoch);
+    EncodeFixed64(r + 8, g.tail);
+    EncodeFixed64(r + 16, g.records);
+    EncodeFixed64(r + 24, g.fill);
+    EncodeFixed64(r + 32, g.payload_bytes);
+    EncodeFixed64(r + 40, 0);
+    r += kIndexRegionEntrySize;
+  }
+  // The file is zero-filled: every slot starts empty (location 0).
+  char* table = r;
+  for (const OffsetIndex::Slot& e : entries) {
+    uint64_t i = IndexHome(IndexHash(e.id), slots);
+    while (DecodeFixed64(table + i * kIndexSlotSize + 8) != 0)
+      if (++i == slots) i = 0;
+    EncodeFixed64(table + i * kIndexSlotSize, e.id);
+    EncodeFixed64(table + i * kIndexSlotSize + 8, e.location);
+  }
+  EncodeFixed64(p + size - 16, 0);  // reserved trailer word
+  EncodeFixed64(p + size - 8, Checksum(p, size));
+  ::munmap(m, size);
+  if (absl::Status s = io::Fdatasync(fd, tmp); !s.ok()) return fail(s);
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    absl::Status s = io::ErrnoStatus(errno, "rename", tmp);
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return io::SyncParentDir(path);
+}
+
+}  // namespace recmap

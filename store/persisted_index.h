@@ -1,0 +1,110 @@
+// The persisted offset index: a sidecar file "<store>.idx" holding the
+// offset index of a store as it was at a clean close, so that the next open
+// maps it instead of rescanning every record (Bitcask's hint files serve
+// the same purpose). The log stays the truth: the file is only a cache,
+// trusted when it proves it describes this store's log, and ignored (and
+// rewritten at the next clean close) otherwise. docs/FORMAT.md "Index
+// file" specifies it byte for byte.
+//
+// Trust rules (StoreRep::AdoptPersistedIndex):
+// - the file is whole: its size matches its header and the XXH3 checksum
+//   in its trailer matches its bytes;
+// - it names this store file (uuid) and region size;
+// - for every region it covers, the region has the same epoch (a region
+//   reformatted since is a different log) and a durable tail at or past
+//   the covered tail (the covered records were synced before the index was
+//   written, and records are never rewritten);
+// - only in the default recovery mode (absolute consistency re-verifies
+//   every record; salvage scans everything);
+// and each lookup through it re-checks that the record it points at is a
+// well-formed record of the id asked for, inside the covered log.
+#ifndef RECMAP_STORE_PERSISTED_INDEX_H_
+#define RECMAP_STORE_PERSISTED_INDEX_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "offset_index.h"
+
+namespace recmap {
+
+inline constexpr char kIndexMagic[8] = {'R', 'M', 'A', 'P',
+                                        'I', 'D', 'X', '\n'};
+inline constexpr uint32_t kIndexVersion = 1;
+inline constexpr uint64_t kIndexHeaderSize = 64;
+inline constexpr uint64_t kIndexRegionEntrySize = 48;
+inline constexpr uint64_t kIndexSlotSize = 16;
+inline constexpr uint64_t kIndexTrailerSize = 16;
+
+// The path of the index file of the store at `store_path`.
+std::string IndexPathFor(const std::string& store_path);
+
+// What the index knows about one covered region.
+struct IndexedRegion {
+  uint64_t epoch = 0;
+  uint64_t tail = 0;  // region-relative end of the covered records
+  uint64_t records = 0;
+  uint64_t fill = 0;
+  uint64_t payload_bytes = 0;
+};
+
+class PersistedIndex {
+ public:
+  ~PersistedIndex();
+  PersistedIndex(const PersistedIndex&) = delete;
+  PersistedIndex& operator=(const PersistedIndex&) = delete;
+
+  // Maps and validates the file at `path` (size, header, checksum) against
+  // the store's `uuid` and `region_size`. Errors: NotFound (no file),
+  // DataLoss (damaged, truncated, another store's, another version).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<PersistedIndex>> Load(
+      const std::string& path, const std::array<uint8_t, 16>& uuid,
+      uint64_t region_size);
+
+  // Writes an index of `entries` (id, location) pairs covering `regions`
+  // to `path` atomically (a temporary file, synced, renamed, directory
+  // synced). Errors: those of the file operations.
+  [[nodiscard]] static absl::Status Write(
+      const std::string& path, const std::array<uint8_t, 16>& uuid,
+      uint64_t region_size, uint64_t max_sequence,
+      const std::vector<IndexedRegion>& regions,
+      const std::vector<OffsetIndex::Slot>& entries);
+
+  // The location for `id`, or 0.
+  uint64_t Find(uint64_t id) const;
+  // Calls fn(id, location) for every entry.
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (uint64_t i = 0; i < slots_; ++i) {
+      uint64_t id, loc;
+      ReadSlot(i, &id, &loc);
+      if (loc != 0) fn(id, loc);
+    }
+  }
+
+  const std::vector<IndexedRegion>& regions() const { return regions_; }
+  uint64_t entries() const { return entries_; }
+  uint64_t max_sequence() const { return max_sequence_; }
+  uint64_t file_bytes() const { return size_; }
+
+ private:
+  PersistedIndex() = default;
+  void ReadSlot(uint64_t i, uint64_t* id, uint64_t* loc) const;
+
+  const char* map_ = nullptr;
+  uint64_t size_ = 0;
+  const char* slots_base_ = nullptr;
+  uint64_t slots_ = 0;
+  uint64_t entries_ = 0;
+  uint64_t max_sequence_ = 0;
+  std::vector<IndexedRegion> regions_;
+};
+
+}  // namespace recmap
+
+#endif  // RECMAP_STORE_PERSISTED_INDEX_H_

@@ -1,0 +1,329 @@
+// The persisted offset index ("<store>.idx"): written at a clean close,
+// mapped at open instead of rescanning the log, and never trusted when it
+// does not describe the log: damaged, truncated, another store's, newer
+// than the store, naming a reformatted region, or pointing at the wrong
+// record. In every case every Get returns what the model says.
+#include "persisted_index.h"
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "offset_index.h"
+#include "recmap/store.h"
+#include "store_rep.h"
+#include "test_util.h"
+
+namespace recmap {
+namespace {
+
+using testing::OpenOrDie;
+using testing::Payload;
+using testing::ReadFile;
+using testing::TempDir;
+using testing::WriteFile;
+
+using Model = std::map<uint64_t, std::optional<std::string>>;
+
+Options IndexOptions() {
+  Options o = testing::SmallOptions();
+  o.persist_index_min_records = 0;
+  return o;
+}
+
+// Writes `n` operations: puts over ids [0, n/2) (so ids are overwritten)
+// and every seventh a delete.
+void Fill(Store& s, Model& m, uint64_t n, uint64_t salt) {
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t id = (i * 2654435761u + salt) % (n / 2 + 1);
+    if (i % 7 == 3) {
+      REQUIRE(s.Delete(id).ok());
+      m[id] = std::nullopt;
+    } else {
+      std::string v = Payload(salt, i, 150);
+      REQUIRE(s.Put(id, v).ok());
+      m[id] = v;
+    }
+  }
+}
+
+void CheckModel(Store& s, const Model& m) {
+  uint64_t live = 0;
+  for (const auto& [id, v] : m) {
+    absl::StatusOr<std::string_view> got = s.Get(id);
+    if (v.has_value()) {
+      ++live;
+      INFO("id " << id << ": " << got.status().ToString());
+      REQUIRE(got.ok());
+      REQUIRE(*got == *v);
+    } else {
+      INFO("id " << id);
+      REQUIRE(got.status().code() == absl::StatusCode::kNotFound);
+    }
+  }
+  CHECK(s.Get(uint64_t{1} << 50).status().code() ==
+        absl::StatusCode::kNotFound);
+  CHECK(s.Stats().live_records == live);
+  uint64_t seen = 0;
+  REQUIRE(s.ForEachLive([&](const RecordView& r) {
+             auto it = m.find(r.id);
+             REQUIRE(it != m.end());
+             REQUIRE(it->second.has_value());
+             REQUIRE(r.value == *it->second);
+             ++seen;
+             return true;
+           }).ok());
+  CHECK(seen == live);
+}
+
+const RecoveryReport& Report(Store& s) { return s.rep()->recovery(); }
+
+TEST_CASE("offset index: slots, growth and lookups", "[index]") {
+  OffsetIndex ix;
+  CHECK(ix.Find(5) == 0);
+  for (uint64_t id = 0; id < 100000; ++id) *ix.FindOrInsert(id * 977) = id + 1;
+  CHECK(ix.size() == 100000);
+  for (uint64_t id = 0; id < 100000; ++id) REQUIRE(ix.Find(id * 977) == id + 1);
+  CHECK(ix.Find(1) == 0);
+  // Overwriting keeps one slot per id; the table stays at most 80% full
+  // and at least half full after growth (the memory target).
+  *ix.FindOrInsert(977) = 42;
+  CHECK(ix.Find(977) == 42);
+  CHECK(ix.size() == 100000);
+  CHECK(ix.MemoryBytes() <= 32 * ix.size());
+  CHECK(ix.size() * 5 <= ix.slots() * 4);
+}
+
+TEST_CASE("persisted index: written at clean close, used at open", "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  Model m;
+  {
+    auto s = OpenOrDie(path, IndexOptions());
+    Fill(*s, m, 3000, 1);
+    CHECK_FALSE(std::filesystem::exists(IndexPathFor(path)));
+  }
+  REQUIRE(std::filesystem::exists(IndexPathFor(path)));
+  {
+    auto s = OpenOrDie(path, IndexOptions());
+    CHECK(Report(*s).persisted_index_used);
+    CheckModel(*s, m);
+    // New writes over indexed ids win over the persisted entries.
+    Fill(*s, m, 2000, 2);
+    CheckModel(*s, m);
+  }
+  {
+    auto s = OpenOrDie(path, IndexOptions());
+    CHECK(Report(*s).persisted_index_used);
+    CheckModel(*s, m);
+  }
+  // Below the threshold nothing is written; persist_index off ignores it.
+  Options o = IndexOptions();
+  o.persist_index = false;
+  {
+    auto s = OpenOrDie(path, o);
+    CHECK_FALSE(Report(*s).persisted_index_used);
+    CheckModel(*s, m);
+  }
+}
+
+TEST_CASE("persisted index: a damaged or truncated file is rebuilt",
+          "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  Model m;
+  {
+    auto s = OpenOrDie(path, IndexOptions());
+    Fill(*s, m, 3000, 3);
+  }
+  const std::string good = ReadFile(IndexPathFor(path));
+  REQUIRE(good.size() > 200);
+  // Every 97th byte flipped, one at a time, and a few truncations.
+  for (size_t at = 0; at < good.size(); at += good.size() / 13 + 1) {
+    for (int mode = 0; mode < 2; ++mode) {
+      std::string bad = good;
+      if (mode == 0) {
+        bad[at] ^= 0x20;
+      } else {
+        bad.resize(at);
+      }
+      WriteFile(IndexPathFor(path), bad);
+      auto s = OpenOrDie(path, IndexOptions());
+      INFO("offset " << at << " mode " << mode);
+      CHECK_FALSE(Report(*s).persisted_index_used);
+      CHECK_FALSE(Report(*s).persisted_index_rejected.empty());
+      CheckModel(*s, m);
+    }
+  }
+  // The close after a rejected index wrote a good one again.
+  auto s = OpenOrDie(path, IndexOptions());
+  CHECK(Report(*s).persisted_index_used);
+  CheckModel(*s, m);
+}
+
+TEST_CASE("persisted index: another store's index is rejected", "[index]") {
+  TempDir dir;
+  const std::string a = dir.File("a.rmap"), b = dir.File("b.rmap");
+  Model ma, mb;
+  {
+    auto s = OpenOrDie(a, IndexOptions());
+    Fill(*s, ma, 2000, 4);
+  }
+  {
+    auto s = OpenOrDie(b, IndexOptions());
+    Fill(*s, mb, 2000, 5);
+  }
+  std::filesystem::copy_file(IndexPathFor(a), IndexPathFor(b),
+                             std::filesystem::copy_options::overwrite_existing);
+  auto s = OpenOrDie(b, IndexOptions());
+  CHECK_FALSE(Report(*s).persisted_index_used);
+  CHECK_THAT(Report(*s).persisted_index_rejected,
+             Catch::Contains("another store"));
+  CheckModel(*s, mb);
+}
+
+TEST_CASE("persisted index: stale indexes", "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  const std::string old_store = dir.File("old.rmap");
+  Model m1, m2;
+  {
+    auto s = OpenOrDie(path, IndexOptions());
+    Fill(*s, m1, 2000, 6);
+  }
+  const std::string index1 = ReadFile(IndexPathFor(path));
+  std::filesystem::copy_file(path, old_store);
+  m2 = m1;
+  {
+    auto s = OpenOrDie(path, IndexOptions());
+    Fill(*s, m2, 3000, 7);
+  }
+  const std::string index2 = ReadFile(IndexPathFor(path));
+
+  SECTION("an older index of the same log is exact for its prefix") {
+    WriteFile(IndexPathFor(path), index1);
+    auto s = OpenOrDie(path, IndexOptions());
+    CHECK(Report(*s).persisted_index_used);
+    CheckModel(*s, m2);
+  }
+  SECTION("an index newer than the store is rejected") {
+    std::filesystem::remove(path);
+    std::filesystem::rename(old_store, path);
+    WriteFile(IndexPathFor(path), index2);
+    auto s = OpenOrDie(path, IndexOptions());
+    CHECK_FALSE(Report(*s).persisted_index_used);
+    CHECK_FALSE(Report(*s).persisted_index_rejected.empty());
+    CheckModel(*s, m1);
+  }
+}
+
+// Rewrites the store's index through PersistedIndex::Write (so that its
+// checksum is right) after `edit` changed its regions or entries.
+void Forge(const std::string& path,
+           const std::function<void(std::vector<IndexedRegion>&,
+                                    std::vector<OffsetIndex::Slot>&)>& edit) {
+  std::array<uint8_t, 16> uuid;
+  uint64_t region_size;
+  {
+    auto s = OpenOrDie(path, IndexOptions());
+    uuid = s->info().uuid;
+    region_size = s->info().region_size;
+  }
+  absl::StatusOr<std::unique_ptr<PersistedIndex>> ix =
+      PersistedIndex::Load(IndexPathFor(path), uuid, region_size);
+  REQUIRE(ix.ok());
+  std::vector<IndexedRegion> regions = (*ix)->regions();
+  std::vector<OffsetIndex::Slot> entries;
+  (*ix)->ForEach([&](uint64_t id, uint64_t loc) {
+    entries.push_back({id, loc});
+  });
+  const uint64_t max_seq = (*ix)->max_sequence();
+  ix->reset();
+  edit(regions, entries);
+  REQUIRE(PersistedIndex::Write(IndexPathFor(path), uuid, region_size, max_seq,
+                                regions, entries)
+              .ok());
+}
+
+TEST_CASE("persisted index: a checksummed but wrong index is never followed",
+          "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  Model m;
+  {
+    auto s = OpenOrDie(path, IndexOptions());
+    Fill(*s, m, 3000, 8);
+  }
+  SECTION("a region epoch that is not the region's") {
+    Forge(path, [](auto& regions, auto&) { regions[1].epoch ^= 1; });
+    auto s = OpenOrDie(path, IndexOptions());
+    CHECK_FALSE(Report(*s).persisted_index_used);
+    CHECK_THAT(Report(*s).persisted_index_rejected,
+               Catch::Contains("reformatted"));
+    CheckModel(*s, m);
+  }
+  SECTION("a covered tail past the durable tail") {
+    Forge(path, [](auto& regions, auto&) { regions[0].tail += 4096; });
+    auto s = OpenOrDie(path, IndexOptions());
+    CHECK_FALSE(Report(*s).persisted_index_used);
+    CheckModel(*s, m);
+  }
+  SECTION("entries pointing at other ids' records") {
+    uint64_t victim = 0;
+    Forge(path, [&](auto&, auto& entries) {
+      REQUIRE(entries.size() > 2);
+      std::swap(entries[0].location, entries[1].location);
+      victim = entries[0].id;
+    });
+    auto s = OpenOrDie(path, IndexOptions());
+    REQUIRE(Report(*s).persisted_index_used);
+    absl::StatusOr<std::string_view> got = s->Get(victim);
+    // Never the other id's value: an error naming the index file.
+    CHECK(got.status().code() == absl::StatusCode::kDataLoss);
+    CHECK_THAT(std::string(got.status().message()), Catch::Contains(".idx"));
+  }
+}
+
+TEST_CASE("persisted index: ignored outside the default recovery mode",
+          "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  Model m;
+  {
+    auto s = OpenOrDie(path, IndexOptions());
+    Fill(*s, m, 2000, 9);
+  }
+  for (RecoveryMode mode :
+       {RecoveryMode::kAbsoluteConsistency, RecoveryMode::kSalvage}) {
+    Options o = IndexOptions();
+    o.recovery_mode = mode;
+    o.persist_index = true;
+    auto s = OpenOrDie(path, o);
+    CHECK_FALSE(Report(*s).persisted_index_used);
+    CheckModel(*s, m);
+  }
+}
+
+TEST_CASE("persisted index: only the last writable handle writes it",
+          "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  Model m;
+  auto first = OpenOrDie(path, IndexOptions());
+  {
+    auto second = OpenOrDie(path, IndexOptions());
+    Fill(*second, m, 2000, 10);
+  }
+  CHECK_FALSE(std::filesystem::exists(IndexPathFor(path)));
+  first.reset();
+  CHECK(std::filesystem::exists(IndexPathFor(path)));
+  auto s = OpenOrDie(path, IndexOptions());
+  CHECK(Report(*s).persisted_index_used);
+  CheckModel(*s, m);
+}
+
+}  // namespace
+}  // namespace recmap
