@@ -22,6 +22,7 @@ enum ExitCode : int {
   kExitDamaged = 3,   // damaged store (DataLoss), or verify found damage
   kExitIo = 4,        // I/O error, permission, disk full, no such file
   kExitInternal = 5,  // anything else
+  kExitBusy = 6,      // the store is in use (compact while a writer is open)
 };
 // Maps a Status to an exit code.
 int ExitCodeFor(const absl::Status& s);

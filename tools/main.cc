@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   app.footer(
       "Exit codes: 0 ok, 1 not found, 2 usage error, 3 damaged store,\n"
       "            4 I/O error (no such file, permission, disk full), 5 "
-      "other.\n"
+      "other,\n"
+      "            6 store busy (compact while a writer has it open).\n"
       "Run 'recmap <command> --help' for a command's options and examples.");
   auto& reg = Registry();
   std::stable_sort(reg.begin(), reg.end(), [](const auto& a, const auto& b) {
