@@ -50,8 +50,7 @@ Registration reg(80, [](CLI::App& app) -> Runner {
                      std::string(r.status().message()).c_str());
         return static_cast<int>(kExitBusy);
       }
-      return absl::IsNotFound(r.status()) ? (Fail(r.status()), kExitIo)
-                                          : Fail(r.status());
+      return FailOpen(r.status());
     }
     if (*quiet) return static_cast<int>(kExitOk);
     const double saved = r->bytes_before == 0

@@ -1,4 +1,4 @@
-// recmap dump FILE [--region N] [--limit N] [--preview BYTES]
+// recmap dump FILE [--region N] [--limit N] [--preview BYTES] [--json]
 //
 // Gathering (WalkDump: which records, in which order) is kept apart from
 // printing (a DumpPrinter), so that other output formats are one more
@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "command.h"
 #include "format.h"
+#include "record_json.h"
 
 namespace recmap::tool {
 namespace {
@@ -88,6 +89,20 @@ class TextDumpPrinter : public DumpPrinter {
   size_t preview_;
 };
 
+// One JSON object per line (record_json.h), no header line.
+class JsonDumpPrinter : public DumpPrinter {
+ public:
+  explicit JsonDumpPrinter(PayloadEncoding enc) : enc_(enc) {}
+  void Record(const RecordView& v) override {
+    std::string line = RecordJson(v, enc_);
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stdout);
+  }
+
+ private:
+  PayloadEncoding enc_;
+};
+
 Registration reg(50, [](CLI::App& app) -> Runner {
   auto* cmd = app.add_subcommand(
       "dump", "Print every record in log order, region by region");
@@ -103,13 +118,23 @@ Registration reg(50, [](CLI::App& app) -> Runner {
   cmd->add_option("--preview", *preview,
                   "payload bytes shown per record (0: none)")
       ->capture_default_str();
+  auto json = std::make_shared<bool>(false);
+  auto encoding = std::make_shared<std::string>("base64");
+  cmd->add_flag("--json", *json,
+                "JSON lines: one object per record with seq, id, type, region, "
+                "offset, length and the payload");
+  cmd->add_option("--encoding", *encoding,
+                  "payload encoding with --json: base64, hex or none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"base64", "hex", "none"}));
   cmd->footer(
       "Columns: region, file offset of the record header, sequence, id,\n"
       "type (put, delete, padding), payload length, payload preview\n"
       "(non-printable bytes as \\xHH, '...' when cut).\n"
       "Examples:\n"
       "  recmap dump data.rmap\n"
-      "  recmap dump data.rmap --region 2 --limit 10 --preview 64");
+      "  recmap dump data.rmap --region 2 --limit 10 --preview 64\n"
+      "  recmap dump data.rmap --json --encoding hex | jq .seq");
   return [=]() {
     absl::StatusOr<std::unique_ptr<Store>> store =
         OpenForTool(*path, /*read_only=*/true);
@@ -119,7 +144,12 @@ Registration reg(50, [](CLI::App& app) -> Runner {
     opt.limit = *limit;
     absl::StatusOr<RegionRange> range = ResolveRegions(**store, opt);
     if (!range.ok()) return Fail(range.status());
-    TextDumpPrinter printer(*preview);
+    PayloadEncoding enc = PayloadEncoding::kBase64;
+    (void)ParsePayloadEncoding(*encoding, &enc);
+    TextDumpPrinter text(*preview);
+    JsonDumpPrinter json_printer(enc);
+    DumpPrinter& printer =
+        *json ? static_cast<DumpPrinter&>(json_printer) : text;
     printer.Begin();
     absl::Status s = WalkDump(**store, opt, *range,
                               [&](const RecordView& v) { printer.Record(v); });

@@ -1,4 +1,4 @@
-// recmap get FILE ID
+// recmap get FILE ID [--hex]
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -16,11 +16,16 @@ Registration reg(30, [](CLI::App& app) -> Runner {
   auto id = std::make_shared<uint64_t>(0);
   cmd->add_option("file", *path, "store file")->required();
   AddIdArgument(cmd, id.get());
+  auto hex = std::make_shared<bool>(false);
+  cmd->add_flag("--hex", *hex,
+                "print the value as lowercase hex and a newline instead of "
+                "raw bytes");
   cmd->footer(
       "Exits 1 if the id was never written or was deleted.\n"
       "Examples:\n"
       "  recmap get data.rmap 42\n"
-      "  recmap get data.rmap 43 > photo.jpg");
+      "  recmap get data.rmap 43 > photo.jpg\n"
+      "  recmap get data.rmap 44 --hex");
   return [=]() {
     absl::StatusOr<std::unique_ptr<Store>> store =
         OpenForTool(*path, /*read_only=*/true);
@@ -30,8 +35,14 @@ Registration reg(30, [](CLI::App& app) -> Runner {
       return Fail(absl::Status(
           v.status().code(), absl::StrCat(*path, ": ", v.status().message())));
     }
-    if ((!v->empty() &&
-         std::fwrite(v->data(), 1, v->size(), stdout) != v->size()) ||
+    std::string hexed;
+    std::string_view bytes = *v;
+    if (*hex) {
+      hexed = Hex(*v) + "\n";
+      bytes = hexed;
+    }
+    if ((!bytes.empty() &&
+         std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size()) ||
         std::fflush(stdout) != 0) {
       return Fail(absl::UnavailableError(
           absl::StrCat("writing to stdout: ", std::strerror(errno))));

@@ -1,4 +1,4 @@
-// recmap inspect FILE
+// recmap inspect FILE [--json]
 //
 // Gathering (InspectReport) is kept apart from printing, so that other
 // output formats are one more printing function.
@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "command.h"
 #include "format.h"
+#include "record_json.h"
 #include "store_rep.h"
 
 namespace recmap::tool {
@@ -87,11 +88,45 @@ void PrintInspectText(const InspectReport& r, std::FILE* out) {
                 s.live_payload_bytes);
 }
 
+// JSON lines: one "store" object, then one "region" object per region.
+void PrintInspectJson(const InspectReport& r, std::FILE* out) {
+  const StoreInfo& i = r.info;
+  const StoreStats& s = r.stats;
+  absl::FPrintF(out,
+                "{\"kind\":\"store\",\"path\":%s,\"format_version\":%d,"
+                "\"uuid\":\"%s\",\"region_size\":%d,\"created_unix_nanos\":%d,"
+                "\"file_size\":%d,\"regions\":%d,\"next_sequence\":%d,"
+                "\"records\":%d,\"live_records\":%d,\"tombstones\":%d,"
+                "\"payload_bytes\":%d,\"live_payload_bytes\":%d}\n",
+                JsonString(i.path), i.format_version, UuidString(i.uuid),
+                i.region_size, i.created_unix_nanos, s.file_size, s.regions,
+                s.next_sequence, s.records, s.live_records, s.tombstones,
+                s.payload_bytes, s.live_payload_bytes);
+  for (const RegionStats& g : s.region_stats) {
+    absl::FPrintF(out,
+                  "{\"kind\":\"region\",\"index\":%d,\"file_offset\":%d,"
+                  "\"formatted\":%s,\"epoch\":%d,\"committed_tail\":%d,"
+                  "\"durable_tail\":%d,\"durable_tail_valid\":%s,\"sealed\":%s,"
+                  "\"records\":%d,\"fill_bytes\":%d,\"capacity_bytes\":%d,"
+                  "\"owner_pid\":%d,\"owner_alive\":%s,\"owner\":%s}\n",
+                  g.index, g.file_offset, g.formatted ? "true" : "false",
+                  g.epoch, g.committed_tail, g.durable_tail,
+                  g.durable_tail_valid ? "true" : "false",
+                  g.sealed ? "true" : "false", g.records, g.fill_bytes,
+                  g.capacity_bytes, g.owner_pid,
+                  g.owner_alive ? "true" : "false", JsonString(OwnerString(g)));
+  }
+}
+
 Registration reg(60, [](CLI::App& app) -> Runner {
   auto* cmd = app.add_subcommand(
       "inspect", "Print the file header, the region table and totals");
   auto path = std::make_shared<std::string>();
   cmd->add_option("file", *path, "store file")->required();
+  auto json = std::make_shared<bool>(false);
+  cmd->add_flag("--json", *json,
+                "JSON lines: a \"store\" object, then one \"region\" object "
+                "per region");
   cmd->footer(
       "Region table: committed and durable tails are offsets from the\n"
       "region's start ('-': no valid durable tail yet); fill is the bytes\n"
@@ -100,13 +135,18 @@ Registration reg(60, [](CLI::App& app) -> Runner {
       "('-': released cleanly, 'scrub-pending': free, its tail is zeroed\n"
       "when next claimed). Records count every record in the log, padding\n"
       "included; live and tombstones count ids.\n"
-      "Example:\n"
-      "  recmap inspect data.rmap");
+      "Examples:\n"
+      "  recmap inspect data.rmap\n"
+      "  recmap inspect data.rmap --json");
   return [=]() {
     absl::StatusOr<std::unique_ptr<Store>> store =
         OpenForTool(*path, /*read_only=*/true);
     if (!store.ok()) return FailOpen(store.status());
-    PrintInspectText(GatherInspect(**store), stdout);
+    if (*json) {
+      PrintInspectJson(GatherInspect(**store), stdout);
+    } else {
+      PrintInspectText(GatherInspect(**store), stdout);
+    }
     std::fflush(stdout);
     return static_cast<int>(kExitOk);
   };

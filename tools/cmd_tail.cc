@@ -60,11 +60,7 @@ Registration reg(70, [](CLI::App& app) -> Runner {
     (void)ParsePayloadEncoding(*encoding, &enc);
     absl::StatusOr<std::unique_ptr<Store>> store =
         OpenForTool(*path, /*read_only=*/true);
-    if (!store.ok()) {
-      const int code = Fail(store.status());
-      return absl::IsNotFound(store.status()) ? static_cast<int>(kExitIo)
-                                              : code;
-    }
+    if (!store.ok()) return FailOpen(store.status());
     TailerOptions to;
     to.from_sequence = *from;
     to.include_deletes = !*no_deletes;
