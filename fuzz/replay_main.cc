@@ -52,7 +52,11 @@ int main(int argc, char** argv) {
     std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
                             std::istreambuf_iterator<char>());
     std::fprintf(stderr, "replay %s (%zu bytes)\n", f.c_str(), bytes.size());
-    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes.data()),
+    // libFuzzer never passes a null pointer, even for an empty input.
+    static const uint8_t kEmpty = 0;
+    LLVMFuzzerTestOneInput(bytes.empty()
+                               ? &kEmpty
+                               : reinterpret_cast<const uint8_t*>(bytes.data()),
                            bytes.size());
   }
   std::fprintf(stderr, "replayed %zu inputs\n", files.size());
