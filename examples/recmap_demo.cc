@@ -120,7 +120,11 @@ int main(int argc, char** argv) {
   // it is -- most likely in the middle of writing a record.
   const std::string victim_acks =
       dir + "/writer" + std::to_string(victim) + ".acks";
-  for (int spin = 0; spin < 2000 && AckCount(victim_acks) < 5000; ++spin) {
+  // On a loaded machine the victim may take seconds to start: wait for it
+  // to publish something (up to a minute), and for 5000 records or 2 s.
+  for (int ms = 0; ms < 60000; ++ms) {
+    const uint64_t acks = AckCount(victim_acks);
+    if (acks >= 5000 || (acks > 0 && ms >= 2000)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   ::kill(pids[victim], SIGKILL);

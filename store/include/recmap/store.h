@@ -110,8 +110,11 @@ class Store {
       const std::string& path, const Options& options);
 
   // Releases this handle's regions (a clean release) and unmaps the file.
-  // Does not Sync(): unsynced records survive a process exit but not a
-  // power loss.
+  // In general it does not Sync(): unsynced records survive a process exit
+  // but not a power loss. Exception: with Options::persist_index (the
+  // default), the last writable handle of a store holding at least
+  // persist_index_min_records records Syncs and writes the index file
+  // (docs/FORMAT.md, "Index file"), which can take a while for a big store.
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
