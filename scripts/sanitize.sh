@@ -17,11 +17,17 @@ if [ "$preset" = tsan ]; then
   # select Catch2 test cases.
   threaded=(store_test tailer_test compaction_test)
   cmake --build --preset tsan -j "$jobs" --target "${threaded[@]}"
-  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:die_after_fork=0}
   export RECMAP_TOOL=$PWD/build-tsan/tools/recmap
+  # Left to ASan: read-only opens with the default 1 TiB max_file_size
+  # (TSan's memory layout has no room for a second such reservation) and a
+  # child forked after threads exist (libtsan 12 kills it: "dup thread with
+  # used id"). Arguments replace this Catch2 test spec.
+  spec=("$@")
+  if [ ${#spec[@]} -eq 0 ]; then spec=('~*read-only*' '~*dead one*'); fi
   for t in "${threaded[@]}"; do
     echo "tsan: $t"
-    "build-tsan/tests/$t" "$@"
+    "build-tsan/tests/$t" "${spec[@]}"
   done
   exit 0
 fi
