@@ -145,13 +145,25 @@ ScanResult ScanRegion(const RegionRef& r, uint64_t from, uint64_t limit,
     }
     if (salvage && s == ScanStop::kZero) {
       // Zeros where the log should go on (a lost page) are damage too if a
-      // valid record follows somewhere in the region.
+      // valid record follows somewhere in the region. Resume right at that
+      // record: stepping 8 bytes and searching again would make a large
+      // zeroed area quadratic.
       ScannedRecord next;
       uint64_t q = pos + 8;
       while (q + kRecordHeaderSize <= limit &&
              CheckRecordAt(r, q, limit, &next) != ScanStop::kLimit)
         q += 8;
-      if (q + kRecordHeaderSize <= limit) s = ScanStop::kBadHeader;
+      if (q + kRecordHeaderSize > limit) {
+        res.stop = s;  // nothing valid follows: the log ends here
+        break;
+      }
+      if (res.first_damage == 0) {
+        res.first_damage = pos;
+        res.first_damage_kind = ScanStop::kBadHeader;
+      }
+      res.skipped_bytes += q - pos;
+      pos = q;
+      continue;
     }
     if (!salvage || !IsDamage(s)) {
       res.stop = s;

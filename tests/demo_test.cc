@@ -43,7 +43,9 @@ TEST_CASE("the demo recovers every published record", "[demo]") {
   CHECK_THAT(out, Catch::Contains("== recmap inspect"));
   CHECK_THAT(out, Catch::Contains("uuid:"));
   CHECK_THAT(out, Catch::Contains("== recmap dump"));
-  CHECK_THAT(out, Catch::Contains("writer 0 record 0"));
+  // Region 0 belongs to whichever writer claimed it first.
+  CHECK(std::regex_search(out,
+                          std::regex(R"(put +[0-9]+  writer [0-3] record 0)")));
   CHECK_THAT(out,
              Catch::Contains("== OK: every published record was recovered"));
 }
