@@ -119,7 +119,8 @@ Measure RecmapRandomGet(const std::string& path, uint64_t n) {
   // The index is the heap table of records indexed at open plus the
   // persisted index file mapped beside the store (page cache), if any.
   const double file = static_cast<double>(DiskUsage(path + ".idx"));
-  m.extra = (static_cast<double>(heap1 - heap0) + file) / static_cast<double>(n);
+  m.extra =
+      (static_cast<double>(heap1 - heap0) + file) / static_cast<double>(n);
   uint64_t bad = 0;
   const double t0 = Now();
   for (uint64_t id : ids) {

@@ -98,8 +98,8 @@ struct RegionHeader {
 inline constexpr uint64_t kStateCommittedTail = 0;  // u64 atomic, release
 inline constexpr uint64_t kStateSealed = 64;    // u32: kSealedMagic if sealed
 inline constexpr uint64_t kStateOwnerPid = 68;  // u32: 0 when released cleanly
-inline constexpr uint64_t kStateDurableTail = 128;    // u64
-inline constexpr uint64_t kStateDurableCheck = 136;   // u64: DurableCheck(tail)
+inline constexpr uint64_t kStateDurableTail = 128;   // u64
+inline constexpr uint64_t kStateDurableCheck = 136;  // u64: DurableCheck(tail)
 // The owner's in-flight sequence number: kPendingUnknown from just before
 // it allocates a sequence until it stores the allocated number here; the
 // number stays after publication (a value <= the region's last published

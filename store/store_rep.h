@@ -211,7 +211,8 @@ class StoreRep {
       ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
   // Calls fn(id, location) for the latest indexed record of every id.
   template <typename Fn>
-  void ForEachLatestLocked(Fn&& fn) const ABSL_SHARED_LOCKS_REQUIRED(index_mu_) {
+  void ForEachLatestLocked(Fn&& fn) const
+      ABSL_SHARED_LOCKS_REQUIRED(index_mu_) {
     if (base_ != nullptr) {
       base_->ForEach([&](uint64_t id, uint64_t loc) {
         if (index_.Find(id) == 0) fn(id, loc);
