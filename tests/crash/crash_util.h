@@ -11,8 +11,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <string_view>
+
+// Prints a problem to stderr at once, prefixed with the test's name (Catch2
+// would drop messages attached to assertions that pass later in a cycle).
+// Each crash test defines NOTE(msg) as CRASH_NOTE("its-name", msg).
+#define CRASH_NOTE(prefix, msg)                                  \
+  do {                                                           \
+    std::ostringstream os_;                                      \
+    os_ << msg;                                                  \
+    std::fprintf(stderr, "%s: %s\n", prefix, os_.str().c_str()); \
+  } while (0)
 
 namespace recmap::testing {
 

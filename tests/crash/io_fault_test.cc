@@ -30,12 +30,7 @@
 namespace recmap::testing {
 namespace {
 
-#define NOTE(msg)                                              \
-  do {                                                         \
-    std::ostringstream os_;                                    \
-    os_ << msg;                                                \
-    std::fprintf(stderr, "io_fault: %s\n", os_.str().c_str()); \
-  } while (0)
+#define NOTE(msg) CRASH_NOTE("io_fault", msg)
 
 constexpr size_t kOps = static_cast<size_t>(io::Op::kCount);
 constexpr size_t kMaxValue = 20000;

@@ -36,14 +36,7 @@
 namespace recmap::testing {
 namespace {
 
-// Problems go to stderr at once (Catch2 would drop messages attached to
-// assertions that pass later in the cycle).
-#define NOTE(msg)                                           \
-  do {                                                      \
-    std::ostringstream os_;                                 \
-    os_ << msg;                                             \
-    std::fprintf(stderr, "kill9: %s\n", os_.str().c_str()); \
-  } while (0)
+#define NOTE(msg) CRASH_NOTE("kill9", msg)
 
 // 64 bytes: a divisor of the page size, so that no entry straddles a page.
 // A write() killed by SIGKILL can stop between pages (the kernel checks for

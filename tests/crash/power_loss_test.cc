@@ -39,12 +39,7 @@ namespace {
 
 constexpr size_t kMaxValue = 3000;
 
-#define NOTE(msg)                                                \
-  do {                                                           \
-    std::ostringstream os_;                                      \
-    os_ << msg;                                                  \
-    std::fprintf(stderr, "power_loss: %s\n", os_.str().c_str()); \
-  } while (0)
+#define NOTE(msg) CRASH_NOTE("power_loss", msg)
 
 struct Written {
   uint64_t id;

@@ -136,12 +136,7 @@ struct Tally {
   uint64_t mode_errors = 0;  // absolute / salvage misbehaved
 };
 
-#define NOTE(msg)                                               \
-  do {                                                          \
-    std::ostringstream os_;                                     \
-    os_ << msg;                                                 \
-    std::fprintf(stderr, "torn_tail: %s\n", os_.str().c_str()); \
-  } while (0)
+#define NOTE(msg) CRASH_NOTE("torn_tail", msg)
 
 // Recovers `path` twice in default mode; `want` empty + `want_error` means
 // DataLoss is the right answer.
