@@ -4,6 +4,7 @@
 #ifndef RECMAP_STORE_CODING_H_
 #define RECMAP_STORE_CODING_H_
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -13,21 +14,43 @@
 namespace recmap {
 
 // Unchecked stores: the caller guarantees `dst` has room (writers size their
-// buffers from the format's constants before calling these).
+// buffers from the format's constants before calling these). On a
+// little-endian host each is one unaligned store (the append path encodes a
+// record header per record); elsewhere, bytes in little-endian order.
 inline void EncodeFixed32(char* dst, uint32_t v) {
-  for (int i = 0; i < 4; ++i) dst[i] = static_cast<char>(v >> (8 * i));
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(dst, &v, sizeof(v));
+  } else {
+    for (int i = 0; i < 4; ++i) dst[i] = static_cast<char>(v >> (8 * i));
+  }
 }
 inline void EncodeFixed64(char* dst, uint64_t v) {
-  for (int i = 0; i < 8; ++i) dst[i] = static_cast<char>(v >> (8 * i));
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(dst, &v, sizeof(v));
+  } else {
+    for (int i = 0; i < 8; ++i) dst[i] = static_cast<char>(v >> (8 * i));
+  }
 }
 // Unchecked loads, for callers that have already checked the bounds.
 inline uint32_t DecodeFixed32(const char* p) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return uint32_t{u[0]} | uint32_t{u[1]} << 8 | uint32_t{u[2]} << 16 |
-         uint32_t{u[3]} << 24;
+  if constexpr (std::endian::native == std::endian::little) {
+    uint32_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  } else {
+    const auto* u = reinterpret_cast<const unsigned char*>(p);
+    return uint32_t{u[0]} | uint32_t{u[1]} << 8 | uint32_t{u[2]} << 16 |
+           uint32_t{u[3]} << 24;
+  }
 }
 inline uint64_t DecodeFixed64(const char* p) {
-  return uint64_t{DecodeFixed32(p)} | uint64_t{DecodeFixed32(p + 4)} << 32;
+  if constexpr (std::endian::native == std::endian::little) {
+    uint64_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  } else {
+    return uint64_t{DecodeFixed32(p)} | uint64_t{DecodeFixed32(p + 4)} << 32;
+  }
 }
 
 // Appending encoders, for building byte strings (tests, index files, tools).

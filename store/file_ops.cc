@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +16,8 @@ namespace {
 
 FaultHook g_hook = nullptr;
 void* g_hook_arg = nullptr;
+DurableRangeHook g_range_hook = nullptr;
+void* g_range_hook_arg = nullptr;
 
 int Injected(Op op) { return g_hook ? g_hook(op, g_hook_arg) : 0; }
 
@@ -34,10 +37,17 @@ const char* OpName(Op op) {
       return "fdatasync";
     case Op::kFsyncDir:
       return "fsync(dir)";
+    case Op::kWriteDurable:
+      return "pwritev2(RWF_DSYNC)";
     case Op::kCount:
       break;
   }
   return "?";
+}
+
+void SetDurableRangeHook(DurableRangeHook hook, void* arg) {
+  g_range_hook = hook;
+  g_range_hook_arg = arg;
 }
 
 void SetFaultHook(FaultHook hook, void* arg) {
@@ -140,6 +150,39 @@ absl::Status Fdatasync(int fd, const std::string& path) {
     r = ::fdatasync(fd);
   } while (r < 0 && errno == EINTR);
   if (r < 0) return ErrnoStatus(errno, "fdatasync", path);
+  return absl::OkStatus();
+}
+
+absl::Status WriteDurable(int fd, uint64_t offset, const void* data,
+                          size_t len, const std::string& path) {
+  if (int e = Injected(Op::kWriteDurable))
+    return ErrnoStatus(e, OpName(Op::kWriteDurable), path);
+  iovec iov{const_cast<void*>(data), len};
+  ssize_t r;
+  bool fallback = false;
+  do {
+    r = ::pwritev2(fd, &iov, 1, static_cast<off_t>(offset), RWF_DSYNC);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
+    fallback = true;
+    do {
+      r = ::pwrite(fd, data, len, static_cast<off_t>(offset));
+    } while (r < 0 && errno == EINTR);
+  }
+  if (r < 0) return ErrnoStatus(errno, OpName(Op::kWriteDurable), path);
+  if (static_cast<size_t>(r) != len) {
+    return ErrnoStatus(EIO,
+                       absl::StrCat(OpName(Op::kWriteDurable), " (short: ", r,
+                                    " of ", len, " bytes)"),
+                       path);
+  }
+  if (fallback) {
+    do {
+      r = ::fdatasync(fd);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return ErrnoStatus(errno, OpName(Op::kWriteDurable), path);
+  }
+  if (g_range_hook != nullptr) g_range_hook(offset, len, g_range_hook_arg);
   return absl::OkStatus();
 }
 

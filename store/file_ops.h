@@ -19,6 +19,7 @@ enum class Op {
   kMsync,
   kFdatasync,
   kFsyncDir,
+  kWriteDurable,  // WriteDurable: a write with a ranged fdatasync
   kCount
 };
 const char* OpName(Op op);
@@ -28,6 +29,12 @@ const char* OpName(Op op);
 // thread-safe to install; install before opening stores.
 using FaultHook = int (*)(Op op, void* arg);
 void SetFaultHook(FaultHook hook, void* arg);
+// Called after WriteDurable succeeded, with the range it made durable (a
+// test modelling what a disk holds after a power cut needs to know that
+// only this range, and the file size, reached the disk). Same rules as
+// SetFaultHook.
+using DurableRangeHook = void (*)(uint64_t offset, uint64_t len, void* arg);
+void SetDurableRangeHook(DurableRangeHook hook, void* arg);
 
 // Maps an errno from operation `what` on `path` to a Status with a message
 // naming both (ENOSPC/EFBIG/EDQUOT: ResourceExhausted; EACCES/EPERM:
@@ -47,6 +54,13 @@ absl::Status ZeroRange(int fd, uint64_t offset, uint64_t len,
                        const std::string& path);
 absl::Status Msync(void* addr, size_t len, const std::string& path);
 absl::Status Fdatasync(int fd, const std::string& path);
+// Writes [data, data+len) at `offset` and makes those bytes durable, with
+// the metadata needed to read them back (pwritev2 RWF_DSYNC: a ranged
+// fdatasync that leaves the file's other dirty pages alone; pwrite +
+// fdatasync where the kernel lacks it). Its own kind for fault injection.
+// A short write is an error.
+absl::Status WriteDurable(int fd, uint64_t offset, const void* data,
+                          size_t len, const std::string& path);
 // fsyncs the directory holding `path`, making a create or rename durable.
 absl::Status SyncParentDir(const std::string& path);
 

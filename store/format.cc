@@ -125,25 +125,6 @@ absl::Status RegionHeader::DecodeFrom(const char* src, size_t size) {
   return absl::OkStatus();
 }
 
-void RecordHeader::EncodeTo(char* dst) const {
-  EncodeFixed64(dst + kRecordChecksumOffset, checksum);
-  EncodeFixed32(dst + kRecordLengthOffset, length);
-  EncodeFixed32(dst + kRecordTypeOffset, static_cast<uint8_t>(type));
-  EncodeFixed64(dst + kRecordIdOffset, id);
-  EncodeFixed64(dst + kRecordSequenceOffset, sequence);
-}
-
-bool RecordHeader::DecodeFrom(const char* src) {
-  checksum = DecodeFixed64(src + kRecordChecksumOffset);
-  length = DecodeFixed32(src + kRecordLengthOffset);
-  uint32_t type_word = DecodeFixed32(src + kRecordTypeOffset);
-  id = DecodeFixed64(src + kRecordIdOffset);
-  sequence = DecodeFixed64(src + kRecordSequenceOffset);
-  if (type_word > kMaxRecordType) return false;  // also rejects reserved bits
-  type = static_cast<RecordType>(type_word);
-  return true;
-}
-
 uint64_t RegionSeed(const std::array<uint8_t, 16>& uuid, uint32_t index,
                     uint64_t epoch) {
   char buf[28];

@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "coding.h"
 #include "recmap/record.h"
 
 namespace recmap {
@@ -131,11 +132,27 @@ struct RecordHeader {
   uint64_t id = 0;
   uint64_t sequence = 0;
 
-  // Writes kRecordHeaderSize bytes, checksum field as given.
-  void EncodeTo(char* dst) const;
+  // Writes kRecordHeaderSize bytes, checksum field as given. Inline: the
+  // append and scan paths run it once per record.
+  void EncodeTo(char* dst) const {
+    EncodeFixed64(dst + kRecordChecksumOffset, checksum);
+    EncodeFixed32(dst + kRecordLengthOffset, length);
+    EncodeFixed32(dst + kRecordTypeOffset, static_cast<uint8_t>(type));
+    EncodeFixed64(dst + kRecordIdOffset, id);
+    EncodeFixed64(dst + kRecordSequenceOffset, sequence);
+  }
   // Structural decode of kRecordHeaderSize bytes (no checksum check): the
   // reserved bytes must be zero and the type known. Returns false if not.
-  [[nodiscard]] bool DecodeFrom(const char* src);
+  [[nodiscard]] bool DecodeFrom(const char* src) {
+    checksum = DecodeFixed64(src + kRecordChecksumOffset);
+    length = DecodeFixed32(src + kRecordLengthOffset);
+    const uint32_t type_word = DecodeFixed32(src + kRecordTypeOffset);
+    id = DecodeFixed64(src + kRecordIdOffset);
+    sequence = DecodeFixed64(src + kRecordSequenceOffset);
+    if (type_word > kMaxRecordType) return false;  // rejects reserved bits
+    type = static_cast<RecordType>(type_word);
+    return true;
+  }
 };
 
 // On-disk footprint of a record with a payload of `length` bytes.

@@ -328,6 +328,17 @@ absl::Status StoreRep::FlushFile() {
   return s;
 }
 
+absl::Status StoreRep::WriteDurable(uint64_t offset, const void* data,
+                                    size_t len) {
+  if (absl::Status s = SyncError(); !s.ok()) return s;
+  absl::Status s = io::WriteDurable(fd_, offset, data, len, path_);
+  if (!s.ok()) {
+    absl::MutexLock lock(&error_mu_);
+    if (sync_error_.ok()) sync_error_ = s;
+  }
+  return s;
+}
+
 absl::Status StoreRep::Sync() {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
   absl::MutexLock lock(&sync_mu_);

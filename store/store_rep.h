@@ -166,6 +166,10 @@ class StoreRep {
   // dropped the dirty pages and a later successful flush would not bring
   // them back. Returns the failure, or the earlier one if poisoned.
   absl::Status FlushFile();
+  // Writes `len` bytes at file offset `offset` (through the page cache, so
+  // the mapping sees them) and makes just that range durable; poisons the
+  // handle on failure as FlushFile does.
+  absl::Status WriteDurable(uint64_t offset, const void* data, size_t len);
   absl::Status SyncError() const;
   absl::Mutex& default_writer_mu() { return writer_mu_; }
   std::unique_ptr<Writer>& default_writer()

@@ -128,7 +128,8 @@ std::vector<uint64_t> Workload(const std::string& path, Fault* fault,
         acked.push_back(id);
       } else {
         // A flush inside growth or a scrub failed: the handle is poisoned.
-        if (fault->armed && fault->op == io::Op::kFdatasync)
+        if (fault->armed && (fault->op == io::Op::kFdatasync ||
+                             fault->op == io::Op::kWriteDurable))
           flush_failed = true;
         check(s);
       }
