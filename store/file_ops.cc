@@ -153,8 +153,8 @@ absl::Status Fdatasync(int fd, const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status WriteDurable(int fd, uint64_t offset, const void* data,
-                          size_t len, const std::string& path) {
+absl::Status WriteDurable(int fd, uint64_t offset, const void* data, size_t len,
+                          const std::string& path) {
   if (int e = Injected(Op::kWriteDurable))
     return ErrnoStatus(e, OpName(Op::kWriteDurable), path);
   iovec iov{const_cast<void*>(data), len};

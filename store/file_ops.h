@@ -59,8 +59,8 @@ absl::Status Fdatasync(int fd, const std::string& path);
 // fdatasync that leaves the file's other dirty pages alone; pwrite +
 // fdatasync where the kernel lacks it). Its own kind for fault injection.
 // A short write is an error.
-absl::Status WriteDurable(int fd, uint64_t offset, const void* data,
-                          size_t len, const std::string& path);
+absl::Status WriteDurable(int fd, uint64_t offset, const void* data, size_t len,
+                          const std::string& path);
 // fsyncs the directory holding `path`, making a create or rename durable.
 absl::Status SyncParentDir(const std::string& path);
 

@@ -111,8 +111,7 @@ absl::Status StoreRep::FormatRegion(uint32_t i, bool fresh) {
                           region_size() - kRegionDataOffset, path_);
         !s.ok())
       return s;
-    ri.ref.committed_tail().store(kRegionDataOffset,
-                                  std::memory_order_release);
+    ri.ref.committed_tail().store(kRegionDataOffset, std::memory_order_release);
     if (absl::Status s = FlushFile(); !s.ok()) return s;
   }
   ri.formatted = true;
