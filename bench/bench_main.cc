@@ -229,7 +229,8 @@ class Runner {
 
   // Random get and scan read one store of each engine, built untimed.
   void Reads() {
-    if (!Want("random_get") && !Want("scan")) return;
+    if (!Want("random_get") && !Want("random_multiget") && !Want("scan"))
+      return;
     const uint64_t n = c_.records;
     std::string d = Sub("reads");
     const std::string rpath = d + "/reads.rmap", lpath = d + "/lmdb";
@@ -265,6 +266,22 @@ class Runner {
         m.max_extra = 32;
         Emit(std::move(m));
       }
+    }
+    if (Want("random_multiget")) {
+      Row r;
+      r.workload = "random_multiget";
+      r.what = "the same gets, recmap MultiGet of 64 ids per call";
+      r.records = n;
+      r.base_name = "lmdb";
+      if (build.ok) {
+        r.recmap =
+            RunInChild([&] { return RecmapRandomMultiGet(rpath, n, 64); });
+        r.base = RunInChild([&] { return LmdbRandomGet(lpath, n); });
+      } else {
+        r.recmap.error = build.error;
+      }
+      r.min_ratio = 5;
+      Emit(std::move(r));
     }
     if (Want("scan")) {
       Row r;
@@ -390,7 +407,7 @@ int Main(int argc, char** argv) {
           "usage: recmap_bench [--json] [--dir DIR] [--records N]\n"
           "  [--big-records N] [--open-records N] [--only w1,w2,...]\n"
           "workloads: append_16 append_100 append_4k random_put random_get\n"
-          "  scan writers_2 durable_batch open\n");
+          "  random_multiget scan writers_2 durable_batch open\n");
       return 0;
     } else {
       std::fprintf(stderr, "unknown argument %s (try --help)\n", a.c_str());

@@ -4,8 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <span>
 
 #include "recmap/store.h"
 #include "workloads.h"
@@ -107,7 +109,6 @@ bool RecmapBuild(const std::string& path, uint64_t n, size_t len,
 Measure RecmapRandomGet(const std::string& path, uint64_t n) {
   Measure m;
   std::vector<uint64_t> ids = Shuffled(n, 7);
-  const size_t heap0 = mallinfo2().uordblks + mallinfo2().hblkhd;
   auto store = Open(path, &m);
   if (!store) return m;
   // Ids are sequences 1..n, and the value of sequence s carries s.
@@ -115,12 +116,10 @@ Measure RecmapRandomGet(const std::string& path, uint64_t n) {
     m.error = std::string(s.message());
     return m;
   }
-  const size_t heap1 = mallinfo2().uordblks + mallinfo2().hblkhd;
-  // The index is the heap table of records indexed at open plus the
-  // persisted index file mapped beside the store (page cache), if any.
-  const double file = static_cast<double>(DiskUsage(path + ".idx"));
-  m.extra =
-      (static_cast<double>(heap1 - heap0) + file) / static_cast<double>(n);
+  // The index: the table of records indexed at open plus the persisted
+  // index file mapped beside the store, if any.
+  m.extra = static_cast<double>(store->Stats().index_memory_bytes) /
+            static_cast<double>(n);
   uint64_t bad = 0;
   const double t0 = Now();
   for (uint64_t id : ids) {
@@ -131,6 +130,35 @@ Measure RecmapRandomGet(const std::string& path, uint64_t n) {
   m.ops = n;
   m.ok = bad == 0;
   if (bad) m.error = "recmap get: " + std::to_string(bad) + " wrong values";
+  return m;
+}
+
+Measure RecmapRandomMultiGet(const std::string& path, uint64_t n,
+                             size_t batch) {
+  Measure m;
+  std::vector<uint64_t> ids = Shuffled(n, 7);
+  auto store = Open(path, &m);
+  if (!store) return m;
+  if (absl::Status s = store->Refresh(); !s.ok()) {
+    m.error = std::string(s.message());
+    return m;
+  }
+  std::vector<absl::StatusOr<std::string_view>> values;
+  uint64_t bad = 0;
+  const double t0 = Now();
+  for (size_t b = 0; b < ids.size(); b += batch) {
+    const size_t k = std::min(batch, ids.size() - b);
+    store->MultiGet(std::span<const uint64_t>(ids.data() + b, k), &values);
+    for (size_t i = 0; i < k; ++i) {
+      const absl::StatusOr<std::string_view>& v = values[i];
+      if (!v.ok() || v->size() < 8 || std::memcmp(v->data(), &ids[b + i], 8))
+        ++bad;
+    }
+  }
+  m.seconds = Now() - t0;
+  m.ops = n;
+  m.ok = bad == 0;
+  if (bad) m.error = "recmap multiget: " + std::to_string(bad) + " wrong";
   return m;
 }
 

@@ -23,6 +23,8 @@ bool RecmapBuild(const std::string& path, uint64_t n, size_t len,
 // Gets every id of the store at `path` in shuffled order, checking each
 // value's id stamp. extra = index heap bytes per record (built at open).
 Measure RecmapRandomGet(const std::string& path, uint64_t n);
+// The same gets through Store::MultiGet, `batch` ids per call.
+Measure RecmapRandomMultiGet(const std::string& path, uint64_t n, size_t batch);
 // Reads every record in log order through the public scan API, checksums
 // verified.
 Measure RecmapScan(const std::string& path, uint64_t n);

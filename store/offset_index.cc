@@ -1,6 +1,9 @@
 #include "offset_index.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <new>
 
 namespace recmap {
 
@@ -46,9 +49,9 @@ size_t OffsetIndex::SlotsFor(size_t n) {
 }
 
 void OffsetIndex::Rehash(size_t slots) {
-  std::unique_ptr<Slot[]> old = std::move(table_);
+  std::unique_ptr<Slot[], TableDeleter> old = std::move(table_);
   const size_t old_slots = slots_;
-  table_.reset(new Slot[slots]());
+  table_ = NewTable(slots);
   slots_ = slots;
   grow_at_ = slots * 4 / 5;
   for (size_t k = 0; k < old_slots; ++k) {
@@ -58,6 +61,34 @@ void OffsetIndex::Rehash(size_t slots) {
     while (table_[i].location != 0)
       if (++i == slots_) i = 0;
     table_[i] = s;
+  }
+}
+
+constexpr size_t kHugeTableBytes = size_t{2} << 20;
+
+std::unique_ptr<OffsetIndex::Slot[], OffsetIndex::TableDeleter>
+OffsetIndex::NewTable(size_t slots) {
+  const size_t bytes = slots * sizeof(Slot);
+  if (bytes >= kHugeTableBytes) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      (void)::madvise(p, bytes, MADV_HUGEPAGE);  // a hint; fine if refused
+      // Anonymous pages read as zero: every slot starts empty.
+      return std::unique_ptr<Slot[], TableDeleter>(static_cast<Slot*>(p),
+                                                   TableDeleter{bytes});
+    }
+  }
+  return std::unique_ptr<Slot[], TableDeleter>(new Slot[slots](),
+                                               TableDeleter{0});
+}
+
+void OffsetIndex::TableDeleter::operator()(Slot* p) const {
+  if (p == nullptr) return;
+  if (bytes != 0) {
+    ::munmap(p, bytes);
+  } else {
+    delete[] p;
   }
 }
 

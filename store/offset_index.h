@@ -45,6 +45,12 @@ class OffsetIndex {
 
   // The location stored for `id`, or 0.
   uint64_t Find(uint64_t id) const;
+  // Starts loading the home slot of `id` into the cache (batched lookups
+  // overlap their misses this way).
+  void Prefetch(uint64_t id) const {
+    if (slots_ != 0)
+      __builtin_prefetch(&table_[IndexHome(IndexHash(id), slots_)]);
+  }
   // The location word for `id`, inserting a slot holding 0 if absent (the
   // caller then stores a non-zero location). Invalidated by the next
   // FindOrInsert.
@@ -69,7 +75,18 @@ class OffsetIndex {
  private:
   void Rehash(size_t slots);
 
-  std::unique_ptr<Slot[]> table_;
+  // Tables of 2 MiB and more are anonymous mappings advised to use huge
+  // pages: lookups are random, and with 4 KiB pages nearly every one would
+  // also miss the TLB.
+  struct TableDeleter {
+    TableDeleter() : bytes(0) {}
+    explicit TableDeleter(size_t b) : bytes(b) {}
+    void operator()(Slot* p) const;
+    size_t bytes;
+  };
+  static std::unique_ptr<Slot[], TableDeleter> NewTable(size_t slots);
+
+  std::unique_ptr<Slot[], TableDeleter> table_;
   size_t slots_ = 0;
   size_t size_ = 0;
   size_t grow_at_ = 0;  // size at which the table grows

@@ -77,6 +77,12 @@ class PersistedIndex {
 
   // The location for `id`, or 0.
   uint64_t Find(uint64_t id) const;
+  // Starts loading the home slot of `id` into the cache.
+  void Prefetch(uint64_t id) const {
+    if (slots_ != 0)
+      __builtin_prefetch(slots_base_ +
+                         IndexHome(IndexHash(id), slots_) * kIndexSlotSize);
+  }
   // Calls fn(id, location) for every entry.
   template <typename Fn>
   void ForEach(Fn&& fn) const {

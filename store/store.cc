@@ -72,7 +72,11 @@ void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
 absl::StatusOr<uint64_t> StoreRep::FindLocked(uint64_t id) const {
   if (uint64_t loc = index_.Find(id); loc != 0) return loc;
   if (base_ == nullptr) return 0;
-  const uint64_t loc = base_->Find(id);
+  return CheckBaseLocation(id, base_->Find(id));
+}
+
+absl::StatusOr<uint64_t> StoreRep::CheckBaseLocation(uint64_t id,
+                                                     uint64_t loc) const {
   if (loc == 0) return 0;
   // The base passed its checksum and matched the log at open; still, never
   // follow it to anything but a well-formed record of this id inside the
@@ -162,7 +166,11 @@ absl::Status StoreRep::Refresh() {
 }
 
 absl::StatusOr<RecordView> StoreRep::LookupLocked(uint64_t id) {
-  absl::StatusOr<uint64_t> loc = FindLocked(id);
+  return ResultFor(id, FindLocked(id));
+}
+
+absl::StatusOr<RecordView> StoreRep::ResultFor(
+    uint64_t id, const absl::StatusOr<uint64_t>& loc) {
   if (!loc.ok()) return loc.status();
   if (*loc == 0) {
     return absl::NotFoundError(absl::StrCat("id ", id, " not found"));
@@ -195,6 +203,64 @@ absl::StatusOr<RecordView> StoreRep::Lookup(uint64_t id) {
   return LookupLocked(id);
 }
 
+void StoreRep::MultiGet(std::span<const uint64_t> ids,
+                        std::vector<absl::StatusOr<std::string_view>>* values) {
+  values->clear();
+  values->reserve(ids.size());
+  {
+    absl::ReaderMutexLock lock(&index_mu_);
+    if (!NeedsRefreshLocked()) return MultiGetLocked(ids, values);
+  }
+  absl::MutexLock lock(&index_mu_);
+  RefreshLocked();
+  MultiGetLocked(ids, values);
+}
+
+void StoreRep::MultiGetLocked(
+    std::span<const uint64_t> ids,
+    std::vector<absl::StatusOr<std::string_view>>* values) {
+  // Three passes over a batch, each issuing the next batch-worth of cache
+  // misses before waiting on any: index slots, then records, then results.
+  // A batch of 16 keeps enough misses in flight to cover memory latency
+  // without evicting its own prefetches.
+  constexpr size_t kBatch = 16;
+  absl::StatusOr<uint64_t> locs[kBatch];
+  for (size_t b = 0; b < ids.size(); b += kBatch) {
+    const size_t m = std::min(kBatch, ids.size() - b);
+    for (size_t k = 0; k < m; ++k) {
+      index_.Prefetch(ids[b + k]);
+      if (base_ != nullptr) base_->Prefetch(ids[b + k]);
+    }
+    // Raw locations first (checking a base entry reads its record: that
+    // waits for the next pass, after the record's prefetch).
+    uint64_t raw[kBatch];
+    bool from_base[kBatch];
+    for (size_t k = 0; k < m; ++k) {
+      raw[k] = index_.Find(ids[b + k]);
+      from_base[k] = raw[k] == 0 && base_ != nullptr;
+      if (from_base[k]) raw[k] = base_->Find(ids[b + k]);
+      if (raw[k] != 0 && (!from_base[k] || RawInBase(raw[k]))) {
+        // The header and the first bytes of the value (a record may
+        // straddle a line).
+        __builtin_prefetch(RecordAt(raw[k]));
+        __builtin_prefetch(RecordAt(raw[k]) + 63);
+      }
+    }
+    for (size_t k = 0; k < m; ++k) {
+      locs[k] = from_base[k] ? CheckBaseLocation(ids[b + k], raw[k])
+                             : absl::StatusOr<uint64_t>(raw[k]);
+    }
+    for (size_t k = 0; k < m; ++k) {
+      absl::StatusOr<RecordView> v = ResultFor(ids[b + k], locs[k]);
+      if (v.ok()) {
+        values->emplace_back(v->value);
+      } else {
+        values->emplace_back(v.status());
+      }
+    }
+  }
+}
+
 absl::Status StoreRep::ForEachLive(
     const std::function<bool(const RecordView&)>& fn) {
   std::vector<std::pair<uint64_t, uint64_t>> live;  // (sequence, packed)
@@ -225,7 +291,8 @@ absl::Status StoreRep::ForEachLive(
 }
 
 absl::Status StoreRep::ForEachInRegion(
-    uint32_t region, const std::function<bool(const RecordView&)>& fn) {
+    uint32_t region, const std::function<bool(const RecordView&)>& fn,
+    bool skip_padding, bool* stopped_out) {
   uint64_t end;
   {
     absl::MutexLock lock(&index_mu_);
@@ -244,6 +311,8 @@ absl::Status StoreRep::ForEachInRegion(
                  options_.recovery_mode == RecoveryMode::kSalvage,
                  [&](const ScannedRecord& rec) {
                    if (stopped) return;
+                   if (skip_padding && rec.header.type == RecordType::kPadding)
+                     return;
                    RecordView v;
                    v.id = rec.header.id;
                    v.sequence = rec.header.sequence;
@@ -253,6 +322,7 @@ absl::Status StoreRep::ForEachInRegion(
                    v.location.file_offset = RegionOffset(region) + rec.offset;
                    if (!fn(v)) stopped = true;
                  });
+  if (stopped_out != nullptr) *stopped_out = stopped;
   if (!stopped && res.end < end && IsDamage(res.stop)) {
     return absl::DataLossError(
         absl::StrCat(path_, ": region ", region, ": ", ScanStopName(res.stop),
@@ -269,6 +339,8 @@ StoreStats StoreRep::Stats() {
   if (::fstat(fd_, &sb) == 0) st.file_size = static_cast<uint64_t>(sb.st_size);
   st.region_size = region_size();
   st.regions = known_regions();
+  st.index_memory_bytes =
+      index_.MemoryBytes() + (base_ != nullptr ? base_->file_bytes() : 0);
   st.next_sequence = read_only()
                          ? local_next_sequence_
                          : next_sequence().load(std::memory_order_acquire);
@@ -421,6 +493,11 @@ absl::StatusOr<RecordView> Store::GetRecord(uint64_t id) {
   return rep_->Lookup(id);
 }
 
+void Store::MultiGet(std::span<const uint64_t> ids,
+                     std::vector<absl::StatusOr<std::string_view>>* values) {
+  rep_->MultiGet(ids, values);
+}
+
 absl::Status Store::Sync() { return rep_->Sync(); }
 
 absl::StatusOr<std::unique_ptr<Writer>> Store::NewWriter() {
@@ -435,15 +512,13 @@ absl::Status Store::ForEachLive(
 absl::Status Store::ForEachRecord(
     const std::function<bool(const RecordView&)>& fn) {
   bool stopped = false;
-  auto wrapped = [&](const RecordView& v) {
-    if (v.type == RecordType::kPadding || fn(v)) return true;
-    stopped = true;
-    return false;
-  };
   if (absl::Status s = rep_->Refresh(); !s.ok()) return s;
   const uint32_t n = rep_->known_regions();
   for (uint32_t i = 0; i < n && !stopped; ++i) {
-    if (absl::Status s = rep_->ForEachInRegion(i, wrapped); !s.ok()) return s;
+    if (absl::Status s =
+            rep_->ForEachInRegion(i, fn, /*skip_padding=*/true, &stopped);
+        !s.ok())
+      return s;
   }
   return absl::OkStatus();
 }

@@ -153,6 +153,10 @@ class StoreRep {
   // --- index
   absl::Status Refresh() ABSL_LOCKS_EXCLUDED(index_mu_);
   absl::StatusOr<RecordView> Lookup(uint64_t id) ABSL_LOCKS_EXCLUDED(index_mu_);
+  // Store::MultiGet.
+  void MultiGet(std::span<const uint64_t> ids,
+                std::vector<absl::StatusOr<std::string_view>>* values)
+      ABSL_LOCKS_EXCLUDED(index_mu_);
   RecordView ViewAt(uint64_t packed) const;
   static uint64_t Pack(uint32_t region, uint64_t offset) {
     return uint64_t{region} << 40 | offset >> 3;
@@ -187,8 +191,13 @@ class StoreRep {
 
   // --- reads
   absl::Status ForEachLive(const std::function<bool(const RecordView&)>& fn);
-  absl::Status ForEachInRegion(
-      uint32_t region, const std::function<bool(const RecordView&)>& fn);
+  // `skip_padding`: leave out resume markers (Store::ForEachRecord does;
+  // Store::ForEachInRegion shows them). `stopped`, if given, is set when
+  // fn returned false.
+  absl::Status ForEachInRegion(uint32_t region,
+                               const std::function<bool(const RecordView&)>& fn,
+                               bool skip_padding = false,
+                               bool* stopped = nullptr);
   StoreStats Stats();
 
  private:
@@ -208,11 +217,32 @@ class StoreRep {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
   absl::StatusOr<RecordView> LookupLocked(uint64_t id)
       ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
+  // The result of looking up `id`, given what FindLocked returned for it.
+  absl::StatusOr<RecordView> ResultFor(uint64_t id,
+                                       const absl::StatusOr<uint64_t>& loc)
+      ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
+  void MultiGetLocked(std::span<const uint64_t> ids,
+                      std::vector<absl::StatusOr<std::string_view>>* values)
+      ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
+  // Where the record at packed location `packed` starts in the mapping.
+  const char* RecordAt(uint64_t packed) const {
+    return regions_[static_cast<uint32_t>(packed >> 40)].ref.base +
+           ((packed & ((uint64_t{1} << 40) - 1)) << 3);
+  }
   // The latest indexed location of `id`, 0 if none; a base location that
   // does not point at a record of `id` inside the covered log gives
   // DataLoss.
   absl::StatusOr<uint64_t> FindLocked(uint64_t id) const
       ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
+  // FindLocked's check of a location `loc` read from the persisted index.
+  absl::StatusOr<uint64_t> CheckBaseLocation(uint64_t id, uint64_t loc) const
+      ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
+  // Whether a location read from the persisted index names a region it
+  // covers (enough to compute an address to prefetch; not a validation).
+  bool RawInBase(uint64_t loc) const {
+    return (loc >> 40) < base_regions_ &&
+           ((loc & ((uint64_t{1} << 40) - 1)) << 3) < region_size();
+  }
   // Calls fn(id, location) for the latest indexed record of every id.
   template <typename Fn>
   void ForEachLatestLocked(Fn&& fn) const

@@ -284,6 +284,29 @@ TEST_CASE("persisted index: a checksummed but wrong index is never followed",
     // Never the other id's value: an error naming the index file.
     CHECK(got.status().code() == absl::StatusCode::kDataLoss);
     CHECK_THAT(std::string(got.status().message()), Catch::Contains(".idx"));
+    // MultiGet checks the entry the same way, per id.
+    std::vector<absl::StatusOr<std::string_view>> many;
+    const uint64_t ids[] = {victim, victim};
+    s->MultiGet(ids, &many);
+    REQUIRE(many.size() == 2);
+    for (const auto& v : many)
+      CHECK(v.status().code() == absl::StatusCode::kDataLoss);
+  }
+  SECTION("entries pointing outside every covered region") {
+    uint64_t victim = 0;
+    Forge(path, [&](auto&, auto& entries) {
+      REQUIRE(!entries.empty());
+      entries[0].location = uint64_t{0xffff} << 40 | 1;
+      victim = entries[0].id;
+    });
+    auto s = OpenOrDie(path, IndexOptions());
+    REQUIRE(Report(*s).persisted_index_used);
+    CHECK(s->Get(victim).status().code() == absl::StatusCode::kDataLoss);
+    std::vector<absl::StatusOr<std::string_view>> many;
+    const uint64_t ids[] = {victim};
+    s->MultiGet(ids, &many);
+    REQUIRE(many.size() == 1);
+    CHECK(many[0].status().code() == absl::StatusCode::kDataLoss);
   }
 }
 

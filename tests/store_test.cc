@@ -56,6 +56,51 @@ TEST_CASE("put, get, overwrite, delete, reopen", "[store]") {
   CHECK(s->GetRecord(2)->sequence == 6);
 }
 
+TEST_CASE("MultiGet answers each id exactly as Get does", "[store]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  auto s = OpenOrDie(path, SmallOptions());
+  // Enough ids for several batches, across regions of the small store.
+  for (uint64_t id = 1; id <= 3000; ++id) {
+    REQUIRE(s->Put(id, Payload(id, 40)).ok());
+  }
+  for (uint64_t id = 1; id <= 3000; id += 7) REQUIRE(s->Delete(id).ok());
+  for (uint64_t id = 2; id <= 3000; id += 5) {
+    REQUIRE(s->Put(id, "new" + std::to_string(id)).ok());
+  }
+  std::vector<uint64_t> ids;
+  for (uint64_t id = 0; id <= 3100; ++id) ids.push_back((id * 7919) % 3101);
+  ids.push_back(5);  // duplicates are fine
+  ids.push_back(5);
+  std::vector<absl::StatusOr<std::string_view>> got;
+  s->MultiGet(ids, &got);
+  REQUIRE(got.size() == ids.size());
+  size_t found = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    absl::StatusOr<std::string_view> want = s->Get(ids[i]);
+    REQUIRE(got[i].status().code() == want.status().code());
+    CHECK(std::string(got[i].status().message()) ==
+          std::string(want.status().message()));
+    if (want.ok()) {
+      CHECK(*got[i] == *want);
+      ++found;
+    }
+  }
+  // 3000 ids, 429 deleted (1, 8, ...), of which 86 rewritten (id % 35 == 22).
+  CHECK(found == 3000 - 429 + 86 + 2);
+  // Another writer's records are seen by the next call, as by Get.
+  auto w = s->NewWriter();
+  REQUIRE(w.ok());
+  REQUIRE((*w)->Put(5000, "late").ok());
+  const uint64_t late[] = {5000};
+  s->MultiGet(late, &got);
+  REQUIRE(got.size() == 1);
+  REQUIRE(got[0].ok());
+  CHECK(*got[0] == "late");
+  s->MultiGet({}, &got);
+  CHECK(got.empty());
+}
+
 TEST_CASE("values are byte-exact, including NULs and every byte value",
           "[store]") {
   TempDir dir;

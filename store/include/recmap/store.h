@@ -45,6 +45,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +86,9 @@ struct StoreStats {
   uint64_t payload_bytes = 0;  // payload bytes of all records
   uint64_t live_payload_bytes = 0;
   uint64_t next_sequence = 0;
+  // Memory of this handle's offset index: its in-memory table plus the
+  // persisted index file it maps (0 if none).
+  uint64_t index_memory_bytes = 0;
   std::vector<RegionStats> region_stats;
 };
 
@@ -141,6 +145,15 @@ class Store {
   [[nodiscard]] absl::StatusOr<std::string_view> Get(uint64_t id);
   // As Get, with the record's metadata.
   [[nodiscard]] absl::StatusOr<RecordView> GetRecord(uint64_t id);
+  // Get for each of `ids` (in any order, duplicates allowed): on return
+  // `values` has ids.size() entries, values[i] being what Get(ids[i]) would
+  // return -- with one lock round and the lookups overlapped (the index
+  // slots and records of a batch of ids are prefetched together), so a
+  // batch of random ids costs a fraction of as many Get calls. All lookups
+  // see the index as of the call. Views stay valid as Get's do.
+  // Errors: as Get, per entry; the call itself does not fail.
+  void MultiGet(std::span<const uint64_t> ids,
+                std::vector<absl::StatusOr<std::string_view>>* values);
 
   // Makes every record published before the call (by any writer) survive a
   // power loss: data pages are flushed, then each region's durable tail.
