@@ -33,6 +33,9 @@ class Prefaulter {
   // signal. Best effort: a failure of madvise (an old kernel) only stops
   // prefaulting.
   void Request(char* from, char* to);
+  // Populates [from, to) in the calling thread (same contract as Request);
+  // best effort.
+  static void PopulateNow(char* from, char* to) { (void)Populate(from, to); }
 
  private:
   void Loop();

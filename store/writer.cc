@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -34,6 +35,9 @@ namespace {
 
 // A resume marker's footprint: header and its 8-byte payload.
 constexpr uint64_t kMarkerSize = RecordSize(kResumeMarkerLength);
+// Populated by the writer itself when it takes a region (see StartPrefault):
+// about 0.1 ms of page faults, a few thousand small records.
+constexpr uint64_t kSyncPrefaultBytes = uint64_t{512} << 10;
 
 }  // namespace
 
@@ -202,6 +206,15 @@ void Writer::State::WriteResumeMarker(uint64_t pos, uint64_t sequence) {
 void Writer::State::StartPrefault() {
   if (prefault == nullptr) return;
   prefault_end = tail & ~(kPageSize - 1);
+  // The first stretch is populated here: the helper thread starts from the
+  // same page as the writer, and the two would fault the same pages while
+  // it wakes up. Past this stretch the helper stays ahead.
+  const uint64_t first =
+      std::min(ref.size, (tail + kSyncPrefaultBytes) & ~(kPageSize - 1));
+  if (first > prefault_end) {
+    Prefaulter::PopulateNow(ref.base + prefault_end, ref.base + first);
+    prefault_end = first;
+  }
   Prefault();
 }
 

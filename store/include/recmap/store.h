@@ -184,7 +184,10 @@ class Store {
   [[nodiscard]] absl::Status ForEachRecord(
       const std::function<bool(const RecordView&)>& fn);
   // Calls `fn` for every record of region `region` in log order, including
-  // superseded records and tombstones. Errors: InvalidArgument (no such
+  // superseded records and tombstones, and also the region's padding
+  // records (RecordType::kPadding: the resume markers a Sync() leaves when
+  // it closes a page, docs/FORMAT.md) -- the raw log, for tools; skip them
+  // to see only puts and deletes. Errors: InvalidArgument (no such
   // region), DataLoss.
   [[nodiscard]] absl::Status ForEachInRegion(
       uint32_t region, const std::function<bool(const RecordView&)>& fn);
