@@ -336,6 +336,23 @@ class Runner {
     Emit(std::move(r));
   }
 
+  void Compaction() {
+    if (!Want("compact")) return;
+    Row r;
+    r.workload = "compact";
+    r.what = "compact a store with half its records superseded";
+    r.records = c_.records;
+    std::string d = Sub("compact");
+    r.recmap = RunInChild([&] { return RecmapCompact(d, c_.records, 100); });
+    RemovePath(d);
+    d = Sub("compact");
+    r.base_name = "lmdb";
+    r.base = RunInChild([&] { return LmdbCompact(d, c_.records, 100); });
+    RemovePath(d);
+    r.extra_name = "size_after_over_before";
+    Emit(std::move(r));
+  }
+
   // Open with open_records records: after a crash with no persisted index,
   // after a clean close, and after a crash that followed a clean close.
   void Opens() {
@@ -407,7 +424,7 @@ int Main(int argc, char** argv) {
           "usage: recmap_bench [--json] [--dir DIR] [--records N]\n"
           "  [--big-records N] [--open-records N] [--only w1,w2,...]\n"
           "workloads: append_16 append_100 append_4k random_put random_get\n"
-          "  random_multiget scan writers_2 durable_batch open\n");
+          "  random_multiget scan writers_2 durable_batch compact open\n");
       return 0;
     } else {
       std::fprintf(stderr, "unknown argument %s (try --help)\n", a.c_str());
@@ -430,6 +447,7 @@ int Main(int argc, char** argv) {
   run.Reads();
   run.Writers();
   run.Durable();
+  run.Compaction();
   run.Opens();
   RemoveScratch(scratch);
   FILE* out = c.json ? stderr : stdout;

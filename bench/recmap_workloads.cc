@@ -9,6 +9,7 @@
 #include <cstring>
 #include <span>
 
+#include "recmap/compaction.h"
 #include "recmap/store.h"
 #include "workloads.h"
 
@@ -268,6 +269,43 @@ Measure RecmapDurable(const std::string& dir, uint64_t batches, uint64_t batch,
   }
   m.seconds = Now() - t0;
   m.ops = batches * batch;
+  m.ok = true;
+  return m;
+}
+
+Measure RecmapCompact(const std::string& dir, uint64_t n, size_t len) {
+  Measure m;
+  const std::string path = dir + "/compact.rmap";
+  {
+    auto store = Open(path, &m);
+    if (!store) return m;
+    auto w = NewWriter(*store, &m);
+    if (!w) return m;
+    ValueMaker vm(len);
+    for (uint64_t round = 0; round < 2; ++round) {
+      for (uint64_t id = 1; id <= n / 2; ++id) {
+        if (absl::Status s = w->Put(id, vm.For(id)); !s.ok()) {
+          m.error = std::string(s.message());
+          return m;
+        }
+      }
+    }
+  }
+  const double t0 = Now();
+  absl::StatusOr<CompactionResult> r = Compact(path, CompactionOptions());
+  m.seconds = Now() - t0;
+  if (!r.ok()) {
+    m.error = std::string(r.status().message());
+    return m;
+  }
+  if (r->records_kept != n / 2 || r->records_before != n / 2 * 2) {
+    m.error = "recmap compact: kept " + std::to_string(r->records_kept) +
+              " of " + std::to_string(r->records_before);
+    return m;
+  }
+  m.ops = r->records_before;
+  m.extra = static_cast<double>(r->bytes_after) /
+            static_cast<double>(r->bytes_before);
   m.ok = true;
   return m;
 }

@@ -55,6 +55,12 @@ Measure LmdbRandomGet(const std::string& dir, uint64_t n);
 // Cursor walk over every record, touching each value.
 Measure LmdbScan(const std::string& dir, uint64_t n);
 // Transactions of `batch` appends committed with sync on (no MDB_NOSYNC).
+// Compaction of a store of n records, the first n/2 ids each written
+// twice (half the records superseded): recmap Compact() in place (copy,
+// fsync, verify, rename); LMDB mdb_env_copy2(MDB_CP_COMPACT) then fsync of
+// the copy. ops = input records; extra = output bytes / input bytes.
+Measure RecmapCompact(const std::string& dir, uint64_t n, size_t len);
+Measure LmdbCompact(const std::string& dir, uint64_t n, size_t len);
 Measure LmdbDurable(const std::string& dir, uint64_t batches, uint64_t batch,
                     size_t len);
 

@@ -23,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "file_lock.h"
 #include "file_ops.h"
+#include "persisted_index.h"
 #include "recmap/compaction.h"
 #include "store_rep.h"
 
@@ -171,6 +172,10 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
   Options dst_opts;
   dst_opts.create_if_missing = true;
   dst_opts.error_if_exists = true;
+  // An index file written at its close would be named after the temporary
+  // path and outlive the rename; the new store writes its own at its first
+  // clean close.
+  dst_opts.persist_index = false;
   dst_opts.region_size =
       options.region_size != 0 ? options.region_size : before.region_size;
   // Room for every live record, even re-packed into smaller regions with
@@ -251,6 +256,12 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
       return fail(io::ErrnoStatus(errno, "rename " + out + " to", path));
     }
     step(CompactionStep::kRenamed);
+    // The old generation's index file names the old uuid: it would only be
+    // rejected (and rewritten) at the next close. A crash before this
+    // unlink leaves exactly that, which is harmless.
+    if (::unlink(IndexPathFor(path).c_str()) != 0 && errno != ENOENT) {
+      return io::ErrnoStatus(errno, "unlink stale index", IndexPathFor(path));
+    }
     // The compacted store is in place; a failure to sync the directory
     // leaves either generation complete, but the caller must know.
     if (absl::Status s = io::SyncParentDir(path); !s.ok()) return s;

@@ -91,6 +91,36 @@ TEST_CASE("compaction keeps the latest live version with its sequence") {
   CHECK(*id > max_seq);
 }
 
+TEST_CASE("compaction leaves no index file behind, stale or temporary") {
+  TempDir dir;
+  const std::string path = dir.File("c.rmap");
+  Options o = SmallOptions();
+  o.persist_index_min_records = 1;  // this small store gets an index file
+  {
+    auto s = OpenOrDie(path, o);
+    for (int round = 0; round < 2; ++round) {
+      for (uint64_t id = 0; id < 300; ++id)
+        REQUIRE(s->Put(id, Payload(round, id)).ok());
+    }
+  }
+  REQUIRE(::access((path + ".idx").c_str(), F_OK) == 0);
+  absl::StatusOr<CompactionResult> r = Compact(path, CompactionOptions());
+  REQUIRE(r.ok());
+  CHECK(r->records_kept == 300);
+  CHECK(::access((path + ".idx").c_str(), F_OK) != 0);
+  CHECK(::access((path + ".compact-tmp.idx").c_str(), F_OK) != 0);
+  {
+    // The next clean close writes the new generation's index, and the
+    // open after it uses it.
+    auto s = OpenOrDie(path, o);
+    CHECK(*s->Get(7) == Payload(1, 7));
+  }
+  CHECK(::access((path + ".idx").c_str(), F_OK) == 0);
+  auto s = OpenOrDie(path, o);
+  CHECK(s->rep()->recovery().persisted_index_used);
+  CHECK(*s->Get(299) == Payload(1, 299));
+}
+
 TEST_CASE("compaction with an output path leaves the original alone") {
   TempDir dir;
   const std::string path = dir.File("c.rmap");
