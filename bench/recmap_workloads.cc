@@ -11,6 +11,7 @@
 
 #include "recmap/compaction.h"
 #include "recmap/store.h"
+#include "store_rep.h"
 #include "workloads.h"
 
 namespace recmap::bench {
@@ -322,6 +323,11 @@ bool RecmapCrashWrite(const std::string& path, uint64_t n, size_t len,
     // Continue the id space of what is already there.
     const uint64_t have = store->Stats().next_sequence;
     if (!AppendRange(*w, have, have + n, len, &m)) ::_exit(2);
+    // Let the background index writer finish what the last seal started
+    // (bounded), so that the index on disk covers what its rate limit has
+    // it cover, not whatever a race left.
+    for (int i = 0; i < 600 && !store->rep()->IndexPersisterIdle(); ++i)
+      ::usleep(100000);
     ::kill(::getpid(), SIGKILL);
     ::_exit(3);
   }
@@ -332,10 +338,11 @@ bool RecmapCrashWrite(const std::string& path, uint64_t n, size_t len,
   return false;
 }
 
-Measure RecmapOpen(const std::string& path, uint64_t n) {
+Measure RecmapOpen(const std::string& path, uint64_t n, bool use_index) {
   Measure m;
   Options o = BenchOptions();
   o.create_if_missing = false;
+  o.persist_index = use_index;
   const double t0 = Now();
   auto store = Open(path, &m, o);
   m.seconds = Now() - t0;

@@ -35,13 +35,16 @@ Measure RecmapWriters(const std::string& dir, uint64_t n, size_t len,
 Measure RecmapDurable(const std::string& dir, uint64_t batches, uint64_t batch,
                       size_t len);
 // Appends n records in a child process that then kills itself with SIGKILL
-// (no clean close). Untimed setup for the open workloads.
+// (no clean close) once its background index writer is idle. Untimed setup
+// for the open workloads.
 bool RecmapCrashWrite(const std::string& path, uint64_t n, size_t len,
                       std::string* error);
 // Times Store::Open of the store at `path` holding `n` records (ids 1..n
 // must be readable afterwards: spot-checked). extra = seconds of the clean
-// close that follows (it persists the offset index).
-Measure RecmapOpen(const std::string& path, uint64_t n);
+// close that follows (it persists the offset index). `use_index` false:
+// Options::persist_index off, so the index file is neither read (the whole
+// log is scanned) nor written.
+Measure RecmapOpen(const std::string& path, uint64_t n, bool use_index = true);
 
 // --- LMDB 0.9 (MDB_NOSYNC|MDB_WRITEMAP, MDB_INTEGERKEY)
 // Sequential keys 1..n with MDB_APPEND, one transaction per `txn` records.

@@ -21,6 +21,9 @@ inline constexpr uint64_t kLockGrowth = kLockBase + 1;
 inline constexpr uint64_t kLockWriters = kLockBase + 2;
 // Held exclusively by compaction while it copies the store.
 inline constexpr uint64_t kLockCompaction = kLockBase + 3;
+// Held exclusively while a handle writes the persisted index file in the
+// background (index_persister.cc): one writer of the file at a time.
+inline constexpr uint64_t kLockIndex = kLockBase + 4;
 // Region i is owned by whoever holds kLockRegionBase + i exclusively.
 inline constexpr uint64_t kLockRegionBase = kLockBase + 4096;
 

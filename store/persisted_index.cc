@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -107,7 +108,8 @@ absl::StatusOr<std::unique_ptr<PersistedIndex>> PersistedIndex::Load(
   const char* p = ix->map_;
   if (std::memcmp(p + kIxMagic, kIndexMagic, 8) != 0)
     return Damaged(path, "has a wrong magic");
-  if (DecodeFixed32(p + kIxVersion) != kIndexVersion)
+  if (const uint32_t v = DecodeFixed32(p + kIxVersion);
+      v < kIndexOldestVersion || v > kIndexVersion)
     return Damaged(path,
                    absl::StrCat("has version ", DecodeFixed32(p + kIxVersion)));
   const uint64_t regions = DecodeFixed32(p + kIxRegionCount);
@@ -148,30 +150,101 @@ absl::Status PersistedIndex::Write(
     uint64_t region_size, uint64_t max_sequence,
     const std::vector<IndexedRegion>& regions,
     const std::vector<OffsetIndex::Slot>& entries) {
-  const uint64_t slots = OffsetIndex::SlotsFor(entries.size());
-  const uint64_t size = FileSize(regions.size(), slots);
-  const std::string tmp = path + ".tmp";
-  int fd = -1;
-  if (absl::Status s =
-          io::Open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644, &fd);
+  absl::StatusOr<std::unique_ptr<PersistedIndexBuilder>> b =
+      PersistedIndexBuilder::Create(path, uuid, region_size,
+                                    static_cast<uint32_t>(regions.size()),
+                                    OffsetIndex::SlotsFor(entries.size()));
+  if (!b.ok()) return b.status();
+  for (const OffsetIndex::Slot& e : entries) {
+    if (!(*b)->Put(e.id, e.location))
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": more index entries than slots"));
+  }
+  return (*b)->Finish(max_sequence, regions);
+}
+
+absl::StatusOr<std::unique_ptr<PersistedIndexBuilder>>
+PersistedIndexBuilder::Create(const std::string& path,
+                              const std::array<uint8_t, 16>& uuid,
+                              uint64_t region_size, uint32_t region_count,
+                              uint64_t slots) {
+  std::unique_ptr<PersistedIndexBuilder> b(new PersistedIndexBuilder());
+  b->path_ = path;
+  b->tmp_ = path + ".tmp";
+  b->uuid_ = uuid;
+  b->region_size_ = region_size;
+  b->region_count_ = region_count;
+  b->slots_ = std::max<uint64_t>(slots, 2);
+  b->size_ = FileSize(region_count, b->slots_);
+  if (absl::Status s = io::Open(b->tmp_, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+                                0644, &b->fd_);
       !s.ok())
     return s;
-  auto fail = [&](absl::Status s) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
+  // Zero-filled: every slot starts empty (location 0).
+  if (absl::Status s = io::Truncate(b->fd_, b->size_, b->tmp_); !s.ok())
     return s;
-  };
-  if (absl::Status s = io::Truncate(fd, size, tmp); !s.ok()) return fail(s);
-  void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED) return fail(io::ErrnoStatus(errno, "mmap", tmp));
-  char* p = static_cast<char*>(m);
+  void* m =
+      ::mmap(nullptr, b->size_, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd_, 0);
+  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", b->tmp_);
+  b->map_ = static_cast<char*>(m);
+  b->table_ = b->map_ + kIndexHeaderSize + region_count * kIndexRegionEntrySize;
+  return b;
+}
+
+PersistedIndexBuilder::~PersistedIndexBuilder() { Abandon(); }
+
+void PersistedIndexBuilder::Abandon() {
+  if (map_ != nullptr) ::munmap(map_, size_);
+  map_ = nullptr;
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(tmp_.c_str());
+  }
+  fd_ = -1;
+}
+
+uint64_t PersistedIndexBuilder::Probe(uint64_t id) const {
+  uint64_t i = IndexHome(IndexHash(id), slots_);
+  // Ends: the table always keeps an empty slot (Put).
+  while (true) {
+    const char* p = table_ + i * kIndexSlotSize;
+    if (DecodeFixed64(p + 8) == 0 || DecodeFixed64(p) == id) return i;
+    if (++i == slots_) i = 0;
+  }
+}
+
+uint64_t PersistedIndexBuilder::Find(uint64_t id) const {
+  return DecodeFixed64(table_ + Probe(id) * kIndexSlotSize + 8);
+}
+
+bool PersistedIndexBuilder::Put(uint64_t id, uint64_t location) {
+  char* p = table_ + Probe(id) * kIndexSlotSize;
+  if (DecodeFixed64(p + 8) == 0) {
+    if (entries_ + 2 > slots_) return false;
+    ++entries_;
+  }
+  EncodeFixed64(p, id);
+  EncodeFixed64(p + 8, location);
+  return true;
+}
+
+absl::Status PersistedIndexBuilder::Finish(
+    uint64_t max_sequence, const std::vector<IndexedRegion>& regions) {
+  if (map_ == nullptr) return absl::FailedPreconditionError("builder spent");
+  if (regions.size() != region_count_) {
+    Abandon();
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": ", regions.size(),
+                                                   " region entries for ",
+                                                   region_count_, " regions"));
+  }
+  char* p = map_;
   std::memcpy(p + kIxMagic, kIndexMagic, 8);
   EncodeFixed32(p + kIxVersion, kIndexVersion);
-  EncodeFixed32(p + kIxRegionCount, static_cast<uint32_t>(regions.size()));
-  std::memcpy(p + kIxUuid, uuid.data(), 16);
-  EncodeFixed64(p + kIxRegionSize, region_size);
-  EncodeFixed64(p + kIxSlots, slots);
-  EncodeFixed64(p + kIxEntries, entries.size());
+  EncodeFixed32(p + kIxRegionCount, region_count_);
+  std::memcpy(p + kIxUuid, uuid_.data(), 16);
+  EncodeFixed64(p + kIxRegionSize, region_size_);
+  EncodeFixed64(p + kIxSlots, slots_);
+  EncodeFixed64(p + kIxEntries, entries_);
   EncodeFixed64(p + kIxMaxSequence, max_sequence);
   char* r = p + kIndexHeaderSize;
   for (const IndexedRegion& g : regions) {
@@ -183,26 +256,22 @@ absl::Status PersistedIndex::Write(
     EncodeFixed64(r + 40, 0);
     r += kIndexRegionEntrySize;
   }
-  // The file is zero-filled: every slot starts empty (location 0).
-  char* table = r;
-  for (const OffsetIndex::Slot& e : entries) {
-    uint64_t i = IndexHome(IndexHash(e.id), slots);
-    while (DecodeFixed64(table + i * kIndexSlotSize + 8) != 0)
-      if (++i == slots) i = 0;
-    EncodeFixed64(table + i * kIndexSlotSize, e.id);
-    EncodeFixed64(table + i * kIndexSlotSize + 8, e.location);
-  }
-  EncodeFixed64(p + size - 16, 0);  // reserved trailer word
-  EncodeFixed64(p + size - 8, Checksum(p, size));
-  ::munmap(m, size);
-  if (absl::Status s = io::Fdatasync(fd, tmp); !s.ok()) return fail(s);
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    absl::Status s = io::ErrnoStatus(errno, "rename", tmp);
-    ::unlink(tmp.c_str());
+  EncodeFixed64(p + size_ - 16, 0);  // reserved trailer word
+  EncodeFixed64(p + size_ - 8, Checksum(p, size_));
+  ::munmap(map_, size_);
+  map_ = nullptr;
+  if (absl::Status s = io::Fdatasync(fd_, tmp_); !s.ok()) {
+    Abandon();
     return s;
   }
-  return io::SyncParentDir(path);
+  ::close(fd_);
+  fd_ = -1;
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    absl::Status s = io::ErrnoStatus(errno, "rename", tmp_);
+    ::unlink(tmp_.c_str());
+    return s;
+  }
+  return io::SyncParentDir(path_);
 }
 
 }  // namespace recmap

@@ -1,10 +1,12 @@
 // The persisted offset index: a sidecar file "<store>.idx" holding the
-// offset index of a store as it was at a clean close, so that the next open
-// maps it instead of rescanning every record (Bitcask's hint files serve
+// offset index of a prefix of each region's log -- every record, as of a
+// clean close; the sealed regions, as written in the background while
+// writers run (index_persister.h) -- so that the next open maps it and
+// scans only the log past the covered prefixes (Bitcask's hint files serve
 // the same purpose). The log stays the truth: the file is only a cache,
 // trusted when it proves it describes this store's log, and ignored (and
-// rewritten at the next clean close) otherwise. docs/FORMAT.md "Index
-// file" specifies it byte for byte.
+// rewritten later) otherwise. docs/FORMAT.md "Index file" specifies it
+// byte for byte.
 //
 // Trust rules (StoreRep::AdoptPersistedIndex):
 // - the file is whole: its size matches its header and the XXH3 checksum
@@ -35,7 +37,11 @@ namespace recmap {
 
 inline constexpr char kIndexMagic[8] = {'R', 'M', 'A', 'P',
                                         'I', 'D', 'X', '\n'};
-inline constexpr uint32_t kIndexVersion = 1;
+// Version 2: the covered prefixes need not end at the same moment (records
+// past a covered tail may be older than covered ones). Version 1 files
+// (every region covered to its tail, at a clean close) are still read.
+inline constexpr uint32_t kIndexVersion = 2;
+inline constexpr uint32_t kIndexOldestVersion = 1;
 inline constexpr uint64_t kIndexHeaderSize = 64;
 inline constexpr uint64_t kIndexRegionEntrySize = 48;
 inline constexpr uint64_t kIndexSlotSize = 16;
@@ -66,9 +72,9 @@ class PersistedIndex {
       const std::string& path, const std::array<uint8_t, 16>& uuid,
       uint64_t region_size);
 
-  // Writes an index of `entries` (id, location) pairs covering `regions`
-  // to `path` atomically (a temporary file, synced, renamed, directory
-  // synced). Errors: those of the file operations.
+  // Writes an index of `entries` (id, location) pairs, one per id, covering
+  // `regions` to `path` atomically (a temporary file, synced, renamed,
+  // directory synced). Errors: those of the file operations.
   [[nodiscard]] static absl::Status Write(
       const std::string& path, const std::array<uint8_t, 16>& uuid,
       uint64_t region_size, uint64_t max_sequence,
@@ -94,6 +100,7 @@ class PersistedIndex {
   }
 
   const std::vector<IndexedRegion>& regions() const { return regions_; }
+  uint64_t slots() const { return slots_; }
   uint64_t entries() const { return entries_; }
   uint64_t max_sequence() const { return max_sequence_; }
   uint64_t file_bytes() const { return size_; }
@@ -109,6 +116,57 @@ class PersistedIndex {
   uint64_t entries_ = 0;
   uint64_t max_sequence_ = 0;
   std::vector<IndexedRegion> regions_;
+};
+
+// Builds an index file in place: a temporary file "<path>.tmp", mapped and
+// filled id by id, then checksummed, synced and renamed over `path`
+// (PersistedIndex::Write is Create + Put per entry + Finish). Lets a writer
+// merge an existing index with new records without holding either in the
+// heap. Not thread-safe.
+class PersistedIndexBuilder {
+ public:
+  // A table of `slots` slots (at least one more than the ids to be put)
+  // after `region_count` region entries. Errors: those of creating and
+  // sizing the temporary file.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<PersistedIndexBuilder>>
+  Create(const std::string& path, const std::array<uint8_t, 16>& uuid,
+         uint64_t region_size, uint32_t region_count, uint64_t slots);
+  // Removes the temporary file unless Finish succeeded.
+  ~PersistedIndexBuilder();
+  PersistedIndexBuilder(const PersistedIndexBuilder&) = delete;
+  PersistedIndexBuilder& operator=(const PersistedIndexBuilder&) = delete;
+
+  // The location stored for `id`, or 0.
+  uint64_t Find(uint64_t id) const;
+  // Stores `location` (non-zero) for `id`, replacing any earlier one.
+  // False, storing nothing, if `id` is new and the table has only one
+  // empty slot left (a probe must always end at an empty slot).
+  bool Put(uint64_t id, uint64_t location);
+  uint64_t entries() const { return entries_; }
+
+  // Writes the header (`regions` must hold region_count entries), the
+  // checksum, syncs the file, renames it over `path` and syncs the
+  // directory. Errors: InvalidArgument (region count), those of the file
+  // operations; the builder is spent either way.
+  [[nodiscard]] absl::Status Finish(uint64_t max_sequence,
+                                    const std::vector<IndexedRegion>& regions);
+
+ private:
+  PersistedIndexBuilder() = default;
+  // The slot holding `id`, or the empty slot ending its probe.
+  uint64_t Probe(uint64_t id) const;
+  void Abandon();
+
+  std::string path_, tmp_;
+  std::array<uint8_t, 16> uuid_{};
+  uint64_t region_size_ = 0;
+  uint32_t region_count_ = 0;
+  int fd_ = -1;
+  char* map_ = nullptr;
+  uint64_t size_ = 0;
+  char* table_ = nullptr;
+  uint64_t slots_ = 0;
+  uint64_t entries_ = 0;
 };
 
 }  // namespace recmap

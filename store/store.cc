@@ -19,6 +19,7 @@ StoreRep::~StoreRep() {
     absl::MutexLock lock(&writer_mu_);
     default_writer_.reset();
   }
+  if (index_task_ != nullptr) index_task_->Stop();
   if (fd_ >= 0 && opened_) PersistIndex();
   if (fd_ >= 0) ::close(fd_);  // drops every OFD lock of this handle
 }
@@ -57,7 +58,13 @@ void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
   const uint64_t packed = Pack(region, rec.offset);
   uint64_t* slot = index_.FindOrInsert(rec.header.id);
   if (*slot == 0) {
-    *slot = packed;
+    // The first record of this id past the covered tails may be older than
+    // the base's (store_rep.h, index_).
+    const uint64_t b =
+        base_ != nullptr && rec.header.sequence <= base_->max_sequence()
+            ? NewerInBase(rec.header.id, rec.header.sequence)
+            : 0;
+    *slot = b != 0 ? b : packed;
     return;
   }
   // Latest write wins: compare with the sequence of the indexed record.
@@ -67,6 +74,23 @@ void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
   if (rec.header.sequence > DecodeFixed64(p + kRecordSequenceOffset)) {
     *slot = packed;
   }
+}
+
+uint64_t StoreRep::NewerInBase(uint64_t id, uint64_t sequence) const {
+  const uint64_t loc = base_->Find(id);
+  if (loc == 0) return 0;
+  const uint32_t region = static_cast<uint32_t>(loc >> 40);
+  const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+  RecordHeader h;
+  // A base entry that does not point at a record of `id` is never
+  // followed: the record found in the log stands.
+  if (region >= base_regions_ || offset < kRegionDataOffset ||
+      offset + kRecordHeaderSize > base_->regions()[region].tail ||
+      !h.DecodeFrom(regions_[region].ref.base + offset) || h.id != id ||
+      (h.type != RecordType::kPut && h.type != RecordType::kDelete) ||
+      offset + RecordSize(h.length) > base_->regions()[region].tail)
+    return 0;
+  return h.sequence > sequence ? loc : 0;
 }
 
 absl::StatusOr<uint64_t> StoreRep::FindLocked(uint64_t id) const {

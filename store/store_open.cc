@@ -196,6 +196,13 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
   rep->info_.region_size = rs;
   rep->info_.created_unix_nanos = rep->header_.created_unix_nanos;
   rep->info_.read_only = options.read_only;
+  if (writable && options.persist_index &&
+      options.persist_index_in_background &&
+      options.recovery_mode == RecoveryMode::kTolerateTornTail) {
+    StoreRep* r = rep.get();
+    rep->index_task_ = std::make_unique<BackgroundTask>(
+        [r](const std::atomic<bool>& stop) { r->PersistSealedIndex(stop); });
+  }
   rep->opened_ = true;
   return rep;
 }
@@ -433,6 +440,7 @@ absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
   }
   rr.valid_end = res.end;
   rr.records = covered_records + res.records;
+  recovery_.scanned_records += res.records;
   rr.stop = salvage && res.first_damage != 0 ? res.first_damage_kind : res.stop;
   rr.stop_offset =
       salvage && res.first_damage != 0 ? res.first_damage : res.end;

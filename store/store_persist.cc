@@ -20,36 +20,67 @@ void StoreRep::AdoptPersistedIndex() {
     return;
   }
   const std::vector<IndexedRegion>& covered = (*ix)->regions();
-  auto reject = [&](const std::string& why) {
-    recovery_.persisted_index_rejected =
-        absl::StrCat(IndexPathFor(path_), ": ", why);
-  };
-  if (covered.size() > known_regions()) {
-    return reject(absl::StrCat("covers ", covered.size(),
-                               " regions; the store has ", known_regions()));
+  for (uint32_t i = 0; i < covered.size() && i < known_regions(); ++i) {
+    if (!regions_[i].formatted || regions_[i].damaged) {
+      recovery_.persisted_index_rejected =
+          absl::StrCat(IndexPathFor(path_), ": region ", i, " is not usable");
+      return;
+    }
   }
-  for (uint32_t i = 0; i < covered.size(); ++i) {
-    const RegionInfo& ri = regions_[i];
-    const IndexedRegion& g = covered[i];
-    RegionHeader rh;
-    if (!ri.formatted || ri.damaged ||
-        !rh.DecodeFrom(ri.ref.base, kPageSize).ok()) {
-      return reject(absl::StrCat("region ", i, " is not usable"));
-    }
-    if (rh.epoch != g.epoch) {
-      return reject(absl::StrCat("region ", i, " was reformatted (epoch ",
-                                 rh.epoch, ", index has ", g.epoch, ")"));
-    }
-    if (g.tail < kRegionDataOffset ||
-        (g.tail > kRegionDataOffset && ri.ref.DurableTail() < g.tail)) {
-      return reject(absl::StrCat("region ", i, " covered tail ", g.tail,
-                                 " is past its durable tail ",
-                                 ri.ref.DurableTail()));
-    }
+  if (absl::Status s = CheckCoverage(**ix); !s.ok()) {
+    recovery_.persisted_index_rejected =
+        absl::StrCat(IndexPathFor(path_), ": ", s.message());
+    return;
   }
   base_ = std::move(*ix);
   base_regions_ = static_cast<uint32_t>(covered.size());
   recovery_.persisted_index_used = true;
+}
+
+bool StoreRep::RegionAt(uint32_t i, RegionRef* ref, uint64_t* epoch) const {
+  char* base = map_.base() + RegionOffset(i);
+  RegionHeader rh;
+  if (!rh.DecodeFrom(base, kPageSize).ok() || rh.index != i ||
+      rh.file_uuid != header_.uuid || rh.region_size != region_size())
+    return false;
+  ref->base = base;
+  ref->size = region_size();
+  ref->index = i;
+  ref->seed = RegionSeed(header_.uuid, i, rh.epoch);
+  *epoch = rh.epoch;
+  return true;
+}
+
+absl::Status StoreRep::CheckCoverage(const PersistedIndex& ix) const {
+  const std::vector<IndexedRegion>& covered = ix.regions();
+  if (covered.size() > known_regions()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("covers ", covered.size(), " regions; the store has ",
+                     known_regions()));
+  }
+  for (uint32_t i = 0; i < covered.size(); ++i) {
+    const IndexedRegion& g = covered[i];
+    RegionRef ref;
+    uint64_t epoch = 0;
+    if (!RegionAt(i, &ref, &epoch)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("region ", i, " is not usable"));
+    }
+    if (epoch != g.epoch) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("region ", i, " was reformatted (epoch ", epoch,
+                       ", index has ", g.epoch, ")"));
+    }
+    // A covered tail of kRegionDataOffset covers nothing and needs no
+    // durable tail.
+    if (g.tail < kRegionDataOffset ||
+        (g.tail > kRegionDataOffset && ref.DurableTail() < g.tail)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("region ", i, " covered tail ", g.tail,
+                       " is past its durable tail ", ref.DurableTail()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void StoreRep::PersistIndex() {

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "background_task.h"
 #include "format.h"
 #include "mapping.h"
 #include "offset_index.h"
@@ -53,6 +54,9 @@ struct RecoveryReport {
   // one was found but not trusted, why.
   bool persisted_index_used = false;
   std::string persisted_index_rejected;
+  // Records (and resume markers) read and verified from the log at open;
+  // with a persisted index, only those past its covered tails.
+  uint64_t scanned_records = 0;
 };
 
 class StoreRep {
@@ -175,6 +179,13 @@ class StoreRep {
   // handle on failure as FlushFile does.
   absl::Status WriteDurable(uint64_t offset, const void* data, size_t len);
   absl::Status SyncError() const;
+  // A writer of this handle sealed a region: wakes the background index
+  // writer (index_persister.cc), if this handle has one and the store is
+  // big enough to need one. Cheap: never waits for the index to be written.
+  void RegionSealed();
+  // True if the background index writer has no run pending or in progress
+  // (also when there is none). For tests and the benchmark.
+  bool IndexPersisterIdle();
   absl::Mutex& default_writer_mu() { return writer_mu_; }
   std::unique_ptr<Writer>& default_writer()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
@@ -256,6 +267,22 @@ class StoreRep {
   }
   // Open: maps the persisted index if it proves to describe this log.
   void AdoptPersistedIndex();
+  // The trust rules every covered region must pass (persisted_index.h):
+  // its header is this store's, with the index's epoch, and its covered
+  // tail is within its durable tail. Reads the region headers from the
+  // mapping, so any thread may call it.
+  absl::Status CheckCoverage(const PersistedIndex& ix) const;
+  // Region i's live reference and epoch, read from its header in the
+  // mapping (not from regions_[i]'s fields, which the indexing thread
+  // owns); false if the header is not a valid header of region i.
+  bool RegionAt(uint32_t i, RegionRef* ref, uint64_t* epoch) const;
+  // The base's location for `id` if the base holds a well-formed record of
+  // `id` inside its covered log with a sequence above `sequence`, else 0.
+  uint64_t NewerInBase(uint64_t id, uint64_t sequence) const;
+  // Background (index_persister.cc): writes an index covering every sealed
+  // region to its final tail, merged from the index on disk and the
+  // records sealed since, when enough records are uncovered.
+  void PersistSealedIndex(const std::atomic<bool>& stop);
   // Clean close: writes the persisted index if this is the last writable
   // handle. Best effort: a failure leaves the old file or none.
   void PersistIndex();
@@ -277,9 +304,12 @@ class StoreRep {
   // The offset index is two layers: `index_` holds what this handle
   // indexed from the log itself; `base_` (may be null) is the persisted
   // index of the first base_regions_ regions up to their covered tails,
-  // mapped read-only. Every record in `index_` for an id is newer than the
-  // one in `base_`: the base was written with no writer live, and the log
-  // it covers is never indexed into `index_`.
+  // mapped read-only. The log it covers is never indexed into `index_`,
+  // and for every id in `index_` its entry is the latest of the id's
+  // records in both layers: a record past a covered tail can be older than
+  // a covered one (the covered tails of a background index are not one
+  // moment), so IndexRecord puts the base's entry in `index_` when it is
+  // newer (NewerInBase). Lookups try `index_` first.
   OffsetIndex index_ ABSL_GUARDED_BY(index_mu_);
   bool opened_ = false;  // Open completed: the destructor may persist
   std::unique_ptr<PersistedIndex> base_;
@@ -290,6 +320,18 @@ class StoreRep {
 
   absl::Mutex writer_mu_;
   std::unique_ptr<Writer> default_writer_ ABSL_GUARDED_BY(writer_mu_);
+
+  // The background index writer (null: read-only, or persisting off) and
+  // what it learned of sealed regions it has not covered yet (its thread
+  // only).
+  std::unique_ptr<BackgroundTask> index_task_;
+  struct SealedTally {
+    uint32_t region = 0;
+    uint64_t epoch = 0, from = 0, to = 0;
+    bool whole = false;  // the log from `from` validated up to `to`
+    uint64_t records = 0, fill = 0, payload_bytes = 0, max_sequence = 0;
+  };
+  std::vector<SealedTally> tallies_;
 
   absl::Mutex sync_mu_;  // serialises Sync() calls
   mutable absl::Mutex error_mu_;

@@ -86,6 +86,7 @@ void Writer::State::Release(bool seal) {
   if (seal) ref.sealed_word().store(kSealedMagic, std::memory_order_release);
   ref.owner_pid().store(0, std::memory_order_release);
   (void)Unlock(lock_fd, kLockRegionBase + static_cast<uint64_t>(region));
+  if (seal) rep->RegionSealed();  // the background index may cover it now
   region = -1;
 }
 

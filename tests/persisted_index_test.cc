@@ -5,6 +5,8 @@
 // record. In every case every Get returns what the model says.
 #include "persisted_index.h"
 
+#include <xxhash.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <functional>
@@ -12,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "coding.h"
 #include "offset_index.h"
 #include "recmap/store.h"
 #include "store_rep.h"
@@ -28,9 +31,13 @@ using testing::WriteFile;
 
 using Model = std::map<uint64_t, std::optional<std::string>>;
 
+// The clean-close index alone: the background writer (tested in
+// index_persister_test.cc) would write the file while these tests expect
+// none.
 Options IndexOptions() {
   Options o = testing::SmallOptions();
   o.persist_index_min_records = 0;
+  o.persist_index_in_background = false;
   return o;
 }
 
@@ -346,6 +353,104 @@ TEST_CASE("persisted index: only the last writable handle writes it",
   auto s = OpenOrDie(path, IndexOptions());
   CHECK(Report(*s).persisted_index_used);
   CheckModel(*s, m);
+}
+
+TEST_CASE("persisted index: the builder merges in place", "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("x.idx");
+  std::array<uint8_t, 16> uuid{};
+  uuid[3] = 7;
+  constexpr uint64_t kSlots = 100;
+  auto b = PersistedIndexBuilder::Create(path, uuid, 65536, 2, kSlots);
+  REQUIRE(b.ok());
+  // Put inserts or replaces; the table never fills its last slot.
+  uint64_t put = 0;
+  for (uint64_t id = 1; id <= kSlots; ++id) {
+    if (!(*b)->Put(id * 31, id)) break;
+    ++put;
+  }
+  CHECK(put == kSlots - 1);
+  CHECK((*b)->entries() == kSlots - 1);
+  CHECK_FALSE((*b)->Put(12345, 9));
+  CHECK((*b)->Put(31, 777));  // replacing needs no free slot
+  CHECK((*b)->entries() == kSlots - 1);
+  CHECK((*b)->Find(31) == 777);
+  CHECK((*b)->Find(62) == 2);
+  CHECK((*b)->Find(32) == 0);
+  std::vector<IndexedRegion> regions(2);
+  regions[0] = {11, 8192 + 64, 2, 64, 0};
+  regions[1] = {12, 8192, 0, 0, 0};
+  CHECK((*b)->Finish(99, {regions[0]}).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK_FALSE(std::filesystem::exists(path));
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+
+  b = PersistedIndexBuilder::Create(path, uuid, 65536, 2, kSlots);
+  REQUIRE(b.ok());
+  REQUIRE((*b)->Put(5, 50));
+  REQUIRE((*b)->Put(6, 60));
+  REQUIRE((*b)->Finish(99, regions).ok());
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  auto ix = PersistedIndex::Load(path, uuid, 65536);
+  REQUIRE(ix.ok());
+  CHECK((*ix)->entries() == 2);
+  CHECK((*ix)->slots() == kSlots);
+  CHECK((*ix)->Find(5) == 50);
+  CHECK((*ix)->Find(6) == 60);
+  CHECK((*ix)->Find(7) == 0);
+  CHECK((*ix)->max_sequence() == 99);
+  REQUIRE((*ix)->regions().size() == 2);
+  CHECK((*ix)->regions()[0].epoch == 11);
+  CHECK((*ix)->regions()[0].tail == 8192 + 64);
+  CHECK((*ix)->regions()[1].tail == 8192);
+  // Abandoned: no file left behind, the old one untouched.
+  {
+    auto c = PersistedIndexBuilder::Create(path, uuid, 65536, 1, 64);
+    REQUIRE(c.ok());
+    REQUIRE((*c)->Put(1, 2));
+  }
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  CHECK(PersistedIndex::Load(path, uuid, 65536).ok());
+}
+
+// Sets the version field of the index file at `path` and fixes its
+// checksum (docs/FORMAT.md: XXH3 over all but the last 8 bytes).
+void SetVersion(const std::string& path, uint32_t version) {
+  std::string f = ReadFile(path);
+  REQUIRE(f.size() > 80);
+  EncodeFixed32(f.data() + 8, version);
+  EncodeFixed64(
+      f.data() + f.size() - 8,
+      XXH3_64bits_withSeed(f.data(), f.size() - 8, 0x726d6170696478ULL));
+  WriteFile(path, f);
+}
+
+TEST_CASE("persisted index: versions 1 and 2 are read, others are not",
+          "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  Model m;
+  {
+    auto s = OpenOrDie(path, IndexOptions());
+    Fill(*s, m, 2000, 11);
+  }
+  const std::string written = ReadFile(IndexPathFor(path));
+  CHECK(DecodeFixed32(written.data() + 8) == kIndexVersion);
+  for (uint32_t v : {0u, 1u, 2u, 3u}) {
+    WriteFile(IndexPathFor(path), written);
+    SetVersion(IndexPathFor(path), v);
+    Options o = IndexOptions();
+    o.read_only = true;
+    o.create_if_missing = false;
+    auto s = OpenOrDie(path, o);
+    INFO("version " << v);
+    CHECK(Report(*s).persisted_index_used == (v == 1 || v == 2));
+    if (v != 1 && v != 2) {
+      CHECK_THAT(Report(*s).persisted_index_rejected,
+                 Catch::Contains("version"));
+    }
+    CheckModel(*s, m);
+  }
 }
 
 }  // namespace

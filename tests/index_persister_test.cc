@@ -1,0 +1,236 @@
+// The background index writer (store/index_persister.cc): as regions seal,
+// the index of the sealed regions is written beside the store while its
+// writers run; a handle opened meanwhile maps it and scans only the rest.
+// A record past a covered tail that is older than a covered record of the
+// same id (two writers, one region sealed before the other) never
+// shadows it. No test here depends on timing: each waits (bounded) for
+// the index to appear.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "persisted_index.h"
+#include "recmap/store.h"
+#include "store_rep.h"
+#include "test_util.h"
+
+namespace recmap {
+namespace {
+
+using testing::OpenOrDie;
+using testing::Payload;
+using testing::TempDir;
+
+using Model = std::map<uint64_t, std::optional<std::string>>;
+
+Options BackgroundOptions() {
+  Options o = testing::SmallOptions();  // 64 KiB regions: many seal
+  o.persist_index_min_records = 0;
+  o.persist_index_in_background = true;
+  return o;
+}
+
+Options ReaderOptions() {
+  Options o = BackgroundOptions();
+  o.create_if_missing = false;
+  o.read_only = true;
+  return o;
+}
+
+void Fill(Writer& w, Model& m, uint64_t n, uint64_t salt) {
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t id = (i * 2654435761u + salt) % (n / 2 + 1);
+    if (i % 7 == 3) {
+      REQUIRE(w.Delete(id).ok());
+      m[id] = std::nullopt;
+    } else {
+      std::string v = Payload(salt, i, 150);
+      REQUIRE(w.Put(id, v).ok());
+      m[id] = v;
+    }
+  }
+}
+
+void CheckModel(Store& s, const Model& m) {
+  uint64_t live = 0;
+  for (const auto& [id, v] : m) {
+    absl::StatusOr<std::string_view> got = s.Get(id);
+    INFO("id " << id << ": " << got.status().ToString());
+    if (v.has_value()) {
+      ++live;
+      REQUIRE(got.ok());
+      REQUIRE(*got == *v);
+    } else {
+      REQUIRE(got.status().code() == absl::StatusCode::kNotFound);
+    }
+  }
+  CHECK(s.Stats().live_records == live);
+  uint64_t seen = 0;
+  REQUIRE(s.ForEachLive([&](const RecordView& r) {
+             auto it = m.find(r.id);
+             REQUIRE(it != m.end());
+             REQUIRE(it->second.has_value());
+             REQUIRE(r.value == *it->second);
+             ++seen;
+             return true;
+           }).ok());
+  CHECK(seen == live);
+}
+
+const RecoveryReport& Report(Store& s) { return s.rep()->recovery(); }
+
+// Waits (at most about a minute, whatever the load) until the index file
+// of `s` satisfies `want`; returns whether it did.
+bool WaitForIndex(Store& s,
+                  const std::function<bool(const PersistedIndex&)>& want) {
+  for (int round = 0; round < 6000; ++round) {
+    absl::StatusOr<std::unique_ptr<PersistedIndex>> ix = PersistedIndex::Load(
+        IndexPathFor(s.info().path), s.info().uuid, s.info().region_size);
+    if (ix.ok() && want(**ix)) return true;
+    ::usleep(10000);
+  }
+  return false;
+}
+
+uint64_t CoveredRegions(const PersistedIndex& ix) {
+  uint64_t n = 0;
+  for (const IndexedRegion& g : ix.regions()) n += g.tail > kRegionDataOffset;
+  return n;
+}
+
+TEST_CASE("background index: written as regions seal, used by an opener",
+          "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  Model m;
+  auto s = OpenOrDie(path, BackgroundOptions());
+  auto w = s->NewWriter();
+  REQUIRE(w.ok());
+  Fill(**w, m, 4000, 1);
+  REQUIRE(WaitForIndex(
+      *s, [](const PersistedIndex& ix) { return CoveredRegions(ix) >= 3; }));
+  {
+    // What the file covers: sealed regions, each to its final tail.
+    absl::StatusOr<std::unique_ptr<PersistedIndex>> ix = PersistedIndex::Load(
+        IndexPathFor(path), s->info().uuid, s->info().region_size);
+    REQUIRE(ix.ok());
+    const StoreStats st = s->Stats();
+    uint64_t covered_records = 0;
+    for (size_t i = 0; i < (*ix)->regions().size(); ++i) {
+      const IndexedRegion& g = (*ix)->regions()[i];
+      INFO("region " << i);
+      REQUIRE(i < st.region_stats.size());
+      CHECK(g.epoch == st.region_stats[i].epoch);
+      if (g.tail == kRegionDataOffset) continue;
+      CHECK(st.region_stats[i].sealed);
+      CHECK(g.tail == st.region_stats[i].committed_tail);
+      CHECK(g.tail <= st.region_stats[i].durable_tail);
+      CHECK(g.records == st.region_stats[i].records);
+      covered_records += g.records;
+    }
+    CHECK(covered_records > 0);
+  }
+  // An opener while the writer is live adopts it and scans only the rest.
+  auto r = OpenOrDie(path, ReaderOptions());
+  CHECK(Report(*r).persisted_index_used);
+  CHECK(Report(*r).scanned_records < r->Stats().records);
+  CheckModel(*r, m);
+  // Later writes (over indexed ids too) win over the file's entries.
+  Fill(**w, m, 1500, 2);
+  CheckModel(*r, m);
+  CheckModel(*s, m);
+  w->reset();
+  s.reset();  // the clean close covers every region
+  r.reset();
+  auto again = OpenOrDie(path, BackgroundOptions());
+  CHECK(Report(*again).persisted_index_used);
+  CHECK(Report(*again).scanned_records == 0);
+  CheckModel(*again, m);
+}
+
+TEST_CASE(
+    "background index: an older record past a covered tail does not "
+    "shadow a newer covered one",
+    "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  auto s = OpenOrDie(path, BackgroundOptions());
+  auto a = s->NewWriter();
+  auto b = s->NewWriter();
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  // a owns region 0 and keeps it (active, so never covered); b's region 1
+  // gets the newer versions of ids 7 and 9 (a tombstone), then seals.
+  REQUIRE((*a)->Put(7, "old seven").ok());
+  REQUIRE((*a)->Put(9, "old nine").ok());
+  REQUIRE((*b)->Put(7, "new seven").ok());
+  REQUIRE((*b)->Delete(9).ok());
+  REQUIRE((*a)->region() == 0);
+  REQUIRE((*b)->region() == 1);
+  uint64_t id = 100;
+  while ((*b)->region() == 1) {
+    REQUIRE((*b)->Put(id, Payload(3, id)).ok());
+    ++id;
+  }
+  REQUIRE(WaitForIndex(*s, [](const PersistedIndex& ix) {
+    return ix.regions().size() >= 2 &&
+           ix.regions()[1].tail > kRegionDataOffset &&
+           ix.regions()[0].tail == kRegionDataOffset;
+  }));
+  {
+    auto r = OpenOrDie(path, ReaderOptions());
+    REQUIRE(Report(*r).persisted_index_used);
+    absl::StatusOr<std::string_view> seven = r->Get(7);
+    REQUIRE(seven.ok());
+    CHECK(*seven == "new seven");
+    CHECK(r->Get(9).status().code() == absl::StatusCode::kNotFound);
+    uint64_t sevens = 0;
+    REQUIRE(r->ForEachLive([&](const RecordView& v) {
+               if (v.id == 7) {
+                 ++sevens;
+                 CHECK(v.value == "new seven");
+               }
+               CHECK(v.id != 9);
+               return true;
+             }).ok());
+    CHECK(sevens == 1);
+    CHECK(r->Stats().live_records == id - 100 + 1);
+    // A write after the index wins again.
+    REQUIRE((*a)->Put(7, "newest seven").ok());
+    seven = r->Get(7);
+    REQUIRE(seven.ok());
+    CHECK(*seven == "newest seven");
+  }
+}
+
+TEST_CASE(
+    "background index: not written when turned off or below the "
+    "threshold",
+    "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  Options o = BackgroundOptions();
+  SECTION("off") { o.persist_index_in_background = false; }
+  SECTION("below persist_index_min_records") {
+    o.persist_index_min_records = 1000000;
+  }
+  Model m;
+  auto s = OpenOrDie(path, o);
+  auto w = s->NewWriter();
+  REQUIRE(w.ok());
+  Fill(**w, m, 3000, 4);
+  // Bounded: the persister is idle once it has handled every seal.
+  for (int i = 0; i < 6000 && !s->rep()->IndexPersisterIdle(); ++i)
+    ::usleep(10000);
+  CHECK(s->rep()->IndexPersisterIdle());
+  CHECK_FALSE(std::filesystem::exists(IndexPathFor(path)));
+  CheckModel(*s, m);
+}
+
+}  // namespace
+}  // namespace recmap
