@@ -145,6 +145,62 @@ absl::StatusOr<std::unique_ptr<PersistedIndex>> PersistedIndex::Load(
   return ix;
 }
 
+absl::StatusOr<std::vector<IndexedRegion>> PersistedIndex::ReadCoverage(
+    const std::string& path, const std::array<uint8_t, 16>& uuid,
+    uint64_t region_size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return absl::NotFoundError(absl::StrCat(path, ": no index file"));
+    return io::ErrnoStatus(errno, "open", path);
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return io::ErrnoStatus(errno, "fstat", path);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  char h[kIndexHeaderSize];
+  if (!S_ISREG(st.st_mode) || size < kIndexHeaderSize + kIndexTrailerSize ||
+      ::pread(fd, h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h)))
+    return Damaged(path, absl::StrCat("of ", size, " bytes is truncated"));
+  if (std::memcmp(h + kIxMagic, kIndexMagic, 8) != 0)
+    return Damaged(path, "has a wrong magic");
+  if (const uint32_t v = DecodeFixed32(h + kIxVersion);
+      v < kIndexOldestVersion || v > kIndexVersion)
+    return Damaged(path, absl::StrCat("has version ", v));
+  const uint64_t regions = DecodeFixed32(h + kIxRegionCount);
+  const uint64_t slots = DecodeFixed64(h + kIxSlots);
+  const uint64_t entries = DecodeFixed64(h + kIxEntries);
+  if (regions > size / kIndexRegionEntrySize || slots > size / kIndexSlotSize ||
+      FileSize(regions, slots) != size || entries > slots ||
+      (slots != 0 && entries == slots))
+    return Damaged(path, "header does not match its size");
+  if (std::memcmp(h + kIxUuid, uuid.data(), 16) != 0)
+    return Damaged(path, "belongs to another store file");
+  if (DecodeFixed64(h + kIxRegionSize) != region_size)
+    return Damaged(path, "has another region size");
+  std::string table(regions * kIndexRegionEntrySize, '\0');
+  if (!table.empty() &&
+      ::pread(fd, table.data(), table.size(), kIndexHeaderSize) !=
+          static_cast<ssize_t>(table.size()))
+    return Damaged(path, "shrank while being read");
+  std::vector<IndexedRegion> out(regions);
+  for (uint64_t i = 0; i < regions; ++i) {
+    const char* r = table.data() + i * kIndexRegionEntrySize;
+    IndexedRegion& g = out[i];
+    g.epoch = DecodeFixed64(r);
+    g.tail = DecodeFixed64(r + 8);
+    g.records = DecodeFixed64(r + 16);
+    g.fill = DecodeFixed64(r + 24);
+    g.payload_bytes = DecodeFixed64(r + 32);
+    if (g.tail % 8 != 0 || g.tail > region_size)
+      return Damaged(path, absl::StrCat("region ", i, " has a bad tail"));
+  }
+  return out;
+}
+
 absl::Status PersistedIndex::Write(
     const std::string& path, const std::array<uint8_t, 16>& uuid,
     uint64_t region_size, uint64_t max_sequence,

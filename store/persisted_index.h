@@ -72,6 +72,13 @@ class PersistedIndex {
       const std::string& path, const std::array<uint8_t, 16>& uuid,
       uint64_t region_size);
 
+  // Reads only the header and the region entries of the file at `path`,
+  // checking all Load checks but the checksum (which needs the whole file):
+  // what the file covers, cheaply. Errors as Load.
+  [[nodiscard]] static absl::StatusOr<std::vector<IndexedRegion>> ReadCoverage(
+      const std::string& path, const std::array<uint8_t, 16>& uuid,
+      uint64_t region_size);
+
   // Writes an index of `entries` (id, location) pairs, one per id, covering
   // `regions` to `path` atomically (a temporary file, synced, renamed,
   // directory synced). Errors: those of the file operations.

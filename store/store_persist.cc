@@ -27,7 +27,7 @@ void StoreRep::AdoptPersistedIndex() {
       return;
     }
   }
-  if (absl::Status s = CheckCoverage(**ix); !s.ok()) {
+  if (absl::Status s = CheckCoverage(covered); !s.ok()) {
     recovery_.persisted_index_rejected =
         absl::StrCat(IndexPathFor(path_), ": ", s.message());
     return;
@@ -51,8 +51,8 @@ bool StoreRep::RegionAt(uint32_t i, RegionRef* ref, uint64_t* epoch) const {
   return true;
 }
 
-absl::Status StoreRep::CheckCoverage(const PersistedIndex& ix) const {
-  const std::vector<IndexedRegion>& covered = ix.regions();
+absl::Status StoreRep::CheckCoverage(
+    const std::vector<IndexedRegion>& covered) const {
   if (covered.size() > known_regions()) {
     return absl::FailedPreconditionError(
         absl::StrCat("covers ", covered.size(), " regions; the store has ",

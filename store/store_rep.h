@@ -179,6 +179,12 @@ class StoreRep {
   // handle on failure as FlushFile does.
   absl::Status WriteDurable(uint64_t offset, const void* data, size_t len);
   absl::Status SyncError() const;
+  // msync(MS_SYNC) of the mapped file range [offset, offset + len): makes
+  // those bytes durable (a ranged fdatasync, metadata included) without
+  // writing back, and write-protecting, the file's other dirty pages --
+  // a live writer's region and its prefaulted pages. Poisons the handle
+  // on failure as FlushFile does.
+  absl::Status FlushRange(uint64_t offset, uint64_t len);
   // A writer of this handle sealed a region: wakes the background index
   // writer (index_persister.cc), if this handle has one and the store is
   // big enough to need one. Cheap: never waits for the index to be written.
@@ -271,7 +277,7 @@ class StoreRep {
   // its header is this store's, with the index's epoch, and its covered
   // tail is within its durable tail. Reads the region headers from the
   // mapping, so any thread may call it.
-  absl::Status CheckCoverage(const PersistedIndex& ix) const;
+  absl::Status CheckCoverage(const std::vector<IndexedRegion>& covered) const;
   // Region i's live reference and epoch, read from its header in the
   // mapping (not from regions_[i]'s fields, which the indexing thread
   // owns); false if the header is not a valid header of region i.

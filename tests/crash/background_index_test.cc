@@ -40,6 +40,7 @@ Options CrashOptions() {
   Options o = SmallOptions();
   o.persist_index_min_records = 200;
   o.persist_index_in_background = true;
+  o.persist_index_background_min_records = 200;
   return o;
 }
 

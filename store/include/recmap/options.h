@@ -57,13 +57,16 @@ struct Options {
   // scans only the log written since. A background thread per writable
   // handle (started when a writer of the handle seals a region, at low
   // CPU and I/O priority) writes it when the records sealed but not yet
-  // covered number at least max(persist_index_min_records, a quarter of
-  // those covered): the index is rewritten whole each time, so the
-  // quarter bounds the bytes written for it to about five times its final
-  // size. Before writing it makes the newly covered records durable
-  // (fdatasync). Only one handle writes the file at a time; the others
-  // skip their turn.
+  // covered number at least max(persist_index_min_records,
+  // persist_index_background_min_records, a quarter of those covered):
+  // the index is rewritten whole each time, so the quarter bounds the
+  // bytes written for it to about five times its final size, and the
+  // floor keeps small stores (which open fast anyway) from paying for it
+  // while they are being written. Before writing it makes the newly
+  // covered records durable (a ranged msync of the sealed regions). Only
+  // one handle writes the file at a time; the others skip their turn.
   bool persist_index_in_background = true;
+  uint64_t persist_index_background_min_records = 1000000;
   // Verify each record's checksum on Get (records are always verified when
   // they are first indexed; this re-verifies on every read).
   bool verify_checksums_on_read = false;
