@@ -3,8 +3,11 @@
 // into the file mapping -- no read(), no copy -- so the page cache holds
 // the blob once, however many processes read it. Each reader reports its
 // resident set from /proc/self/smaps_rollup: Rss counts the shared pages
-// in every process, Pss splits them between the processes sharing them,
-// so the sum of the readers' Pss shows the memory really used.
+// in every process, Pss splits them between the processes sharing them.
+// The sum over the readers of the Pss of their mappings of the store file
+// (/proc/self/smaps) shows the memory the blob really uses; the whole
+// process's Pss would also count its own code and heap (and, under
+// AddressSanitizer, a shadow heap larger than the blob's share).
 //
 //   large_blob [--mib M] [--readers R]
 #include <sys/wait.h>
@@ -40,6 +43,36 @@ long long Rollup(const std::string& field) {
   return -1;
 }
 
+// Sum of the Pss (KiB) of this process's mappings of the file `path`
+// (already canonical), from /proc/self/smaps, or -1.
+long long MappedFilePss(const std::string& path) {
+  std::ifstream in("/proc/self/smaps");
+  std::string line;
+  bool in_file = false;
+  long long kib = -1;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const char c = line[0];
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) {
+      // A mapping's header: address perms offset dev inode [pathname].
+      std::istringstream ss(line);
+      std::string field;
+      for (int k = 0; k < 5; ++k) ss >> field;
+      std::string name;
+      std::getline(ss >> std::ws, name);
+      in_file = name == path;
+      continue;
+    }
+    if (in_file && line.rfind("Pss:", 0) == 0) {
+      std::istringstream ss(line.substr(4));
+      long long v = 0;
+      ss >> v;
+      kib = (kib < 0 ? 0 : kib) + v;
+    }
+  }
+  return kib;
+}
+
 uint64_t Fnv(const char* p, size_t n) {
   uint64_t h = 1469598103934665603ULL;
   for (size_t i = 0; i < n; i += 64) {  // one byte per cache line is enough
@@ -49,7 +82,7 @@ uint64_t Fnv(const char* p, size_t n) {
 }
 
 struct Report {
-  long long rss_before, rss_after, pss, private_kib;
+  long long rss_before, rss_after, pss, private_kib, store_pss;
   uint64_t hash;
   bool zero_copy;
 };
@@ -74,6 +107,8 @@ int Reader(const std::string& path, int ready, int go, int out) {
   r.rss_after = Rollup("Rss");
   r.pss = Rollup("Pss");
   r.private_kib = Rollup("Private_Clean") + Rollup("Private_Dirty");
+  std::error_code ec;
+  r.store_pss = MappedFilePss(std::filesystem::canonical(path, ec).string());
   if (write(out, &r, sizeof r) != sizeof r) return 4;
   return 0;
 }
@@ -143,17 +178,16 @@ int main(int argc, char** argv) {
       ok = false;
       break;
     }
-    const bool good = r.hash == want_hash && r.zero_copy;
+    const bool good = r.hash == want_hash && r.zero_copy && r.store_pss >= 0;
     ok = ok && good;
-    pss_sum += r.pss;
+    pss_sum += r.store_pss;
     std::printf(
         "reader %d: blob %s, zero-copy %s; Rss %lld MiB (shared pages counted "
-        "in "
-        "full), Pss %lld MiB, "
-        "private %lld MiB\n",
+        "in full), Pss %lld MiB, private %lld MiB, Pss of the store "
+        "mapping %lld MiB\n",
         k, r.hash == want_hash ? "intact" : "CORRUPT",
         r.zero_copy ? "yes" : "NO", r.rss_after >> 10, r.pss >> 10,
-        r.private_kib >> 10);
+        r.private_kib >> 10, r.store_pss >> 10);
   }
   for (pid_t p : pids) {
     int st = 0;
@@ -162,12 +196,13 @@ int main(int argc, char** argv) {
   }
   const long long one_copy = static_cast<long long>(size >> 10);
   std::printf(
-      "sum of the readers' Pss: %lld MiB for %d readers of a %llu MiB blob "
+      "sum of the readers' store-mapping Pss: %lld MiB for %d readers of a "
+      "%llu MiB blob "
       "(%d private copies would be %lld MiB)\n",
       pss_sum >> 10, readers, static_cast<unsigned long long>(mib), readers,
       (one_copy * readers) >> 10);
-  // One shared copy plus each process's own code and heap; far below two
-  // copies, let alone one per reader.
+  // One shared copy (plus the store's header pages); far below two copies,
+  // let alone one per reader.
   const bool shared = pss_sum < 2 * one_copy;
   std::printf("memory: %s\n", shared ? "one shared copy" : "NOT SHARED");
   std::filesystem::remove_all(dir);

@@ -1,6 +1,7 @@
 // Installs the built project into a scratch prefix (cmake --install) and
 // builds a tiny outside project against it, once through the CMake package
-// (find_package(recmap) + recmap::recmap) and once through pkg-config.
+// (find_package(recmap) + recmap::recmap) and once through pkg-config,
+// with the compiler (and any -fsanitize flags) of this build.
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <string>
@@ -70,7 +71,9 @@ TEST_CASE("an outside project builds against the installed package") {
     WriteFile(src + "/CMakeLists.txt", kCMakeLists);
     rc = RunCommand("cmake -S '" + src + "' -B '" + src +
                         "/build' -G Ninja -DCMAKE_BUILD_TYPE=Release "
-                        "-DCMAKE_PREFIX_PATH='" +
+                        "-DCMAKE_CXX_COMPILER='" RECMAP_CONSUMER_CXX
+                        "' -DCMAKE_CXX_FLAGS='" RECMAP_CONSUMER_FLAGS
+                        "' -DCMAKE_PREFIX_PATH='" +
                         prefix + "' && cmake --build '" + src + "/build'",
                     &out, true);
     INFO(out);
@@ -85,9 +88,10 @@ TEST_CASE("an outside project builds against the installed package") {
     WriteFile(dir.File("main.cc"), kApp);
     const std::string pc = "PKG_CONFIG_PATH=\"$(dirname \"$(find '" + prefix +
                            "' -name recmap.pc)\")\" pkg-config";
-    rc = RunCommand("c++ -O1 -o '" + dir.File("app_pc") + "' '" +
-                        dir.File("main.cc") + "' $(" + pc +
-                        " --cflags --libs recmap)",
+    rc = RunCommand("'" RECMAP_CONSUMER_CXX "' " RECMAP_CONSUMER_FLAGS
+                    " -O1 -o '" +
+                        dir.File("app_pc") + "' '" + dir.File("main.cc") +
+                        "' $(" + pc + " --cflags --libs recmap)",
                     &out, true);
     INFO(out);
     REQUIRE(rc == 0);

@@ -1,6 +1,6 @@
 // Helpers shared by the crash tests: self-verifying payloads (any record
 // found in a store can be checked from its id alone), figure printing, and
-// bounds for CI versus soak runs.
+// bounds for CI versus soak (and sanitizer) runs.
 #ifndef RECMAP_TESTS_CRASH_CRASH_UTIL_H_
 #define RECMAP_TESTS_CRASH_CRASH_UTIL_H_
 
@@ -31,6 +31,21 @@ namespace recmap::testing {
 inline bool SoakMode() {
   const char* s = std::getenv("RECMAP_SOAK");
   return s != nullptr && *s != '\0' && *s != '0';
+}
+
+// The number of cycles (or images) a crash test runs, given its CI count:
+// 10x that in soak mode; RECMAP_CRASH_SCALE=P (a percentage, 1..100) runs P%
+// of the CI count instead, at least 1. The sanitizer stage of .ci/run sets
+// it (CMakePresets.json, asan-ubsan test preset), since a sanitized cycle
+// costs several times a plain one; each test still checks that it ran
+// exactly the count returned here and prints it in its FIGURES line.
+inline uint64_t ScaledCount(uint64_t ci_count) {
+  if (SoakMode()) return ci_count * 10;
+  const char* s = std::getenv("RECMAP_CRASH_SCALE");
+  if (s == nullptr || *s == '\0') return ci_count;
+  const uint64_t percent = std::strtoull(s, nullptr, 10);
+  if (percent == 0 || percent >= 100) return ci_count;
+  return std::max<uint64_t>(1, ci_count * percent / 100);
 }
 
 inline uint64_t Mix64(uint64_t x) {

@@ -9,7 +9,8 @@
 // One cycle in three kills one writer while the others keep writing, checks
 // the dead writer's records from a live (non-recovering) open, and starts a
 // replacement that claims the dead writer's region.
-// CI: 1,000 cycles. RECMAP_SOAK=1: 10,000 cycles.
+// CI: 1,000 cycles. RECMAP_SOAK=1: 10,000 cycles. RECMAP_CRASH_SCALE=P: P%
+// of 1,000 (the sanitizer stage). RECMAP_CYCLES=N: exactly N.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -281,7 +282,7 @@ TEST_CASE("kill -9 torture: 4 writer processes, random SIGKILL",
   const uint64_t cycles =
       std::getenv("RECMAP_CYCLES")
           ? std::strtoull(std::getenv("RECMAP_CYCLES"), nullptr, 10)
-          : (SoakMode() ? 10000 : 1000);
+          : ScaledCount(1000);
   const uint64_t seed =
       std::getenv("RECMAP_SEED")
           ? std::strtoull(std::getenv("RECMAP_SEED"), nullptr, 10)

@@ -14,6 +14,7 @@
 // in eight is then written to, synced, and reopened, to check that recovery
 // left it appendable without resurrecting anything.
 // CI: >= 10,000 images per granularity. RECMAP_SOAK=1: 10x.
+// RECMAP_CRASH_SCALE=P: >= P% of 10,000 (the sanitizer stage).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -347,7 +348,7 @@ class Harness {
 };
 
 void RunPowerLoss(size_t unit, const char* name) {
-  const uint64_t target = SoakMode() ? 100000 : 10000;
+  const uint64_t target = ScaledCount(10000);
   const uint64_t seed =
       std::getenv("RECMAP_SEED")
           ? std::strtoull(std::getenv("RECMAP_SEED"), nullptr, 10)
