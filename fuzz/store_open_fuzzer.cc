@@ -143,7 +143,10 @@ void OpenWritable(const std::string& image, RecoveryMode mode, bool verify) {
         "Put after a successful open: " + s.ToString());
     if (s.ok()) {
       absl::StatusOr<std::string_view> v = (*store)->Get(kTestId);
-      FUZZ_CHECK(v.ok() && *v == "fuzz", "a fresh Put does not read back");
+      FUZZ_CHECK(v.ok() && *v == "fuzz",
+                 "a fresh Put does not read back: " +
+                     (v.ok() ? "got \"" + std::string(*v) + "\""
+                             : v.status().ToString()));
       before[kTestId] = {0, "fuzz"};
     }
   }

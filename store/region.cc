@@ -55,7 +55,7 @@ ScanStop CheckRecordAt(const RegionRef& r, uint64_t pos, uint64_t limit,
     }
     return ScanStop::kBadHeader;
   }
-  if (h.sequence == 0) return ScanStop::kBadHeader;
+  if (h.sequence == 0 || h.sequence > kMaxSequence) return ScanStop::kBadHeader;
   if (h.type == RecordType::kDelete && h.length != 0)
     return ScanStop::kBadHeader;
   if (uint64_t{h.length} > limit - pos - kRecordHeaderSize) {

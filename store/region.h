@@ -80,6 +80,13 @@ struct ScannedRecord {
   const char* payload;
 };
 
+// The largest sequence number a valid record carries (2^63 - 1). A larger
+// one -- only damage or a hostile file can hold it; 2^63 writes never
+// happen -- is a bad header: accepting it would make recovery restart the
+// global sequence past it, which wraps to the reserved 0 (a later Put would
+// be acknowledged yet never readable) and then to reused numbers.
+inline constexpr uint64_t kMaxSequence = (uint64_t{1} << 63) - 1;
+
 // Validates the record at region-relative `pos`, which must be 8-aligned and
 // at least kRegionDataOffset; the record must end at or before `limit`
 // (<= region size). Returns kLimit on success (filling `out`), or why not.
