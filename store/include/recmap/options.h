@@ -48,8 +48,9 @@ struct Options {
   // "<path>.idx", docs/FORMAT.md) so that the next open maps it instead of
   // rescanning the log. Written only by the last writable handle to close,
   // after a Sync(), and only for stores of at least
-  // persist_index_min_records records; ignored at open unless it matches
-  // the log exactly (and in the non-default recovery modes).
+  // persist_index_min_records records; ignored at open unless it proves
+  // to describe this log (persisted_index.h, docs/FORMAT.md), and in the
+  // non-default recovery modes.
   bool persist_index = true;
   uint64_t persist_index_min_records = 100000;
   // With persist_index: also write the index while writers run, covering
