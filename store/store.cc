@@ -292,10 +292,15 @@ absl::Status StoreRep::ForEachLive(
     absl::MutexLock lock(&index_mu_);
     RefreshLocked();
     live.reserve(index_.size() + (base_ ? base_->entries() : 0));
-    ForEachLatestLocked([&](uint64_t, uint64_t packed) {
-      RecordView v = ViewAt(packed);
-      if (v.type == RecordType::kPut) live.emplace_back(v.sequence, packed);
-    });
+    if (!ForEachLatestLocked([&](uint64_t, uint64_t packed) {
+          RecordView v = ViewAt(packed);
+          if (v.type == RecordType::kPut) live.emplace_back(v.sequence, packed);
+        })) {
+      return absl::DataLossError(absl::StrCat(
+          IndexPathFor(path_),
+          ": an entry points outside the log it covers; delete the file to "
+          "rebuild it"));
+    }
   }
   std::sort(live.begin(), live.end());
   for (const auto& [seq, packed] : live) {
@@ -368,7 +373,9 @@ StoreStats StoreRep::Stats() {
   st.next_sequence = read_only()
                          ? local_next_sequence_
                          : next_sequence().load(std::memory_order_acquire);
-  ForEachLatestLocked([&](uint64_t, uint64_t packed) {
+  // An out-of-bounds persisted entry is left out of the counts (Stats
+  // cannot fail; ForEachLive and Get report it).
+  (void)ForEachLatestLocked([&](uint64_t, uint64_t packed) {
     RecordView v = ViewAt(packed);
     if (v.type == RecordType::kPut) {
       st.live_records++;

@@ -117,9 +117,11 @@ void StoreRep::PersistIndex() {
     }
     if (!changed || records < options_.persist_index_min_records) return;
     entries.reserve(index_.size() + (base_ ? base_->entries() : 0));
-    ForEachLatestLocked([&](uint64_t id, uint64_t loc) {
-      entries.push_back(OffsetIndex::Slot{id, loc});
-    });
+    // A wrong entry in the old file must not be carried into the new one.
+    if (!ForEachLatestLocked([&](uint64_t id, uint64_t loc) {
+          entries.push_back(OffsetIndex::Slot{id, loc});
+        }))
+      return;
   }
   // The records the index covers must be durable before the index is: a
   // power loss must not leave an index pointing at lost records. Sync

@@ -262,14 +262,33 @@ class StoreRep {
   }
   // Calls fn(id, location) for the latest indexed record of every id.
   template <typename Fn>
-  void ForEachLatestLocked(Fn&& fn) const
+  // Returns false if a persisted-index entry was skipped because it points
+  // outside the log it covers (a checksummed but wrong index file): callers
+  // that promise every record report DataLoss.
+  [[nodiscard]] bool ForEachLatestLocked(Fn&& fn) const
       ABSL_SHARED_LOCKS_REQUIRED(index_mu_) {
+    bool all_in_bounds = true;
     if (base_ != nullptr) {
       base_->ForEach([&](uint64_t id, uint64_t loc) {
-        if (index_.Find(id) == 0) fn(id, loc);
+        if (index_.Find(id) != 0) return;
+        if (!BaseEntryInBounds(loc)) {
+          all_in_bounds = false;
+          return;
+        }
+        fn(id, loc);
       });
     }
     index_.ForEach(fn);
+    return all_in_bounds;
+  }
+  // Whether a persisted-index location names a whole record header inside
+  // the log its file covers, so that reading that header stays inside the
+  // mapping (what the record says is checked by its readers).
+  bool BaseEntryInBounds(uint64_t loc) const {
+    const uint64_t region = loc >> 40;
+    const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+    return region < base_regions_ && offset >= kRegionDataOffset &&
+           offset + kRecordHeaderSize <= base_->regions()[region].tail;
   }
   // Open: maps the persisted index if it proves to describe this log.
   void AdoptPersistedIndex();

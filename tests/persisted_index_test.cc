@@ -314,6 +314,13 @@ TEST_CASE("persisted index: a checksummed but wrong index is never followed",
     s->MultiGet(ids, &many);
     REQUIRE(many.size() == 1);
     CHECK(many[0].status().code() == absl::StatusCode::kDataLoss);
+    // The walks over every entry neither follow it nor pass over it
+    // silently.
+    absl::Status live = s->ForEachLive([](const RecordView&) { return true; });
+    CHECK(live.code() == absl::StatusCode::kDataLoss);
+    CHECK_THAT(std::string(live.message()), Catch::Contains(".idx"));
+    StoreStats st = s->Stats();
+    CHECK(st.live_records + st.tombstones == m.size() - 1);
   }
 }
 
