@@ -78,7 +78,11 @@ LiveSet Exercise(Store* store) {
   uint64_t last_seq = 0;
   absl::Status s = store->ForEachLive([&](const RecordView& v) {
     FUZZ_CHECK(v.type == RecordType::kPut, "ForEachLive returned a non-put");
-    FUZZ_CHECK(v.sequence > last_seq, "ForEachLive out of sequence order");
+    // Non-decreasing, not increasing: an arbitrary file may give two ids
+    // the same sequence number (each record valid on its own; a writer never
+    // does it, and the store cannot tell which is wrong without a global
+    // check). Each id still appears once, checked below.
+    FUZZ_CHECK(v.sequence >= last_seq, "ForEachLive out of sequence order");
     last_seq = v.sequence;
     FUZZ_CHECK(live.count(v.id) == 0, "ForEachLive returned an id twice");
     live[v.id] = {v.sequence, std::string(v.value)};
