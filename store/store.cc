@@ -76,20 +76,24 @@ void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
   }
 }
 
-uint64_t StoreRep::NewerInBase(uint64_t id, uint64_t sequence) const {
-  const uint64_t loc = base_->Find(id);
-  if (loc == 0) return 0;
+bool StoreRep::BaseRecordAt(uint64_t id, uint64_t loc, RecordHeader* h) const {
+  // The base passed its checksum and matched the log at open; still, never
+  // follow it to anything but a well-formed record of this id inside the
+  // log it covers.
+  if (!BaseEntryInBounds(loc)) return false;
   const uint32_t region = static_cast<uint32_t>(loc >> 40);
   const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+  return h->DecodeFrom(regions_[region].ref.base + offset) && h->id == id &&
+         (h->type == RecordType::kPut || h->type == RecordType::kDelete) &&
+         offset + RecordSize(h->length) <= base_->regions()[region].tail;
+}
+
+uint64_t StoreRep::NewerInBase(uint64_t id, uint64_t sequence) const {
+  const uint64_t loc = base_->Find(id);
   RecordHeader h;
   // A base entry that does not point at a record of `id` is never
   // followed: the record found in the log stands.
-  if (region >= base_regions_ || offset < kRegionDataOffset ||
-      offset + kRecordHeaderSize > base_->regions()[region].tail ||
-      !h.DecodeFrom(regions_[region].ref.base + offset) || h.id != id ||
-      (h.type != RecordType::kPut && h.type != RecordType::kDelete) ||
-      offset + RecordSize(h.length) > base_->regions()[region].tail)
-    return 0;
+  if (loc == 0 || !BaseRecordAt(id, loc, &h)) return 0;
   return h.sequence > sequence ? loc : 0;
 }
 
@@ -101,18 +105,8 @@ absl::StatusOr<uint64_t> StoreRep::FindLocked(uint64_t id) const {
 
 absl::StatusOr<uint64_t> StoreRep::CheckBaseLocation(uint64_t id,
                                                      uint64_t loc) const {
-  if (loc == 0) return 0;
-  // The base passed its checksum and matched the log at open; still, never
-  // follow it to anything but a well-formed record of this id inside the
-  // log it covers.
-  const uint32_t region = static_cast<uint32_t>(loc >> 40);
-  const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
   RecordHeader h;
-  if (region >= base_regions_ || offset < kRegionDataOffset ||
-      offset + kRecordHeaderSize > base_->regions()[region].tail ||
-      !h.DecodeFrom(regions_[region].ref.base + offset) || h.id != id ||
-      (h.type != RecordType::kPut && h.type != RecordType::kDelete) ||
-      offset + RecordSize(h.length) > base_->regions()[region].tail) {
+  if (loc != 0 && !BaseRecordAt(id, loc, &h)) {
     return absl::DataLossError(absl::StrCat(
         IndexPathFor(path_), ": the persisted index entry for id ", id,
         " does not point at its record; delete the file to rebuild it"));
@@ -263,7 +257,7 @@ void StoreRep::MultiGetLocked(
       raw[k] = index_.Find(ids[b + k]);
       from_base[k] = raw[k] == 0 && base_ != nullptr;
       if (from_base[k]) raw[k] = base_->Find(ids[b + k]);
-      if (raw[k] != 0 && (!from_base[k] || RawInBase(raw[k]))) {
+      if (raw[k] != 0 && (!from_base[k] || BaseEntryInBounds(raw[k]))) {
         // The header and the first bytes of the value (a record may
         // straddle a line).
         __builtin_prefetch(RecordAt(raw[k]));

@@ -254,17 +254,11 @@ class StoreRep {
   // FindLocked's check of a location `loc` read from the persisted index.
   absl::StatusOr<uint64_t> CheckBaseLocation(uint64_t id, uint64_t loc) const
       ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
-  // Whether a location read from the persisted index names a region it
-  // covers (enough to compute an address to prefetch; not a validation).
-  bool RawInBase(uint64_t loc) const {
-    return (loc >> 40) < base_regions_ &&
-           ((loc & ((uint64_t{1} << 40) - 1)) << 3) < region_size();
-  }
   // Calls fn(id, location) for the latest indexed record of every id.
-  template <typename Fn>
   // Returns false if a persisted-index entry was skipped because it points
   // outside the log it covers (a checksummed but wrong index file): callers
   // that promise every record report DataLoss.
+  template <typename Fn>
   [[nodiscard]] bool ForEachLatestLocked(Fn&& fn) const
       ABSL_SHARED_LOCKS_REQUIRED(index_mu_) {
     bool all_in_bounds = true;
@@ -304,6 +298,9 @@ class StoreRep {
   // The base's location for `id` if the base holds a well-formed record of
   // `id` inside its covered log with a sequence above `sequence`, else 0.
   uint64_t NewerInBase(uint64_t id, uint64_t sequence) const;
+  // Whether persisted-index location `loc` holds a well-formed put or
+  // delete of `id` inside the log the index covers; its header in `h`.
+  bool BaseRecordAt(uint64_t id, uint64_t loc, RecordHeader* h) const;
   // Background (index_persister.cc): writes an index covering every sealed
   // region to its final tail, merged from the index on disk and the
   // records sealed since, when enough records are uncovered.
