@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "index_model.h"
 #include "persisted_index.h"
 #include "recmap/store.h"
 #include "store_rep.h"
@@ -22,11 +23,12 @@
 namespace recmap {
 namespace {
 
+using testing::CheckModel;
+using testing::Fill;
+using testing::Model;
 using testing::OpenOrDie;
 using testing::Payload;
 using testing::TempDir;
-
-using Model = std::map<uint64_t, std::optional<std::string>>;
 
 Options BackgroundOptions() {
   Options o = testing::SmallOptions();  // 64 KiB regions: many seal
@@ -41,46 +43,6 @@ Options ReaderOptions() {
   o.create_if_missing = false;
   o.read_only = true;
   return o;
-}
-
-void Fill(Writer& w, Model& m, uint64_t n, uint64_t salt) {
-  for (uint64_t i = 0; i < n; ++i) {
-    const uint64_t id = (i * 2654435761u + salt) % (n / 2 + 1);
-    if (i % 7 == 3) {
-      REQUIRE(w.Delete(id).ok());
-      m[id] = std::nullopt;
-    } else {
-      std::string v = Payload(salt, i, 150);
-      REQUIRE(w.Put(id, v).ok());
-      m[id] = v;
-    }
-  }
-}
-
-void CheckModel(Store& s, const Model& m) {
-  uint64_t live = 0;
-  for (const auto& [id, v] : m) {
-    absl::StatusOr<std::string_view> got = s.Get(id);
-    INFO("id " << id << ": " << got.status().ToString());
-    if (v.has_value()) {
-      ++live;
-      REQUIRE(got.ok());
-      REQUIRE(*got == *v);
-    } else {
-      REQUIRE(got.status().code() == absl::StatusCode::kNotFound);
-    }
-  }
-  CHECK(s.Stats().live_records == live);
-  uint64_t seen = 0;
-  REQUIRE(s.ForEachLive([&](const RecordView& r) {
-             auto it = m.find(r.id);
-             REQUIRE(it != m.end());
-             REQUIRE(it->second.has_value());
-             REQUIRE(r.value == *it->second);
-             ++seen;
-             return true;
-           }).ok());
-  CHECK(seen == live);
 }
 
 const RecoveryReport& Report(Store& s) { return s.rep()->recovery(); }

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "coding.h"
+#include "index_model.h"
 #include "offset_index.h"
 #include "recmap/store.h"
 #include "store_rep.h"
@@ -23,13 +24,13 @@
 namespace recmap {
 namespace {
 
+using testing::CheckModel;
+using testing::Fill;
+using testing::Model;
 using testing::OpenOrDie;
-using testing::Payload;
 using testing::ReadFile;
 using testing::TempDir;
 using testing::WriteFile;
-
-using Model = std::map<uint64_t, std::optional<std::string>>;
 
 // The clean-close index alone: the background writer (tested in
 // index_persister_test.cc) would write the file while these tests expect
@@ -39,51 +40,6 @@ Options IndexOptions() {
   o.persist_index_min_records = 0;
   o.persist_index_in_background = false;
   return o;
-}
-
-// Writes `n` operations: puts over ids [0, n/2) (so ids are overwritten)
-// and every seventh a delete.
-void Fill(Store& s, Model& m, uint64_t n, uint64_t salt) {
-  for (uint64_t i = 0; i < n; ++i) {
-    const uint64_t id = (i * 2654435761u + salt) % (n / 2 + 1);
-    if (i % 7 == 3) {
-      REQUIRE(s.Delete(id).ok());
-      m[id] = std::nullopt;
-    } else {
-      std::string v = Payload(salt, i, 150);
-      REQUIRE(s.Put(id, v).ok());
-      m[id] = v;
-    }
-  }
-}
-
-void CheckModel(Store& s, const Model& m) {
-  uint64_t live = 0;
-  for (const auto& [id, v] : m) {
-    absl::StatusOr<std::string_view> got = s.Get(id);
-    if (v.has_value()) {
-      ++live;
-      INFO("id " << id << ": " << got.status().ToString());
-      REQUIRE(got.ok());
-      REQUIRE(*got == *v);
-    } else {
-      INFO("id " << id);
-      REQUIRE(got.status().code() == absl::StatusCode::kNotFound);
-    }
-  }
-  CHECK(s.Get(uint64_t{1} << 50).status().code() ==
-        absl::StatusCode::kNotFound);
-  CHECK(s.Stats().live_records == live);
-  uint64_t seen = 0;
-  REQUIRE(s.ForEachLive([&](const RecordView& r) {
-             auto it = m.find(r.id);
-             REQUIRE(it != m.end());
-             REQUIRE(it->second.has_value());
-             REQUIRE(r.value == *it->second);
-             ++seen;
-             return true;
-           }).ok());
-  CHECK(seen == live);
 }
 
 const RecoveryReport& Report(Store& s) { return s.rep()->recovery(); }
