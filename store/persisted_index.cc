@@ -44,6 +44,71 @@ absl::Status Damaged(const std::string& path, const std::string& why) {
   return absl::DataLossError(absl::StrCat(path, ": index file ", why));
 }
 
+// Opens an index file for reading; NotFound if there is none.
+absl::Status OpenIndexFile(const std::string& path, int* fd) {
+  *fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (*fd >= 0) return absl::OkStatus();
+  if (errno == ENOENT)
+    return absl::NotFoundError(absl::StrCat(path, ": no index file"));
+  return io::ErrnoStatus(errno, "open", path);
+}
+
+// The counts in header `h` of a file of `size` bytes.
+struct HeaderCounts {
+  uint64_t regions = 0;
+  uint64_t slots = 0;
+  uint64_t entries = 0;
+};
+
+// Magic, version, and counts that match the file's size.
+absl::Status CheckHeaderShape(const std::string& path, const char* h,
+                              uint64_t size, HeaderCounts* c) {
+  if (std::memcmp(h + kIxMagic, kIndexMagic, 8) != 0)
+    return Damaged(path, "has a wrong magic");
+  if (const uint32_t v = DecodeFixed32(h + kIxVersion);
+      v < kIndexOldestVersion || v > kIndexVersion)
+    return Damaged(path, absl::StrCat("has version ", v));
+  c->regions = DecodeFixed32(h + kIxRegionCount);
+  c->slots = DecodeFixed64(h + kIxSlots);
+  c->entries = DecodeFixed64(h + kIxEntries);
+  // Bound the counts before multiplying: the file size bounds them all.
+  if (c->regions > size / kIndexRegionEntrySize ||
+      c->slots > size / kIndexSlotSize ||
+      FileSize(c->regions, c->slots) != size || c->entries > c->slots ||
+      (c->slots != 0 && c->entries == c->slots))
+    return Damaged(path, "header does not match its size");
+  return absl::OkStatus();
+}
+
+// The file names this store and its region size.
+absl::Status CheckHeaderOwner(const std::string& path, const char* h,
+                              const std::array<uint8_t, 16>& uuid,
+                              uint64_t region_size) {
+  if (std::memcmp(h + kIxUuid, uuid.data(), 16) != 0)
+    return Damaged(path, "belongs to another store file");
+  if (DecodeFixed64(h + kIxRegionSize) != region_size)
+    return Damaged(path, "has another region size");
+  return absl::OkStatus();
+}
+
+// Decodes `n` region entries starting at `r`, each tail checked.
+absl::Status DecodeRegions(const std::string& path, const char* r, uint64_t n,
+                           uint64_t region_size,
+                           std::vector<IndexedRegion>* out) {
+  out->resize(n);
+  for (uint64_t i = 0; i < n; ++i, r += kIndexRegionEntrySize) {
+    IndexedRegion& g = (*out)[i];
+    g.epoch = DecodeFixed64(r);
+    g.tail = DecodeFixed64(r + 8);
+    g.records = DecodeFixed64(r + 16);
+    g.fill = DecodeFixed64(r + 24);
+    g.payload_bytes = DecodeFixed64(r + 32);
+    if (g.tail % 8 != 0 || g.tail > region_size)
+      return Damaged(path, absl::StrCat("region ", i, " has a bad tail"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string IndexPathFor(const std::string& store_path) {
@@ -77,12 +142,8 @@ uint64_t PersistedIndex::Find(uint64_t id) const {
 absl::StatusOr<std::unique_ptr<PersistedIndex>> PersistedIndex::Load(
     const std::string& path, const std::array<uint8_t, 16>& uuid,
     uint64_t region_size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return absl::NotFoundError(absl::StrCat(path, ": no index file"));
-    return io::ErrnoStatus(errno, "open", path);
-  }
+  int fd = -1;
+  if (absl::Status s = OpenIndexFile(path, &fd); !s.ok()) return s;
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     int e = errno;
@@ -106,54 +167,28 @@ absl::StatusOr<std::unique_ptr<PersistedIndex>> PersistedIndex::Load(
   ix->map_ = static_cast<const char*>(m);
   ix->size_ = size;
   const char* p = ix->map_;
-  if (std::memcmp(p + kIxMagic, kIndexMagic, 8) != 0)
-    return Damaged(path, "has a wrong magic");
-  if (const uint32_t v = DecodeFixed32(p + kIxVersion);
-      v < kIndexOldestVersion || v > kIndexVersion)
-    return Damaged(path,
-                   absl::StrCat("has version ", DecodeFixed32(p + kIxVersion)));
-  const uint64_t regions = DecodeFixed32(p + kIxRegionCount);
-  const uint64_t slots = DecodeFixed64(p + kIxSlots);
-  const uint64_t entries = DecodeFixed64(p + kIxEntries);
-  // Bound the counts before multiplying: the file size bounds them all.
-  if (regions > size / kIndexRegionEntrySize || slots > size / kIndexSlotSize ||
-      FileSize(regions, slots) != size || entries > slots ||
-      (slots != 0 && entries == slots))
-    return Damaged(path, "header does not match its size");
+  HeaderCounts c;
+  if (absl::Status s = CheckHeaderShape(path, p, size, &c); !s.ok()) return s;
   if (Checksum(p, size) != DecodeFixed64(p + size - 8))
     return Damaged(path, "checksum mismatch");
-  if (std::memcmp(p + kIxUuid, uuid.data(), 16) != 0)
-    return Damaged(path, "belongs to another store file");
-  if (DecodeFixed64(p + kIxRegionSize) != region_size)
-    return Damaged(path, "has another region size");
-  ix->slots_ = slots;
-  ix->entries_ = entries;
+  if (absl::Status s = CheckHeaderOwner(path, p, uuid, region_size); !s.ok())
+    return s;
+  ix->slots_ = c.slots;
+  ix->entries_ = c.entries;
   ix->max_sequence_ = DecodeFixed64(p + kIxMaxSequence);
-  const char* r = p + kIndexHeaderSize;
-  ix->regions_.resize(regions);
-  for (uint64_t i = 0; i < regions; ++i, r += kIndexRegionEntrySize) {
-    IndexedRegion& g = ix->regions_[i];
-    g.epoch = DecodeFixed64(r);
-    g.tail = DecodeFixed64(r + 8);
-    g.records = DecodeFixed64(r + 16);
-    g.fill = DecodeFixed64(r + 24);
-    g.payload_bytes = DecodeFixed64(r + 32);
-    if (g.tail % 8 != 0 || g.tail > region_size)
-      return Damaged(path, absl::StrCat("region ", i, " has a bad tail"));
-  }
-  ix->slots_base_ = r;
+  if (absl::Status s = DecodeRegions(path, p + kIndexHeaderSize, c.regions,
+                                     region_size, &ix->regions_);
+      !s.ok())
+    return s;
+  ix->slots_base_ = p + kIndexHeaderSize + c.regions * kIndexRegionEntrySize;
   return ix;
 }
 
 absl::StatusOr<std::vector<IndexedRegion>> PersistedIndex::ReadCoverage(
     const std::string& path, const std::array<uint8_t, 16>& uuid,
     uint64_t region_size) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return absl::NotFoundError(absl::StrCat(path, ": no index file"));
-    return io::ErrnoStatus(errno, "open", path);
-  }
+  int fd = -1;
+  if (absl::Status s = OpenIndexFile(path, &fd); !s.ok()) return s;
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
@@ -165,39 +200,21 @@ absl::StatusOr<std::vector<IndexedRegion>> PersistedIndex::ReadCoverage(
   if (!S_ISREG(st.st_mode) || size < kIndexHeaderSize + kIndexTrailerSize ||
       ::pread(fd, h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h)))
     return Damaged(path, absl::StrCat("of ", size, " bytes is truncated"));
-  if (std::memcmp(h + kIxMagic, kIndexMagic, 8) != 0)
-    return Damaged(path, "has a wrong magic");
-  if (const uint32_t v = DecodeFixed32(h + kIxVersion);
-      v < kIndexOldestVersion || v > kIndexVersion)
-    return Damaged(path, absl::StrCat("has version ", v));
-  const uint64_t regions = DecodeFixed32(h + kIxRegionCount);
-  const uint64_t slots = DecodeFixed64(h + kIxSlots);
-  const uint64_t entries = DecodeFixed64(h + kIxEntries);
-  if (regions > size / kIndexRegionEntrySize || slots > size / kIndexSlotSize ||
-      FileSize(regions, slots) != size || entries > slots ||
-      (slots != 0 && entries == slots))
-    return Damaged(path, "header does not match its size");
-  if (std::memcmp(h + kIxUuid, uuid.data(), 16) != 0)
-    return Damaged(path, "belongs to another store file");
-  if (DecodeFixed64(h + kIxRegionSize) != region_size)
-    return Damaged(path, "has another region size");
+  HeaderCounts c;
+  if (absl::Status s = CheckHeaderShape(path, h, size, &c); !s.ok()) return s;
+  if (absl::Status s = CheckHeaderOwner(path, h, uuid, region_size); !s.ok())
+    return s;
+  const uint64_t regions = c.regions;
   std::string table(regions * kIndexRegionEntrySize, '\0');
   if (!table.empty() &&
       ::pread(fd, table.data(), table.size(), kIndexHeaderSize) !=
           static_cast<ssize_t>(table.size()))
     return Damaged(path, "shrank while being read");
-  std::vector<IndexedRegion> out(regions);
-  for (uint64_t i = 0; i < regions; ++i) {
-    const char* r = table.data() + i * kIndexRegionEntrySize;
-    IndexedRegion& g = out[i];
-    g.epoch = DecodeFixed64(r);
-    g.tail = DecodeFixed64(r + 8);
-    g.records = DecodeFixed64(r + 16);
-    g.fill = DecodeFixed64(r + 24);
-    g.payload_bytes = DecodeFixed64(r + 32);
-    if (g.tail % 8 != 0 || g.tail > region_size)
-      return Damaged(path, absl::StrCat("region ", i, " has a bad tail"));
-  }
+  std::vector<IndexedRegion> out;
+  if (absl::Status s =
+          DecodeRegions(path, table.data(), regions, region_size, &out);
+      !s.ok())
+    return s;
   return out;
 }
 
