@@ -111,37 +111,72 @@ absl::Status LockForCompaction(int fd, const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status VerifyCompacted(Store& original, Store& copy,
-                             uint64_t expected_records) {
+absl::Status VerifyCompacted(Store& original,
+                             const std::vector<uint64_t>& copied, Store& copy) {
   const std::string& path = copy.info().path;
-  StoreStats st = copy.Stats();
-  if (st.records != expected_records || st.live_records != expected_records ||
-      st.tombstones != 0) {
+  StoreRep& src = *original.rep();
+  // Distinct ids: the live set came from the original's index, one entry
+  // per id, but the records it points at are what was copied.
+  const StoreStats st = copy.Stats();
+  if (st.live_records != copied.size() || st.tombstones != 0) {
     return absl::DataLossError(absl::StrCat(
-        path, ": compacted copy holds ", st.records, " records (",
-        st.live_records, " live, ", st.tombstones, " tombstones); expected ",
-        expected_records, " live records"));
+        path, ": compacted copy holds ", st.live_records, " distinct ids (",
+        st.tombstones, " deleted); expected ", copied.size(), " live records"));
   }
+  // One pass over each log, in lockstep: the copy's records in log order
+  // against the original's at the locations written, which are in
+  // ascending sequence order. Both walks touch memory sequentially.
+  size_t next = 0;
   absl::Status mismatch;
-  uint64_t seen = 0;
-  absl::Status s = original.ForEachLive([&](const RecordView& v) {
-    absl::StatusOr<RecordView> c = copy.GetRecord(v.id);
-    if (!c.ok() || c->sequence != v.sequence || c->value != v.value) {
+  absl::Status s = copy.ForEachRecord([&](const RecordView& c) {
+    if (next == copied.size()) {
       mismatch = absl::DataLossError(absl::StrCat(
-          path, ": compacted copy differs from the original at id ", v.id,
-          " (sequence ", v.sequence, "): ",
-          c.ok() ? "different sequence or value" : c.status().message()));
+          path, ": compacted copy holds more than the ", copied.size(),
+          " live records of the original; the first extra is id ", c.id,
+          " (sequence ", c.sequence, ") at offset ", c.location.file_offset));
       return false;
     }
-    ++seen;
+    const uint64_t packed = copied[next];
+    const uint32_t region = static_cast<uint32_t>(packed >> 40);
+    const uint64_t offset = (packed & ((uint64_t{1} << 40) - 1)) << 3;
+    ScannedRecord o;
+    if (region >= src.known_regions() ||
+        CheckRecordAt(src.region(region).ref, offset,
+                      src.region(region).ref.size, &o) != ScanStop::kLimit) {
+      mismatch = absl::DataLossError(absl::StrCat(
+          original.info().path,
+          ": the original changed during compaction: the record copied from "
+          "offset ",
+          src.RegionOffset(region) + offset, " no longer validates"));
+      return false;
+    }
+    const char* what = nullptr;
+    if (c.type != RecordType::kPut) {
+      what = "not a put";
+    } else if (c.id != o.header.id) {
+      what = "different id";
+    } else if (c.sequence != o.header.sequence) {
+      what = "different sequence";
+    } else if (c.value != std::string_view(o.payload, o.header.length)) {
+      what = "different value";
+    }
+    if (what != nullptr) {
+      mismatch = absl::DataLossError(absl::StrCat(
+          path, ": compacted copy differs from the original at id ",
+          o.header.id, " (sequence ", o.header.sequence, "), live record ",
+          next + 1, " of ", copied.size(), ": ", what, " (copy: id ", c.id,
+          ", sequence ", c.sequence, ", offset ", c.location.file_offset, ")"));
+      return false;
+    }
+    ++next;
     return true;
   });
   if (!s.ok()) return s;
   if (!mismatch.ok()) return mismatch;
-  if (seen != expected_records) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": the original changed during compaction (", seen,
-                     " live records now, ", expected_records, " copied)"));
+  if (next != copied.size()) {
+    return absl::DataLossError(absl::StrCat(path, ": compacted copy holds ",
+                                            next, " records; expected ",
+                                            copied.size(), " live records"));
   }
   return absl::OkStatus();
 }
@@ -193,6 +228,9 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
     return s;
   };
 
+  // Where each copied record is in the original, in the order written
+  // (ascending sequence): what the verification compares the copy with.
+  std::vector<uint64_t> copied;
   CompactionProgress prog;
   prog.records_total = before.live_records;
   prog.bytes_total = before.live_payload_bytes;
@@ -200,11 +238,16 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
     absl::StatusOr<std::unique_ptr<Writer>> w = (*dst)->NewWriter();
     if (!w.ok()) return fail(w.status());
     StoreRep* rep = (*dst)->rep();
+    StoreRep* src_rep = (*src)->rep();
+    copied.reserve(before.live_records);
     absl::Status werr;
     absl::Status s = (*src)->ForEachLive([&](const RecordView& v) {
       werr = rep->WriteWithSequence(**w, RecordType::kPut, v.id, v.sequence,
                                     v.value);
       if (!werr.ok()) return false;
+      copied.push_back(StoreRep::Pack(
+          v.location.region,
+          v.location.file_offset - src_rep->RegionOffset(v.location.region)));
       prog.records_done++;
       prog.bytes_done += v.value.size();
       if (options.progress && prog.records_done % 4096 == 0)
@@ -236,8 +279,7 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
     vopts.recovery_mode = RecoveryMode::kAbsoluteConsistency;
     absl::StatusOr<std::unique_ptr<Store>> copy = Store::Open(out, vopts);
     if (!copy.ok()) return fail(copy.status());
-    if (absl::Status s = VerifyCompacted(**src, **copy, prog.records_done);
-        !s.ok())
+    if (absl::Status s = VerifyCompacted(**src, copied, **copy); !s.ok())
       return fail(s);
   }
   step(CompactionStep::kVerified);

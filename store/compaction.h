@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "recmap/store.h"
@@ -21,11 +22,14 @@ namespace recmap {
 // `fd`.
 absl::Status LockForCompaction(int fd, const std::string& path);
 
-// Checks that `copy` holds exactly the live records of `original`: the same
-// ids, sequence numbers and values, nothing else (no tombstones, no other
-// versions). Errors: DataLoss naming the first difference.
-absl::Status VerifyCompacted(Store& original, Store& copy,
-                             uint64_t expected_records);
+// Checks that `copy` holds exactly the records at `copied` in `original`
+// (StoreRep::Pack locations, in the order they were written), in that order:
+// each a put with the same id, sequence number and value, and nothing else
+// (no tombstones, no padding other than resume markers, no other versions).
+// Each original record is validated again (checksum) as it is compared.
+// Errors: DataLoss naming the first difference, or the copy's damage.
+absl::Status VerifyCompacted(Store& original,
+                             const std::vector<uint64_t>& copied, Store& copy);
 
 }  // namespace recmap
 
