@@ -37,7 +37,7 @@ void RegionRef::SetDurableTail(uint64_t tail) const {
 }
 
 ScanStop CheckRecordAt(const RegionRef& r, uint64_t pos, uint64_t limit,
-                       ScannedRecord* out) {
+                       ScannedRecord* out, bool verify_checksum) {
   if (limit > r.size) limit = r.size;
   if (pos + kRecordHeaderSize > limit) {
     // Not even a header fits. At the region's physical end that is the
@@ -63,7 +63,7 @@ ScanStop CheckRecordAt(const RegionRef& r, uint64_t pos, uint64_t limit,
   }
   // The padded footprint may exceed `limit` only if limit is the region end
   // and not 8-aligned, which cannot happen (region sizes are page multiples).
-  if (RecordChecksum(p, h.length, r.seed) != h.checksum) {
+  if (verify_checksum && RecordChecksum(p, h.length, r.seed) != h.checksum) {
     return ScanStop::kBadChecksum;
   }
   out->offset = pos;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "format.h"
 
@@ -90,8 +91,10 @@ inline constexpr uint64_t kMaxSequence = (uint64_t{1} << 63) - 1;
 // Validates the record at region-relative `pos`, which must be 8-aligned and
 // at least kRegionDataOffset; the record must end at or before `limit`
 // (<= region size). Returns kLimit on success (filling `out`), or why not.
+// With `verify_checksum` false everything but the checksum is checked: the
+// caller must check it (RecordChecksum) before trusting the record.
 ScanStop CheckRecordAt(const RegionRef& r, uint64_t pos, uint64_t limit,
-                       ScannedRecord* out);
+                       ScannedRecord* out, bool verify_checksum = true);
 
 // Page closing. Once a Sync() has made bytes of a data page durable, the
 // region's owner never writes into that page again: a power cut during a
@@ -116,15 +119,20 @@ struct ScanResult {
   uint64_t skipped_bytes = 0;
   uint64_t first_damage = 0;
   ScanStop first_damage_kind = ScanStop::kLimit;
+  bool stopped = false;  // fn returned false: the scan ended early at `end`
 };
 
 // Scans records from `from` while they validate and end at or before `limit`,
 // calling fn(const ScannedRecord&) for each. With `salvage`, damage does not
 // stop the scan: it resynchronises on the next 8-aligned offset holding a
-// valid record.
+// valid record. If fn returns bool, false ends the scan after that record
+// (res.stopped; res.stop is then kLimit). If `checksums` is given and
+// *checksums is false when a record is reached, that record's checksum is
+// not verified (see CheckRecordAt): for a caller that verifies it
+// elsewhere, never with `salvage`.
 template <typename Fn>
 ScanResult ScanRegion(const RegionRef& r, uint64_t from, uint64_t limit,
-                      bool salvage, Fn&& fn) {
+                      bool salvage, Fn&& fn, const bool* checksums = nullptr) {
   ScanResult res;
   res.end = from;
   uint64_t pos = from;
@@ -134,7 +142,8 @@ ScanResult ScanRegion(const RegionRef& r, uint64_t from, uint64_t limit,
       break;
     }
     ScannedRecord rec;
-    ScanStop s = CheckRecordAt(r, pos, limit, &rec);
+    ScanStop s = CheckRecordAt(r, pos, limit, &rec,
+                               checksums == nullptr || *checksums || salvage);
     // A gap shorter than a header reads as a bad header (its last bytes are
     // the marker's), so any failure at a non-page-aligned offset may be one.
     if (s != ScanStop::kLimit && pos % kPageSize != 0 &&
@@ -142,12 +151,24 @@ ScanResult ScanRegion(const RegionRef& r, uint64_t from, uint64_t limit,
       s = ScanStop::kLimit;  // the log resumes at the next page
     }
     if (s == ScanStop::kLimit) {
-      fn(rec);
+      bool more = true;
+      if constexpr (std::is_same_v<
+                        std::invoke_result_t<Fn&, const ScannedRecord&>,
+                        bool>) {
+        more = fn(rec);
+      } else {
+        fn(rec);
+      }
       res.records++;
       if (rec.header.sequence > res.max_sequence)
         res.max_sequence = rec.header.sequence;
       pos = rec.offset + RecordSize(rec.header.length);
       res.end = pos;
+      if (!more) {
+        res.stop = ScanStop::kLimit;
+        res.stopped = true;
+        break;
+      }
       continue;
     }
     if (salvage && s == ScanStop::kZero) {

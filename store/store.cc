@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "coding.h"
 #include "file_lock.h"
 #include "file_ops.h"
+#include "scan_pipeline.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -313,9 +315,7 @@ absl::Status StoreRep::ForEachLive(
   return absl::OkStatus();
 }
 
-absl::Status StoreRep::ForEachInRegion(
-    uint32_t region, const std::function<bool(const RecordView&)>& fn,
-    bool skip_padding, bool* stopped_out) {
+absl::StatusOr<uint64_t> StoreRep::RegionScanEnd(uint32_t region) {
   uint64_t end;
   {
     absl::MutexLock lock(&index_mu_);
@@ -326,32 +326,47 @@ absl::Status StoreRep::ForEachInRegion(
     }
     end = regions_[region].indexed_end.load(std::memory_order_acquire);
   }
-  const RegionInfo& ri = regions_[region];
-  if (!ri.formatted) return absl::OkStatus();
-  bool stopped = false;
+  return regions_[region].formatted ? end : 0;
+}
+
+RecordView StoreRep::ScannedView(uint32_t region,
+                                 const ScannedRecord& rec) const {
+  RecordView v;
+  v.id = rec.header.id;
+  v.sequence = rec.header.sequence;
+  v.type = rec.header.type;
+  v.value = std::string_view(rec.payload, rec.header.length);
+  v.location.region = region;
+  v.location.file_offset = RegionOffset(region) + rec.offset;
+  return v;
+}
+
+absl::Status StoreRep::RegionScanStatus(uint32_t region, const ScanResult& res,
+                                        uint64_t end) const {
+  if (res.stopped || res.end >= end || !IsDamage(res.stop))
+    return absl::OkStatus();
+  return absl::DataLossError(
+      absl::StrCat(path_, ": region ", region, ": ", ScanStopName(res.stop),
+                   " at file offset ", RegionOffset(region) + res.end));
+}
+
+absl::Status StoreRep::ForEachInRegion(
+    uint32_t region, const std::function<bool(const RecordView&)>& fn,
+    bool skip_padding, bool* stopped_out) {
+  absl::StatusOr<uint64_t> end = RegionScanEnd(region);
+  if (!end.ok()) return end.status();
+  if (stopped_out != nullptr) *stopped_out = false;
+  if (*end == 0) return absl::OkStatus();  // never formatted
   ScanResult res =
-      ScanRegion(ri.ref, kRegionDataOffset, end,
+      ScanRegion(regions_[region].ref, kRegionDataOffset, *end,
                  options_.recovery_mode == RecoveryMode::kSalvage,
                  [&](const ScannedRecord& rec) {
-                   if (stopped) return;
                    if (skip_padding && rec.header.type == RecordType::kPadding)
-                     return;
-                   RecordView v;
-                   v.id = rec.header.id;
-                   v.sequence = rec.header.sequence;
-                   v.type = rec.header.type;
-                   v.value = std::string_view(rec.payload, rec.header.length);
-                   v.location.region = region;
-                   v.location.file_offset = RegionOffset(region) + rec.offset;
-                   if (!fn(v)) stopped = true;
+                     return true;
+                   return fn(ScannedView(region, rec));
                  });
-  if (stopped_out != nullptr) *stopped_out = stopped;
-  if (!stopped && res.end < end && IsDamage(res.stop)) {
-    return absl::DataLossError(
-        absl::StrCat(path_, ": region ", region, ": ", ScanStopName(res.stop),
-                     " at file offset ", RegionOffset(region) + res.end));
-  }
-  return absl::OkStatus();
+  if (stopped_out != nullptr) *stopped_out = res.stopped;
+  return RegionScanStatus(region, res, *end);
 }
 
 StoreStats StoreRep::Stats() {
@@ -536,16 +551,22 @@ absl::Status Store::ForEachLive(
 
 absl::Status Store::ForEachRecord(
     const std::function<bool(const RecordView&)>& fn) {
-  bool stopped = false;
   if (absl::Status s = rep_->Refresh(); !s.ok()) return s;
   const uint32_t n = rep_->known_regions();
-  for (uint32_t i = 0; i < n && !stopped; ++i) {
-    if (absl::Status s =
-            rep_->ForEachInRegion(i, fn, /*skip_padding=*/true, &stopped);
-        !s.ok())
-      return s;
+  // The verifier thread pays off once a scan takes more than a moment;
+  // on one CPU it would only take turns with the caller.
+  const uint64_t min_bytes = rep_->options().scan_verify_thread_min_bytes;
+  bool pipelined = min_bytes == 0;
+  if (!pipelined && std::thread::hardware_concurrency() > 1) {
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < n && bytes < min_bytes; ++i) {
+      bytes += rep_->region(i).indexed_end.load(std::memory_order_acquire) -
+               kRegionDataOffset;
+    }
+    pipelined = bytes >= min_bytes;
   }
-  return absl::OkStatus();
+  return pipelined ? ForEachRecordPipelined(*rep_, n, fn)
+                   : ForEachRecordSerial(*rep_, n, fn);
 }
 
 absl::Status Store::ForEachInRegion(

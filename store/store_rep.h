@@ -215,6 +215,19 @@ class StoreRep {
                                const std::function<bool(const RecordView&)>& fn,
                                bool skip_padding = false,
                                bool* stopped = nullptr);
+  // The pieces of ForEachInRegion, shared with the pipelined scan
+  // (scan_pipeline.h). RegionScanEnd: brings the index up to date and
+  // returns where a scan of `region` stops (its indexed end), 0 if the
+  // region was never formatted; InvalidArgument if there is no such region.
+  // Thread-safe.
+  absl::StatusOr<uint64_t> RegionScanEnd(uint32_t region)
+      ABSL_LOCKS_EXCLUDED(index_mu_);
+  // The view of a record a scan of `region` validated.
+  RecordView ScannedView(uint32_t region, const ScannedRecord& rec) const;
+  // DataLoss naming the offset if a scan of `region` up to `end` stopped on
+  // damage before `end` (and was not stopped by its callback), else OK.
+  absl::Status RegionScanStatus(uint32_t region, const ScanResult& res,
+                                uint64_t end) const;
   StoreStats Stats();
 
  private:

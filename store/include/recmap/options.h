@@ -68,6 +68,12 @@ struct Options {
   // one handle writes the file at a time; the others skip their turn.
   bool persist_index_in_background = true;
   uint64_t persist_index_background_min_records = 1000000;
+  // ForEachRecord verifies records (checksums) on a second thread running
+  // a little ahead of the calling thread, which only hands them to the
+  // callback (the callback always runs on the calling thread), when the
+  // log to scan holds at least this many bytes and the machine has more
+  // than one CPU. 0: always (also on one CPU); UINT64_MAX: never.
+  uint64_t scan_verify_thread_min_bytes = uint64_t{4} << 20;
   // Verify each record's checksum on Get (records are always verified when
   // they are first indexed; this re-verifies on every read).
   bool verify_checksums_on_read = false;
