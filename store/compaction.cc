@@ -7,6 +7,10 @@
 //   (store_open.cc compares the inode under the same lock).
 // - The copy keeps ids and sequence numbers, and is written in ascending
 //   sequence order, so tailing readers of the copy see the same order.
+// - What is copied is the latest record of each live id as the index names
+//   it, each validated (checksum, and the id its entry is for) before the
+//   copy starts; the verification compares the reopened copy with exactly
+//   that list, so every id appears once.
 #include "compaction.h"
 
 #include <fcntl.h>
@@ -14,9 +18,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -88,6 +96,152 @@ struct Fd {
   }
 };
 
+// An entry of the original's live set: a packed location (StoreRep::Pack)
+// and, as collected, the id its index entry is for; once validated, the
+// sequence number of the record there.
+struct LiveEntry {
+  uint64_t packed;
+  uint64_t key;
+};
+
+constexpr uint64_t kOffsetMask = (uint64_t{1} << 40) - 1;
+
+// Sorts by packed location, i.e. by region, then offset: an LSD radix sort
+// on 8-bit digits that skips the digits all entries share (a 64 MiB region
+// size leaves four of the eight to sort on).
+void SortByLocation(std::vector<LiveEntry>* v) {
+  const size_t n = v->size();
+  if (n < 2) return;
+  std::vector<std::array<size_t, 256>> count(8);
+  for (const LiveEntry& e : *v) {
+    for (int d = 0; d < 8; ++d) count[d][(e.packed >> (8 * d)) & 0xFF]++;
+  }
+  std::unique_ptr<LiveEntry[]> tmp(new LiveEntry[n]);
+  LiveEntry* from = v->data();
+  LiveEntry* to = tmp.get();
+  for (int d = 0; d < 8; ++d) {
+    std::array<size_t, 256>& c = count[d];
+    if (std::find(c.begin(), c.end(), n) != c.end()) continue;
+    size_t pos = 0;
+    for (size_t& b : c) pos += std::exchange(b, pos);
+    for (size_t i = 0; i < n; ++i)
+      to[c[(from[i].packed >> (8 * d)) & 0xFF]++] = from[i];
+    std::swap(from, to);
+  }
+  if (from != v->data()) std::copy(from, from + n, v->data());
+}
+
+// The live set of the original, validated: what the copy will hold.
+struct LiveSet {
+  // By location; key is the sequence number.
+  std::vector<LiveEntry> records;
+  uint64_t payload_bytes = 0;
+  uint64_t log_records = 0;  // puts and deletes in the original's log
+  // Within each region, log order is sequence order (so it always is in
+  // a store that its writers wrote).
+  bool ascending = true;
+};
+
+// Collects the latest record of every id from the original's index, sorts
+// the locations and validates the records there in log order, keeping the
+// puts. Errors: DataLoss (a record fails its checksum, or an index entry
+// does not point at a put or delete of its id).
+absl::Status CollectLive(StoreRep& rep, LiveSet* live) {
+  std::vector<LiveEntry>& v = live->records;
+  if (absl::Status s = rep.ForEachLatestLocation(
+          [&](uint64_t id, uint64_t packed) {
+            v.push_back({packed, id});
+          },
+          &live->log_records);
+      !s.ok())
+    return s;
+  SortByLocation(&v);
+  size_t keep = 0;
+  uint64_t prev_region = UINT64_MAX, prev_sequence = 0;
+  for (const LiveEntry e : v) {
+    const uint64_t region = e.packed >> 40;
+    const uint64_t offset = (e.packed & kOffsetMask) << 3;
+    const uint64_t file_offset =
+        rep.RegionOffset(static_cast<uint32_t>(region)) + offset;
+    ScannedRecord rec;
+    if (region >= rep.known_regions() ||
+        !rep.region(static_cast<uint32_t>(region)).formatted ||
+        offset < kRegionDataOffset ||
+        CheckRecordAt(rep.region(static_cast<uint32_t>(region)).ref, offset,
+                      rep.region(static_cast<uint32_t>(region)).ref.size,
+                      &rec) != ScanStop::kLimit) {
+      return absl::DataLossError(absl::StrCat(rep.path(), ": record at offset ",
+                                              file_offset,
+                                              " failed verification"));
+    }
+    const RecordHeader& h = rec.header;
+    if (h.id != e.key ||
+        (h.type != RecordType::kPut && h.type != RecordType::kDelete)) {
+      return absl::DataLossError(
+          absl::StrCat(rep.path(), ": the index entry for id ", e.key,
+                       " points at a record of id ", h.id, " (type ",
+                       static_cast<int>(h.type), ") at offset ", file_offset));
+    }
+    if (h.type == RecordType::kDelete) continue;
+    if (region == prev_region && h.sequence <= prev_sequence)
+      live->ascending = false;
+    prev_region = region;
+    prev_sequence = h.sequence;
+    live->payload_bytes += h.length;
+    v[keep++] = LiveEntry{e.packed, h.sequence};
+  }
+  v.resize(keep);
+  return absl::OkStatus();
+}
+
+// The locations of `live` in ascending sequence order: a merge of the
+// regions' runs, which are each in sequence order already (else a sort).
+std::vector<uint64_t> InSequenceOrder(LiveSet& live) {
+  std::vector<LiveEntry>& v = live.records;
+  std::vector<uint64_t> out;
+  out.reserve(v.size());
+  if (!live.ascending) {
+    std::sort(v.begin(), v.end(), [](const LiveEntry& a, const LiveEntry& b) {
+      return a.key < b.key;
+    });
+    for (const LiveEntry& e : v) out.push_back(e.packed);
+    return out;
+  }
+  struct Run {
+    size_t pos, end;
+  };
+  std::vector<Run> runs;
+  for (size_t i = 0; i < v.size();) {
+    size_t j = i + 1;
+    while (j < v.size() && v[j].packed >> 40 == v[i].packed >> 40) ++j;
+    runs.push_back(Run{i, j});
+    i = j;
+  }
+  // A min-heap on each run's next sequence number.
+  auto later = [&](const Run& a, const Run& b) {
+    return v[a.pos].key > v[b.pos].key;
+  };
+  std::make_heap(runs.begin(), runs.end(), later);
+  while (!runs.empty()) {
+    std::pop_heap(runs.begin(), runs.end(), later);
+    Run& r = runs.back();
+    // Take from this run while it stays below every other run's next.
+    const uint64_t bound = runs.size() > 1
+                               ? v[runs.front().pos].key
+                               : std::numeric_limits<uint64_t>::max();
+    do {
+      out.push_back(v[r.pos].packed);
+      ++r.pos;
+    } while (r.pos < r.end && v[r.pos].key < bound);
+    if (r.pos == r.end) {
+      runs.pop_back();
+    } else {
+      std::push_heap(runs.begin(), runs.end(), later);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::Status LockForCompaction(int fd, const std::string& path) {
@@ -115,14 +269,6 @@ absl::Status VerifyCompacted(Store& original,
                              const std::vector<uint64_t>& copied, Store& copy) {
   const std::string& path = copy.info().path;
   StoreRep& src = *original.rep();
-  // Distinct ids: the live set came from the original's index, one entry
-  // per id, but the records it points at are what was copied.
-  const StoreStats st = copy.Stats();
-  if (st.live_records != copied.size() || st.tombstones != 0) {
-    return absl::DataLossError(absl::StrCat(
-        path, ": compacted copy holds ", st.live_records, " distinct ids (",
-        st.tombstones, " deleted); expected ", copied.size(), " live records"));
-  }
   // One pass over each log, in lockstep: the copy's records in log order
   // against the original's at the locations written, which are in
   // ascending sequence order. Both walks touch memory sequentially.
@@ -139,33 +285,41 @@ absl::Status VerifyCompacted(Store& original,
     const uint64_t packed = copied[next];
     const uint32_t region = static_cast<uint32_t>(packed >> 40);
     const uint64_t offset = (packed & ((uint64_t{1} << 40) - 1)) << 3;
-    ScannedRecord o;
-    if (region >= src.known_regions() ||
-        CheckRecordAt(src.region(region).ref, offset,
-                      src.region(region).ref.size, &o) != ScanStop::kLimit) {
+    // The original's records were validated before the copy (CollectLive)
+    // and its file is locked and mapped read-only: a bounded decode is
+    // enough to compare the copy, whose checksums its scan verified, with
+    // them.
+    RecordHeader oh;
+    const RegionRef* ref =
+        region < src.known_regions() ? &src.region(region).ref : nullptr;
+    if (ref == nullptr || offset < kRegionDataOffset ||
+        offset + kRecordHeaderSize > ref->size ||
+        !oh.DecodeFrom(ref->base + offset) ||
+        oh.length > ref->size - offset - kRecordHeaderSize) {
       mismatch = absl::DataLossError(absl::StrCat(
           original.info().path,
-          ": the original changed during compaction: the record copied from "
-          "offset ",
-          src.RegionOffset(region) + offset, " no longer validates"));
+          ": the original changed during compaction: no record at offset ",
+          src.RegionOffset(region) + offset));
       return false;
     }
+    const std::string_view ovalue(ref->base + offset + kRecordHeaderSize,
+                                  oh.length);
     const char* what = nullptr;
     if (c.type != RecordType::kPut) {
       what = "not a put";
-    } else if (c.id != o.header.id) {
+    } else if (c.id != oh.id) {
       what = "different id";
-    } else if (c.sequence != o.header.sequence) {
+    } else if (c.sequence != oh.sequence) {
       what = "different sequence";
-    } else if (c.value != std::string_view(o.payload, o.header.length)) {
+    } else if (c.value != ovalue) {
       what = "different value";
     }
     if (what != nullptr) {
       mismatch = absl::DataLossError(absl::StrCat(
-          path, ": compacted copy differs from the original at id ",
-          o.header.id, " (sequence ", o.header.sequence, "), live record ",
-          next + 1, " of ", copied.size(), ": ", what, " (copy: id ", c.id,
-          ", sequence ", c.sequence, ", offset ", c.location.file_offset, ")"));
+          path, ": compacted copy differs from the original at id ", oh.id,
+          " (sequence ", oh.sequence, "), live record ", next + 1, " of ",
+          copied.size(), ": ", what, " (copy: id ", c.id, ", sequence ",
+          c.sequence, ", offset ", c.location.file_offset, ")"));
       return false;
     }
     ++next;
@@ -197,7 +351,21 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
   src_opts.recovery_mode = options.recovery_mode;
   absl::StatusOr<std::unique_ptr<Store>> src = Store::Open(path, src_opts);
   if (!src.ok()) return src.status();
-  const StoreStats before = (*src)->Stats();
+  StoreRep* src_rep = (*src)->rep();
+  const uint64_t bytes_before = FileSize(path);
+  uint64_t records_before = 0, live_records = 0, live_payload_bytes = 0;
+  // Where each record to copy is in the original, in ascending sequence
+  // order: what is written, and what the verification compares the copy
+  // with.
+  std::vector<uint64_t> copied;
+  {
+    LiveSet live;
+    if (absl::Status s = CollectLive(*src_rep, &live); !s.ok()) return s;
+    records_before = live.log_records;
+    live_records = live.records.size();
+    live_payload_bytes = live.payload_bytes;
+    copied = InSequenceOrder(live);
+  }
 
   const bool replace = options.output.empty();
   const std::string out = replace ? path + ".compact-tmp" : options.output;
@@ -212,13 +380,12 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
   // clean close.
   dst_opts.persist_index = false;
   dst_opts.region_size =
-      options.region_size != 0 ? options.region_size : before.region_size;
+      options.region_size != 0 ? options.region_size : src_rep->region_size();
   // Room for every live record, even re-packed into smaller regions with
   // their per-region overhead and end-of-region waste.
   dst_opts.max_file_size =
-      kFirstRegionOffset +
-      4 * (before.file_size + before.live_payload_bytes +
-           32 * before.live_records + 2 * dst_opts.region_size);
+      kFirstRegionOffset + 4 * (bytes_before + live_payload_bytes +
+                                32 * live_records + 2 * dst_opts.region_size);
   absl::StatusOr<std::unique_ptr<Store>> dst = Store::Open(out, dst_opts);
   if (!dst.ok()) return dst.status();
   // From here on, a failure removes the partial copy.
@@ -228,34 +395,25 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
     return s;
   };
 
-  // Where each copied record is in the original, in the order written
-  // (ascending sequence): what the verification compares the copy with.
-  std::vector<uint64_t> copied;
   CompactionProgress prog;
-  prog.records_total = before.live_records;
-  prog.bytes_total = before.live_payload_bytes;
+  prog.records_total = live_records;
+  prog.bytes_total = live_payload_bytes;
   {
     absl::StatusOr<std::unique_ptr<Writer>> w = (*dst)->NewWriter();
     if (!w.ok()) return fail(w.status());
     StoreRep* rep = (*dst)->rep();
-    StoreRep* src_rep = (*src)->rep();
-    copied.reserve(before.live_records);
-    absl::Status werr;
-    absl::Status s = (*src)->ForEachLive([&](const RecordView& v) {
-      werr = rep->WriteWithSequence(**w, RecordType::kPut, v.id, v.sequence,
-                                    v.value);
-      if (!werr.ok()) return false;
-      copied.push_back(StoreRep::Pack(
-          v.location.region,
-          v.location.file_offset - src_rep->RegionOffset(v.location.region)));
+    for (const uint64_t packed : copied) {
+      // Validated by CollectLive; the original is read-only and locked.
+      const RecordView v = src_rep->ViewAt(packed);
+      if (absl::Status s = rep->WriteWithSequence(**w, RecordType::kPut, v.id,
+                                                  v.sequence, v.value);
+          !s.ok())
+        return fail(s);
       prog.records_done++;
       prog.bytes_done += v.value.size();
       if (options.progress && prog.records_done % 4096 == 0)
         options.progress(prog);
-      return true;
-    });
-    if (!s.ok()) return fail(s);
-    if (!werr.ok()) return fail(werr);
+    }
   }
   if (options.progress) options.progress(prog);
   step(CompactionStep::kCopied);
@@ -286,11 +444,11 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
 
   CompactionResult r;
   r.path = replace ? path : out;
-  r.bytes_before = before.file_size;
+  r.bytes_before = bytes_before;
   r.bytes_after = FileSize(out);
-  r.records_before = before.records;
+  r.records_before = records_before;
   r.records_kept = prog.records_done;
-  r.records_dropped = before.records - prog.records_done;
+  r.records_dropped = records_before - prog.records_done;
   r.payload_bytes = prog.bytes_done;
   src->reset();
   if (replace) {

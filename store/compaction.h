@@ -23,10 +23,12 @@ namespace recmap {
 absl::Status LockForCompaction(int fd, const std::string& path);
 
 // Checks that `copy` holds exactly the records at `copied` in `original`
-// (StoreRep::Pack locations, in the order they were written), in that order:
-// each a put with the same id, sequence number and value, and nothing else
-// (no tombstones, no padding other than resume markers, no other versions).
-// Each original record is validated again (checksum) as it is compared.
+// (StoreRep::Pack locations of puts with distinct ids, in the order they
+// were written), in that order: each a put with the same id, sequence number
+// and value, and nothing else (no tombstones, no padding other than resume
+// markers, no other versions). One sequential pass over each log. The
+// copy's records are verified against their checksums; the original's at
+// `copied` must have been (they are decoded with bounds checks only).
 // Errors: DataLoss naming the first difference, or the copy's damage.
 absl::Status VerifyCompacted(Store& original,
                              const std::vector<uint64_t>& copied, Store& copy);

@@ -165,6 +165,33 @@ class StoreRep {
   static uint64_t Pack(uint32_t region, uint64_t offset) {
     return uint64_t{region} << 40 | offset >> 3;
   }
+  // Brings the index up to date, then calls fn(id, packed location) for the
+  // latest indexed record -- a put or a delete -- of every id, in no
+  // particular order. Reads index entries only, never the records they
+  // point at (those are the caller's to validate: a persisted-index entry
+  // is only known to lie inside the log it covers). `log_records`, if
+  // given, is set to the number of puts and deletes indexed
+  // (StoreStats::records). Runs under the index lock: fn must not call
+  // back into this handle. Errors: DataLoss if a persisted-index entry
+  // points outside the log it covers.
+  template <typename Fn>
+  absl::Status ForEachLatestLocation(Fn&& fn, uint64_t* log_records = nullptr)
+      ABSL_LOCKS_EXCLUDED(index_mu_) {
+    absl::MutexLock lock(&index_mu_);
+    RefreshLocked();
+    if (!ForEachLatestLocked(fn)) {
+      return absl::DataLossError(
+          IndexPathFor(path_) +
+          ": an entry points outside the log it covers; delete the file to "
+          "rebuild it");
+    }
+    if (log_records != nullptr) {
+      *log_records = 0;
+      for (uint32_t i = 0; i < known_regions(); ++i)
+        *log_records += regions_[i].records;
+    }
+    return absl::OkStatus();
+  }
 
   // --- writes
   absl::Status CheckWritable() const;
