@@ -177,10 +177,16 @@ absl::Status CollectLive(StoreRep& rep, LiveSet* live) {
     const RecordHeader& h = rec.header;
     if (h.id != e.key ||
         (h.type != RecordType::kPut && h.type != RecordType::kDelete)) {
-      return absl::DataLossError(
-          absl::StrCat(rep.path(), ": the index entry for id ", e.key,
-                       " points at a record of id ", h.id, " (type ",
-                       static_cast<int>(h.type), ") at offset ", file_offset));
+      // Entries indexed from the log name their own records: a wrong one
+      // comes from the persisted index (its checksum passed, its coverage
+      // matched the log), as Get reports it.
+      const bool persisted = rep.recovery().persisted_index_used;
+      return absl::DataLossError(absl::StrCat(
+          persisted ? IndexPathFor(rep.path()) : rep.path(), ": the ",
+          persisted ? "persisted " : "", "index entry for id ", e.key,
+          " points at a record of id ", h.id, " (type ",
+          static_cast<int>(h.type), ") at offset ", file_offset,
+          persisted ? "; delete the file to rebuild it" : ""));
     }
     if (h.type == RecordType::kDelete) continue;
     if (region == prev_region && h.sequence <= prev_sequence)

@@ -1,17 +1,21 @@
-// Compaction's verification step: a copy that does not match the original
-// -- though it is a well-formed store -- makes Compact fail with DataLoss
-// naming the difference, removes the copy and leaves the original in place.
-// The copy is altered between its directory sync and its verification
-// (the kDirSynced step hook), with valid checksums, so only the comparison
-// with the original can catch it.
+// Compaction's checks: a copy that does not match the original -- though
+// it is a well-formed store -- makes Compact fail with DataLoss naming the
+// difference, removes the copy and leaves the original in place. The copy
+// is altered between its directory sync and its verification (the
+// kDirSynced step hook), with valid checksums, so only the comparison with
+// the original can catch it. And a persisted index that passed its own
+// checks but names the wrong records is never copied from.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "coding.h"
 #include "format.h"
+#include "persisted_index.h"
 #include "recmap/compaction.h"
 #include "recmap/store.h"
 #include "store_rep.h"
@@ -129,6 +133,66 @@ TEST_CASE("compaction verification catches a copy with a deleted id") {
         REQUIRE(s->Delete(11).ok());
       },
       "compacted copy holds");
+}
+
+TEST_CASE("compaction refuses a persisted index that names other records") {
+  TempDir dir;
+  const std::string path = dir.File("c.rmap");
+  Options o = SmallOptions();
+  o.persist_index_min_records = 0;  // written at the clean close
+  o.persist_index_in_background = false;
+  {
+    auto s = OpenOrDie(path, o);
+    for (int round = 0; round < 2; ++round) {
+      for (uint64_t id = 0; id < 300; ++id)
+        REQUIRE(s->Put(id, Payload(round, id)).ok());
+    }
+  }
+  // Rewrite the index file with its checksum intact but two entries'
+  // locations swapped: it still covers the log, so the open trusts it.
+  std::array<uint8_t, 16> uuid;
+  uint64_t region_size;
+  {
+    auto s = OpenOrDie(path, o);
+    uuid = s->info().uuid;
+    region_size = s->info().region_size;
+  }
+  absl::StatusOr<std::unique_ptr<PersistedIndex>> ix =
+      PersistedIndex::Load(IndexPathFor(path), uuid, region_size);
+  REQUIRE(ix.ok());
+  const std::vector<IndexedRegion> regions = (*ix)->regions();
+  std::vector<OffsetIndex::Slot> entries;
+  (*ix)->ForEach([&](uint64_t id, uint64_t loc) {
+    entries.push_back({id, loc});
+  });
+  const uint64_t max_seq = (*ix)->max_sequence();
+  ix->reset();
+  REQUIRE(entries.size() == 300);
+  std::swap(entries[0].location, entries[1].location);
+  REQUIRE(PersistedIndex::Write(IndexPathFor(path), uuid, region_size, max_seq,
+                                regions, entries)
+              .ok());
+  const std::string orig = testing::ReadFile(path);
+
+  absl::StatusOr<CompactionResult> r = Compact(path, CompactionOptions());
+  REQUIRE(absl::IsDataLoss(r.status()));
+  CHECK_THAT(std::string(r.status().message()),
+             Catch::Contains(".idx: the persisted index entry for id " +
+                             std::to_string(entries[0].id)) ||
+                 Catch::Contains(".idx: the persisted index entry for id " +
+                                 std::to_string(entries[1].id)));
+  CHECK(testing::ReadFile(path) == orig);
+  CHECK(::access((path + ".compact-tmp").c_str(), F_OK) != 0);
+  // Without the file, the index is rebuilt from the log and compaction
+  // keeps every id's latest value.
+  REQUIRE(::unlink(IndexPathFor(path).c_str()) == 0);
+  r = Compact(path, CompactionOptions());
+  REQUIRE(r.ok());
+  CHECK(r->records_kept == 300);
+  Options ro = SmallOptions();
+  ro.create_if_missing = false;
+  auto s = OpenOrDie(path, ro);
+  for (uint64_t id = 0; id < 300; ++id) CHECK(*s->Get(id) == Payload(1, id));
 }
 
 }  // namespace
