@@ -297,6 +297,21 @@ class Runner {
       }
       r.min_ratio = 1.5;
       Emit(std::move(r));
+      // The same scan without ForEachRecord's verifier thread: what one
+      // core does (LMDB's cursor walk is one thread).
+      Row one;
+      one.workload = "scan_1thread";
+      one.what = "the same scan, recmap on the calling thread only";
+      one.records = n;
+      one.base_name = "lmdb";
+      if (build.ok) {
+        one.recmap = RunInChild(
+            [&] { return RecmapScan(rpath, n, /*verify_thread=*/false); });
+        one.base = rows_.back().base;  // the scan row's LMDB run
+      } else {
+        one.recmap.error = build.error;
+      }
+      Emit(std::move(one));
     }
     RemovePath(d);
   }

@@ -171,9 +171,11 @@ Measure RecmapRandomMultiGet(const std::string& path, uint64_t n,
   return m;
 }
 
-Measure RecmapScan(const std::string& path, uint64_t n) {
+Measure RecmapScan(const std::string& path, uint64_t n, bool verify_thread) {
   Measure m;
-  auto store = Open(path, &m);
+  Options o = BenchOptions();
+  if (!verify_thread) o.scan_verify_thread_min_bytes = ~uint64_t{0};
+  auto store = Open(path, &m, o);
   if (!store) return m;
   uint64_t count = 0, sum = 0;
   const double t0 = Now();
