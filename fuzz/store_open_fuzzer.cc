@@ -7,23 +7,29 @@
 //
 // Input: flags u8 | file bytes. Flag bit 0 rewrites every checksum in the
 // image first (fuzz_util.h, RepairChecksums) so that mutations reach
-// recovery and indexing; bit 1 sets verify_checksums_on_read.
+// recovery and indexing; bit 1 sets verify_checksums_on_read; bits 2-3
+// choose which thread of ForEachRecord's pipelined scan checksums records
+// (scan_pipeline.h: 1 the verifier, 2 the caller, else shared).
 //
 // Invariants: a Status, never a crash, hang, leak or out-of-bounds access;
 // error codes from the documented set; a read-only open never changes the
 // file; the live set agrees with Get and Stats; a writable open that
 // succeeded accepts a write, reopens in the same mode and keeps the same
-// live records plus the new one.
+// live records plus the new one; ForEachRecord's pipelined scan delivers
+// exactly the records and status of the one-thread scan.
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "fuzz_util.h"
 #include "recmap/store.h"
+#include "scan_pipeline.h"
+#include "store_rep.h"
 #include "verify.h"
 
 namespace recmap::fuzz {
@@ -52,6 +58,42 @@ Options MakeOptions(RecoveryMode mode, bool read_only, bool verify) {
   return o;
 }
 
+ScanChecksums g_scan_side = ScanChecksums::kShared;  // from the input's flags
+
+struct Scanned {
+  uint64_t id, sequence, file_offset;
+  RecordType type;
+  std::string value;
+  bool operator==(const Scanned&) const = default;
+};
+
+// The pipelined scan against the one-thread scan: same records, same order,
+// same status.
+void CheckPipelinedScan(Store* store) {
+  StoreRep& rep = *store->rep();
+  if (!rep.Refresh().ok()) return;
+  const uint32_t n = rep.known_regions();
+  std::vector<Scanned> serial, pipelined;
+  auto collect = [](std::vector<Scanned>* out) {
+    return [out](const RecordView& v) {
+      out->push_back({v.id, v.sequence, v.location.file_offset, v.type,
+                      std::string(v.value)});
+      return true;
+    };
+  };
+  absl::Status s1 = ForEachRecordSerial(rep, n, collect(&serial));
+  absl::Status s2 =
+      ForEachRecordPipelined(rep, n, collect(&pipelined), g_scan_side);
+  FUZZ_CHECK(s1.ok() || absl::IsDataLoss(s1),
+             "ForEachRecord: " + s1.ToString());
+  FUZZ_CHECK(s1 == s2, "pipelined scan status " + s2.ToString() +
+                           " differs from the serial scan's " + s1.ToString());
+  FUZZ_CHECK(serial == pipelined,
+             absl::StrCat("pipelined scan gave ", pipelined.size(),
+                          " records, the serial scan ", serial.size(),
+                          " (or different ones)"));
+}
+
 // Reads everything `store` holds through each read path and checks that
 // the paths agree. Returns the live set.
 LiveSet Exercise(Store* store) {
@@ -70,6 +112,7 @@ LiveSet Exercise(Store* store) {
     FUZZ_CHECK(s.ok() || absl::IsDataLoss(s),
                "ForEachInRegion: " + s.ToString());
   }
+  CheckPipelinedScan(store);
   FUZZ_CHECK(absl::IsInvalidArgument(store->ForEachInRegion(
                  st.regions, [](const RecordView&) { return true; })),
              "ForEachInRegion accepted a region past the end");
@@ -175,6 +218,9 @@ void Run(const uint8_t* data, size_t size) {
   std::string image(reinterpret_cast<const char*>(data) + 1, size - 1);
   if (flags & 1) RepairChecksums(&image);
   const bool verify = flags & 2;
+  g_scan_side = (flags >> 2 & 3) == 1   ? ScanChecksums::kVerifier
+                : (flags >> 2 & 3) == 2 ? ScanChecksums::kCaller
+                                        : ScanChecksums::kShared;
   for (RecoveryMode mode :
        {RecoveryMode::kTolerateTornTail, RecoveryMode::kAbsoluteConsistency,
         RecoveryMode::kSalvage}) {
