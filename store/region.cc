@@ -36,41 +36,6 @@ void RegionRef::SetDurableTail(uint64_t tail) const {
                              std::memory_order_release);
 }
 
-ScanStop CheckRecordAt(const RegionRef& r, uint64_t pos, uint64_t limit,
-                       ScannedRecord* out, bool verify_checksum) {
-  if (limit > r.size) limit = r.size;
-  if (pos + kRecordHeaderSize > limit) {
-    // Not even a header fits. At the region's physical end that is the
-    // normal end of a full region; before a limit inside the region it is a
-    // truncated record.
-    return limit == r.size ? ScanStop::kRegionEnd : ScanStop::kTruncated;
-  }
-  const char* p = r.base + pos;
-  RecordHeader& h = out->header;
-  if (!h.DecodeFrom(p)) return ScanStop::kBadHeader;
-  if (h.type == RecordType::kZero) {
-    // Never-written space is all zero; anything else with type 0 is damage.
-    if (h.checksum == 0 && h.length == 0 && h.id == 0 && h.sequence == 0) {
-      return ScanStop::kZero;
-    }
-    return ScanStop::kBadHeader;
-  }
-  if (h.sequence == 0 || h.sequence > kMaxSequence) return ScanStop::kBadHeader;
-  if (h.type == RecordType::kDelete && h.length != 0)
-    return ScanStop::kBadHeader;
-  if (uint64_t{h.length} > limit - pos - kRecordHeaderSize) {
-    return ScanStop::kTruncated;
-  }
-  // The padded footprint may exceed `limit` only if limit is the region end
-  // and not 8-aligned, which cannot happen (region sizes are page multiples).
-  if (verify_checksum && RecordChecksum(p, h.length, r.seed) != h.checksum) {
-    return ScanStop::kBadChecksum;
-  }
-  out->offset = pos;
-  out->payload = p + kRecordHeaderSize;
-  return ScanStop::kLimit;
-}
-
 bool ResumeMarkerAfterGap(const RegionRef& r, uint64_t gap, uint64_t limit,
                           ScannedRecord* out) {
   if (limit > r.size) limit = r.size;

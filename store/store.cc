@@ -329,18 +329,6 @@ absl::StatusOr<uint64_t> StoreRep::RegionScanEnd(uint32_t region) {
   return regions_[region].formatted ? end : 0;
 }
 
-RecordView StoreRep::ScannedView(uint32_t region,
-                                 const ScannedRecord& rec) const {
-  RecordView v;
-  v.id = rec.header.id;
-  v.sequence = rec.header.sequence;
-  v.type = rec.header.type;
-  v.value = std::string_view(rec.payload, rec.header.length);
-  v.location.region = region;
-  v.location.file_offset = RegionOffset(region) + rec.offset;
-  return v;
-}
-
 absl::Status StoreRep::RegionScanStatus(uint32_t region, const ScanResult& res,
                                         uint64_t end) const {
   if (res.stopped || res.end >= end || !IsDamage(res.stop))

@@ -250,7 +250,16 @@ class StoreRep {
   absl::StatusOr<uint64_t> RegionScanEnd(uint32_t region)
       ABSL_LOCKS_EXCLUDED(index_mu_);
   // The view of a record a scan of `region` validated.
-  RecordView ScannedView(uint32_t region, const ScannedRecord& rec) const;
+  RecordView ScannedView(uint32_t region, const ScannedRecord& rec) const {
+    RecordView v;
+    v.id = rec.header.id;
+    v.sequence = rec.header.sequence;
+    v.type = rec.header.type;
+    v.value = std::string_view(rec.payload, rec.header.length);
+    v.location.region = region;
+    v.location.file_offset = RegionOffset(region) + rec.offset;
+    return v;
+  }
   // DataLoss naming the offset if a scan of `region` up to `end` stopped on
   // damage before `end` (and was not stopped by its callback), else OK.
   absl::Status RegionScanStatus(uint32_t region, const ScanResult& res,
