@@ -4,14 +4,19 @@
 // measurement runs in a child process of its own. See docs/BENCHMARKS.md.
 //
 //   recmap_bench [--json] [--dir DIR] [--records N] [--big-records N]
-//                [--open-records N] [--only w1,w2,...]
+//                [--open-records N] [--repeat N] [--only w1,w2,...]
+//
+// Each throughput is the fastest of --repeat runs (default 3), for every
+// engine alike; the open rows run once (they share one crashed store).
 #include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,6 +37,7 @@ struct Config {
   uint64_t big_records = 200000;
   uint64_t open_records = 10000000;
   uint64_t lmdb_txn = 100000;
+  int repeat = 3;  // runs per measurement; the fastest is kept
   std::set<std::string> only;
 };
 
@@ -187,6 +193,24 @@ class Runner {
     return d;
   }
 
+  // Runs a measurement c_.repeat times, each in a child process of its own
+  // (with a fresh scratch subdirectory `name` passed to `fn`, removed after
+  // it, unless `name` is empty) and keeps the fastest run. Throughput on a
+  // shared VM swings by up to 2x between back-to-back runs; best-of-N is
+  // applied to every engine alike. A failed run is returned as it is.
+  Measure Best(const std::string& name,
+               const std::function<Measure(const std::string&)>& fn) {
+    Measure best;
+    for (int i = 0; i < c_.repeat; ++i) {
+      const std::string d = name.empty() ? std::string() : Sub(name);
+      Measure m = RunInChild([&] { return fn(d); });
+      if (!d.empty()) RemovePath(d);
+      if (!m.ok) return m;
+      if (i == 0 || m.OpsPerSec() > best.OpsPerSec()) best = m;
+    }
+    return best;
+  }
+
   void Append(const std::string& name, uint64_t n, size_t len, double ratio,
               double raw) {
     if (!Want(name)) return;
@@ -194,17 +218,15 @@ class Runner {
     r.workload = name;
     r.what = absl::StrFormat("append %d-byte values, 1 writer", len);
     r.records = n;
-    std::string d = Sub(name);
-    r.recmap = RunInChild([&] { return RecmapAppend(d, n, len); });
-    RemovePath(d);
-    d = Sub(name);
+    r.recmap = Best(
+        name, [&](const std::string& d) { return RecmapAppend(d, n, len); });
     r.base_name = "lmdb";
-    r.base = RunInChild([&] { return LmdbAppend(d, n, len, c_.lmdb_txn); });
-    RemovePath(d);
-    d = Sub(name);
+    r.base = Best(name, [&](const std::string& d) {
+      return LmdbAppend(d, n, len, c_.lmdb_txn);
+    });
     r.has_raw = true;
-    r.raw = RunInChild([&] { return RawAppend(d, n, len); });
-    RemovePath(d);
+    r.raw =
+        Best(name, [&](const std::string& d) { return RawAppend(d, n, len); });
     r.min_ratio = ratio;
     r.min_raw = raw;
     Emit(std::move(r));
@@ -216,14 +238,13 @@ class Runner {
     r.workload = "random_put";
     r.what = "put 100-byte values, ids shuffled";
     r.records = c_.records;
-    std::string d = Sub("random_put");
-    r.recmap = RunInChild([&] { return RecmapRandomPut(d, c_.records, 100); });
-    RemovePath(d);
-    d = Sub("random_put");
+    r.recmap = Best("random_put", [&](const std::string& d) {
+      return RecmapRandomPut(d, c_.records, 100);
+    });
     r.base_name = "lmdb";
-    r.base = RunInChild(
-        [&] { return LmdbRandomPut(d, c_.records, 100, c_.lmdb_txn); });
-    RemovePath(d);
+    r.base = Best("random_put", [&](const std::string& d) {
+      return LmdbRandomPut(d, c_.records, 100, c_.lmdb_txn);
+    });
     Emit(std::move(r));
   }
 
@@ -247,8 +268,8 @@ class Runner {
       r.records = n;
       r.base_name = "lmdb";
       if (build.ok) {
-        r.recmap = RunInChild([&] { return RecmapRandomGet(rpath, n); });
-        r.base = RunInChild([&] { return LmdbRandomGet(lpath, n); });
+        r.recmap = Best("", [&](auto&) { return RecmapRandomGet(rpath, n); });
+        r.base = Best("", [&](auto&) { return LmdbRandomGet(lpath, n); });
       } else {
         r.recmap.error = build.error;
       }
@@ -275,8 +296,8 @@ class Runner {
       r.base_name = "lmdb";
       if (build.ok) {
         r.recmap =
-            RunInChild([&] { return RecmapRandomMultiGet(rpath, n, 64); });
-        r.base = RunInChild([&] { return LmdbRandomGet(lpath, n); });
+            Best("", [&](auto&) { return RecmapRandomMultiGet(rpath, n, 64); });
+        r.base = Best("", [&](auto&) { return LmdbRandomGet(lpath, n); });
       } else {
         r.recmap.error = build.error;
       }
@@ -290,8 +311,8 @@ class Runner {
       r.records = n;
       r.base_name = "lmdb";
       if (build.ok) {
-        r.recmap = RunInChild([&] { return RecmapScan(rpath, n); });
-        r.base = RunInChild([&] { return LmdbScan(lpath, n); });
+        r.recmap = Best("", [&](auto&) { return RecmapScan(rpath, n); });
+        r.base = Best("", [&](auto&) { return LmdbScan(lpath, n); });
       } else {
         r.recmap.error = build.error;
       }
@@ -305,8 +326,9 @@ class Runner {
       one.records = n;
       one.base_name = "lmdb";
       if (build.ok) {
-        one.recmap = RunInChild(
-            [&] { return RecmapScan(rpath, n, /*verify_thread=*/false); });
+        one.recmap = Best("", [&](auto&) {
+          return RecmapScan(rpath, n, /*verify_thread=*/false);
+        });
         one.base = rows_.back().base;  // the scan row's LMDB run
       } else {
         one.recmap.error = build.error;
@@ -322,13 +344,13 @@ class Runner {
     r.workload = "writers_2";
     r.what = "2 writer processes vs 1, 100-byte appends";
     r.records = c_.records;
-    std::string d = Sub("writers");
     r.base_name = "recmap_1_writer";
-    r.base = RunInChild([&] { return RecmapWriters(d, c_.records, 100, 1); });
-    RemovePath(d);
-    d = Sub("writers");
-    r.recmap = RunInChild([&] { return RecmapWriters(d, c_.records, 100, 2); });
-    RemovePath(d);
+    r.base = Best("writers", [&](const std::string& d) {
+      return RecmapWriters(d, c_.records, 100, 1);
+    });
+    r.recmap = Best("writers", [&](const std::string& d) {
+      return RecmapWriters(d, c_.records, 100, 2);
+    });
     r.min_ratio = 1.7;
     Emit(std::move(r));
   }
@@ -340,14 +362,13 @@ class Runner {
     r.workload = "durable_batch";
     r.what = "batches of 1000 100-byte appends, then Sync / commit with sync";
     r.records = batches * batch;
-    std::string d = Sub("durable");
-    r.recmap =
-        RunInChild([&] { return RecmapDurable(d, batches, batch, 100); });
-    RemovePath(d);
-    d = Sub("durable");
+    r.recmap = Best("durable", [&](const std::string& d) {
+      return RecmapDurable(d, batches, batch, 100);
+    });
     r.base_name = "lmdb";
-    r.base = RunInChild([&] { return LmdbDurable(d, batches, batch, 100); });
-    RemovePath(d);
+    r.base = Best("durable", [&](const std::string& d) {
+      return LmdbDurable(d, batches, batch, 100);
+    });
     Emit(std::move(r));
   }
 
@@ -357,13 +378,13 @@ class Runner {
     r.workload = "compact";
     r.what = "compact a store with half its records superseded";
     r.records = c_.records;
-    std::string d = Sub("compact");
-    r.recmap = RunInChild([&] { return RecmapCompact(d, c_.records, 100); });
-    RemovePath(d);
-    d = Sub("compact");
+    r.recmap = Best("compact", [&](const std::string& d) {
+      return RecmapCompact(d, c_.records, 100);
+    });
     r.base_name = "lmdb";
-    r.base = RunInChild([&] { return LmdbCompact(d, c_.records, 100); });
-    RemovePath(d);
+    r.base = Best("compact", [&](const std::string& d) {
+      return LmdbCompact(d, c_.records, 100);
+    });
     r.extra_name = "size_after_over_before";
     Emit(std::move(r));
   }
@@ -435,12 +456,15 @@ int Main(int argc, char** argv) {
       c.big_records = std::stoull(next());
     } else if (a == "--open-records") {
       c.open_records = std::stoull(next());
+    } else if (a == "--repeat") {
+      c.repeat = std::max(1, std::stoi(next()));
     } else if (a == "--only") {
       for (auto w : absl::StrSplit(next(), ',')) c.only.insert(std::string(w));
     } else if (a == "--help" || a == "-h") {
       std::printf(
           "usage: recmap_bench [--json] [--dir DIR] [--records N]\n"
-          "  [--big-records N] [--open-records N] [--only w1,w2,...]\n"
+          "  [--big-records N] [--open-records N] [--repeat N]\n"
+          "  [--only w1,w2,...]\n"
           "workloads: append_16 append_100 append_4k random_put random_get\n"
           "  random_multiget scan writers_2 durable_batch compact open\n");
       return 0;
