@@ -288,14 +288,17 @@ absl::Status StoreRep::ForEachLive(
     absl::MutexLock lock(&index_mu_);
     RefreshLocked();
     live.reserve(index_.size() + (base_ ? base_->entries() : 0));
-    if (!ForEachLatestLocked([&](uint64_t, uint64_t packed) {
-          RecordView v = ViewAt(packed);
-          if (v.type == RecordType::kPut) live.emplace_back(v.sequence, packed);
-        })) {
+    if (!ForEachLatestLocked(
+            [&](uint64_t, uint64_t packed) {
+              RecordView v = ViewAt(packed);
+              if (v.type == RecordType::kPut)
+                live.emplace_back(v.sequence, packed);
+            },
+            /*check_records=*/true)) {
       return absl::DataLossError(absl::StrCat(
           IndexPathFor(path_),
-          ": an entry points outside the log it covers; delete the file to "
-          "rebuild it"));
+          ": an entry does not point at a record of its id in the log it "
+          "covers; delete the file to rebuild it"));
     }
   }
   std::sort(live.begin(), live.end());
@@ -370,17 +373,19 @@ StoreStats StoreRep::Stats() {
   st.next_sequence = read_only()
                          ? local_next_sequence_
                          : next_sequence().load(std::memory_order_acquire);
-  // An out-of-bounds persisted entry is left out of the counts (Stats
-  // cannot fail; ForEachLive and Get report it).
-  (void)ForEachLatestLocked([&](uint64_t, uint64_t packed) {
-    RecordView v = ViewAt(packed);
-    if (v.type == RecordType::kPut) {
-      st.live_records++;
-      st.live_payload_bytes += v.value.size();
-    } else {
-      st.tombstones++;
-    }
-  });
+  // A persisted entry that does not point at a record of its id is left
+  // out of the counts (Stats cannot fail; ForEachLive and Get report it).
+  (void)ForEachLatestLocked(
+      [&](uint64_t, uint64_t packed) {
+        RecordView v = ViewAt(packed);
+        if (v.type == RecordType::kPut) {
+          st.live_records++;
+          st.live_payload_bytes += v.value.size();
+        } else {
+          st.tombstones++;
+        }
+      },
+      /*check_records=*/true);
   for (uint32_t i = 0; i < st.regions; ++i) {
     const RegionInfo& ri = regions_[i];
     RegionStats rs;

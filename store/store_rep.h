@@ -305,24 +305,31 @@ class StoreRep {
       ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
   // Calls fn(id, location) for the latest indexed record of every id.
   // Returns false if a persisted-index entry was skipped because it points
-  // outside the log it covers (a checksummed but wrong index file): callers
-  // that promise every record report DataLoss.
+  // outside the log it covers -- or, with `check_records`, not at a
+  // well-formed put or delete of its own id there (BaseRecordAt: reads the
+  // record's header) -- a checksummed but wrong index file: callers that
+  // promise every record report DataLoss. Callers that read each record
+  // anyway pass check_records, so a forged entry never shows them another
+  // id's record.
   template <typename Fn>
-  [[nodiscard]] bool ForEachLatestLocked(Fn&& fn) const
+  [[nodiscard]] bool ForEachLatestLocked(Fn&& fn,
+                                         bool check_records = false) const
       ABSL_SHARED_LOCKS_REQUIRED(index_mu_) {
-    bool all_in_bounds = true;
+    bool all_valid = true;
     if (base_ != nullptr) {
       base_->ForEach([&](uint64_t id, uint64_t loc) {
         if (index_.Find(id) != 0) return;
-        if (!BaseEntryInBounds(loc)) {
-          all_in_bounds = false;
+        RecordHeader h;
+        if (check_records ? !BaseRecordAt(id, loc, &h)
+                          : !BaseEntryInBounds(loc)) {
+          all_valid = false;
           return;
         }
         fn(id, loc);
       });
     }
     index_.ForEach(fn);
-    return all_in_bounds;
+    return all_valid;
   }
   // Whether a persisted-index location names a whole record header inside
   // the log its file covers, so that reading that header stays inside the

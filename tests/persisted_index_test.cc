@@ -254,6 +254,18 @@ TEST_CASE("persisted index: a checksummed but wrong index is never followed",
     REQUIRE(many.size() == 2);
     for (const auto& v : many)
       CHECK(v.status().code() == absl::StatusCode::kDataLoss);
+    // The walks over every entry neither show another id's record nor pass
+    // over the forged entries silently (both swapped entries are wrong).
+    uint64_t shown = 0;
+    absl::Status live = s->ForEachLive([&](const RecordView& v) {
+      ++shown;
+      return true;
+    });
+    CHECK(live.code() == absl::StatusCode::kDataLoss);
+    CHECK_THAT(std::string(live.message()), Catch::Contains(".idx"));
+    CHECK(shown == 0);  // the index is checked before any record is shown
+    StoreStats st = s->Stats();
+    CHECK(st.live_records + st.tombstones == m.size() - 2);
   }
   SECTION("entries pointing outside every covered region") {
     uint64_t victim = 0;
