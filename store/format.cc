@@ -6,6 +6,15 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#if defined(__x86_64__)
+// libxxhash's runtime-dispatched XXH3 (AVX2 / AVX-512 when the CPU has
+// them; the same hash values on every path, XXH3 being defined by its
+// scalar reference). Inlined XXH3 is compiled for baseline x86-64 (SSE2),
+// which halves the speed of long inputs.
+extern "C" unsigned long long XXH3_64bits_withSeed_dispatch(
+    const void* input, size_t len, unsigned long long seed);
+#endif
+
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -139,9 +148,15 @@ uint64_t RegionSeed(const std::array<uint8_t, 16>& uuid, uint32_t index,
 }
 
 uint64_t RecordChecksum(const char* record, uint32_t length, uint64_t seed) {
-  return XXH3_64bits_withSeed(
-      record + kRecordChecksummedOffset,
-      kRecordHeaderSize - kRecordChecksummedOffset + uint64_t{length}, seed);
+  const char* p = record + kRecordChecksummedOffset;
+  const size_t n =
+      kRecordHeaderSize - kRecordChecksummedOffset + uint64_t{length};
+#if defined(__x86_64__)
+  // Up to 240 bytes XXH3 is scalar code, fastest inlined; past that it is
+  // a vector loop, where the CPU's widest vectors pay for the call.
+  if (n > XXH3_MIDSIZE_MAX) return XXH3_64bits_withSeed_dispatch(p, n, seed);
+#endif
+  return XXH3_64bits_withSeed(p, n, seed);
 }
 
 uint64_t DurableCheck(uint64_t durable_tail, uint64_t seed) {
