@@ -295,25 +295,6 @@ absl::Status StoreRep::ReadHeader(uint64_t file_size) {
   return absl::OkStatus();
 }
 
-std::atomic_ref<uint64_t> StoreRep::next_sequence() const {
-  return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(
-      map_.base() + kSharedPageOffset + kSharedNextSequence));
-}
-
-std::atomic_ref<uint64_t> StoreRep::shared_region_count() const {
-  return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(
-      map_.base() + kSharedPageOffset + kSharedRegionCount));
-}
-
-std::atomic_ref<uint32_t> StoreRep::tail_waiters() const {
-  return std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(
-      map_.base() + kSharedPageOffset + kSharedTailWaiters));
-}
-
-std::atomic_ref<uint32_t> StoreRep::tail_futex() const {
-  return std::atomic_ref<uint32_t>(*tail_futex_address());
-}
-
 absl::Status StoreRep::LoadRegionHeader(uint32_t i, bool allow_unformatted) {
   RegionInfo& ri = regions_[i];
   ri.ref.base = map_.base() + RegionOffset(i);

@@ -123,12 +123,24 @@ class StoreRep {
   const RecoveryReport& recovery() const { return recovery_; }
 
   // --- shared page words
-  std::atomic_ref<uint64_t> next_sequence() const;
-  std::atomic_ref<uint64_t> shared_region_count() const;
+  // (Inline: the append path touches two of them per record.)
+  std::atomic_ref<uint64_t> next_sequence() const {
+    return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(
+        map_.base() + kSharedPageOffset + kSharedNextSequence));
+  }
+  std::atomic_ref<uint64_t> shared_region_count() const {
+    return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(
+        map_.base() + kSharedPageOffset + kSharedRegionCount));
+  }
   // Tail wake-up words (format.h). Writable handles only: a read-only
   // mapping cannot be stored to.
-  std::atomic_ref<uint32_t> tail_waiters() const;
-  std::atomic_ref<uint32_t> tail_futex() const;
+  std::atomic_ref<uint32_t> tail_waiters() const {
+    return std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(
+        map_.base() + kSharedPageOffset + kSharedTailWaiters));
+  }
+  std::atomic_ref<uint32_t> tail_futex() const {
+    return std::atomic_ref<uint32_t>(*tail_futex_address());
+  }
   uint32_t* tail_futex_address() const {
     return reinterpret_cast<uint32_t*>(map_.base() + kSharedPageOffset +
                                        kSharedTailFutex);
