@@ -266,19 +266,31 @@ class Runner {
       if (m.ok) m.ok = LmdbBuild(lpath, n, 100, &m.error);
       return m;
     });
-    if (Want("random_get")) {
+    // One row against LMDB over the prebuilt stores; `lmdb` null reuses the
+    // previous row's LMDB measurement.
+    auto read_row = [&](const char* name, const char* what, double min_ratio,
+                        const std::function<Measure()>& recmap,
+                        const std::function<Measure()>& lmdb) {
       Row r;
-      r.workload = "random_get";
-      r.what = "get 100-byte values by shuffled id";
+      r.workload = name;
+      r.what = what;
       r.records = n;
       r.base_name = "lmdb";
+      r.min_ratio = min_ratio;
       if (build.ok) {
-        r.recmap = Median("", [&](auto&) { return RecmapRandomGet(rpath, n); });
-        r.base = Median("", [&](auto&) { return LmdbRandomGet(lpath, n); });
+        r.recmap = Median("", [&](auto&) { return recmap(); });
+        r.base = lmdb ? Median("", [&](auto&) { return lmdb(); })
+                      : rows_.back().base;
       } else {
         r.recmap.error = build.error;
       }
-      r.min_ratio = 5;
+      return r;
+    };
+    if (Want("random_get")) {
+      Row r = read_row(
+          "random_get", "get 100-byte values by shuffled id", 5,
+          [&] { return RecmapRandomGet(rpath, n); },
+          [&] { return LmdbRandomGet(lpath, n); });
       r.extra_name = "index_bytes_per_record";
       Emit(std::move(r));
       if (build.ok) {
@@ -294,51 +306,24 @@ class Runner {
       }
     }
     if (Want("random_multiget")) {
-      Row r;
-      r.workload = "random_multiget";
-      r.what = "the same gets, recmap MultiGet of 64 ids per call";
-      r.records = n;
-      r.base_name = "lmdb";
-      if (build.ok) {
-        r.recmap = Median(
-            "", [&](auto&) { return RecmapRandomMultiGet(rpath, n, 64); });
-        r.base = Median("", [&](auto&) { return LmdbRandomGet(lpath, n); });
-      } else {
-        r.recmap.error = build.error;
-      }
-      r.min_ratio = 5;
-      Emit(std::move(r));
+      Emit(read_row(
+          "random_multiget",
+          "the same gets, recmap MultiGet of 64 ids per call", 5,
+          [&] { return RecmapRandomMultiGet(rpath, n, 64); },
+          [&] { return LmdbRandomGet(lpath, n); }));
     }
     if (Want("scan")) {
-      Row r;
-      r.workload = "scan";
-      r.what = "full scan, recmap checksums verified";
-      r.records = n;
-      r.base_name = "lmdb";
-      if (build.ok) {
-        r.recmap = Median("", [&](auto&) { return RecmapScan(rpath, n); });
-        r.base = Median("", [&](auto&) { return LmdbScan(lpath, n); });
-      } else {
-        r.recmap.error = build.error;
-      }
-      r.min_ratio = 1.5;
-      Emit(std::move(r));
+      Emit(read_row(
+          "scan", "full scan, recmap checksums verified", 1.5,
+          [&] { return RecmapScan(rpath, n); },
+          [&] { return LmdbScan(lpath, n); }));
       // The same scan without ForEachRecord's verifier thread: what one
-      // core does (LMDB's cursor walk is one thread).
-      Row one;
-      one.workload = "scan_1thread";
-      one.what = "the same scan, recmap on the calling thread only";
-      one.records = n;
-      one.base_name = "lmdb";
-      if (build.ok) {
-        one.recmap = Median("", [&](auto&) {
-          return RecmapScan(rpath, n, /*verify_thread=*/false);
-        });
-        one.base = rows_.back().base;  // the scan row's LMDB run
-      } else {
-        one.recmap.error = build.error;
-      }
-      Emit(std::move(one));
+      // core does (LMDB's cursor walk is one thread), against the scan
+      // row's LMDB run.
+      Emit(read_row(
+          "scan_1thread", "the same scan, recmap on the calling thread only", 0,
+          [&] { return RecmapScan(rpath, n, /*verify_thread=*/false); },
+          nullptr));
     }
     RemovePath(d);
   }

@@ -159,13 +159,16 @@ struct ScanResult {
 // calling fn(const ScannedRecord&) for each. With `salvage`, damage does not
 // stop the scan: it resynchronises on the next 8-aligned offset holding a
 // valid record. If fn returns bool, false ends the scan after that record
-// (res.stopped; res.stop is then kLimit). If `checksums` is given and
-// *checksums is false when a record is reached, that record's checksum is
-// not verified (see CheckRecordAt): for a caller that verifies it
-// elsewhere, never with `salvage`.
-template <typename Fn>
+// (res.stopped; res.stop is then kLimit). `verify_at(pos)` says whether
+// the checksum of the record at `pos` is to be verified: false only for a
+// record whose bytes another pass has already verified (the pipelined
+// scan); ignored with `salvage`.
+struct AlwaysVerify {
+  bool operator()(uint64_t) const { return true; }
+};
+template <typename Fn, typename VerifyAt = AlwaysVerify>
 ScanResult ScanRegion(const RegionRef& r, uint64_t from, uint64_t limit,
-                      bool salvage, Fn&& fn, const bool* checksums = nullptr) {
+                      bool salvage, Fn&& fn, VerifyAt&& verify_at = {}) {
   ScanResult res;
   res.end = from;
   uint64_t pos = from;
@@ -175,8 +178,7 @@ ScanResult ScanRegion(const RegionRef& r, uint64_t from, uint64_t limit,
       break;
     }
     ScannedRecord rec;
-    ScanStop s = CheckRecordAt(r, pos, limit, &rec,
-                               checksums == nullptr || *checksums || salvage);
+    ScanStop s = CheckRecordAt(r, pos, limit, &rec, salvage || verify_at(pos));
     // A gap shorter than a header reads as a bad header (its last bytes are
     // the marker's), so any failure at a non-page-aligned offset may be one.
     if (s != ScanStop::kLimit && pos % kPageSize != 0 &&

@@ -5,36 +5,31 @@
 #include <atomic>
 #include <system_error>
 #include <thread>
-#include <vector>
 
 #include "store_rep.h"
 
 namespace recmap {
 namespace {
 
-// Ring of region-relative record offsets, verifier -> caller. Small, so the
-// caller reads records the verifier touched a moment ago (in L2, not DRAM):
-// 8192 records of 136 bytes are about 1 MiB.
-constexpr uint64_t kRingSize = 8192;
-// Offsets are published, and ring space returned, in batches: one mutex
-// round trip per batch instead of per record.
-constexpr uint64_t kBatch = 256;
-// Marks the end of the current region's records in the ring. Never a record
-// offset: records start at kRegionDataOffset or later.
-constexpr uint32_t kRegionEnd = 0;
-// Set in an entry (offsets are 8-aligned) whose checksum the verifier left
-// to the caller; see Pipeline.
-constexpr uint32_t kUnverified = 1;
-// The verifier checksums records itself only while at least this many
-// entries wait for the caller.
-constexpr uint64_t kBacklogToVerify = kRingSize / 2;
+// Positions are packed as region << 32 | region-relative offset (regions
+// are at most 4 GiB, kMaxRegionSize), so that log order is numeric order.
+uint64_t Pos(uint32_t region, uint64_t offset) {
+  return uint64_t{region} << 32 | offset;
+}
+uint32_t RegionOf(uint64_t pos) { return static_cast<uint32_t>(pos >> 32); }
+uint64_t OffsetOf(uint64_t pos) { return pos & 0xFFFFFFFFu; }
 
-// Before blocking in a futex wait, a thread that finds the ring empty (or
-// full) polls it this many times: the other side normally publishes within
-// microseconds, and a sleep and wake-up per batch would cost more than the
-// batch.
-constexpr int kSpins = 2000;
-// tail_ once the caller has stopped.
+// The caller publishes its position, and the verifier its progress, every
+// this many records: often enough that neither falls far out of date, rarely
+// enough that the cache lines they share do not move per record.
+constexpr uint64_t kPublishEvery = 32;
+// How far the verifier may run ahead of the caller inside a region: about
+// what the L2 cache holds, so that the caller reads what the verifier has
+// just read. Past it the verifier waits.
+constexpr uint64_t kMaxLead = uint64_t{1} << 20;
+// Spins before a futex wait (the verifier only): the caller moves on within
+// microseconds when it is running at all.
+constexpr int kSpins = 128;
 constexpr uint64_t kStopped = ~uint64_t{0};
 
 inline void CpuRelax() {
@@ -45,198 +40,176 @@ inline void CpuRelax() {
 #endif
 }
 
-// Waits until `word` differs from `seen` (spinning, then blocking) and
-// returns its new value.
-uint64_t WaitChange(const std::atomic<uint64_t>& word, uint64_t seen) {
-  uint64_t v = word.load(std::memory_order_acquire);
-  for (int i = 0; i < kSpins && v == seen; ++i) {
-    CpuRelax();
-    v = word.load(std::memory_order_acquire);
-  }
-  while (v == seen) {
-    word.wait(seen, std::memory_order_acquire);
-    v = word.load(std::memory_order_acquire);
-  }
-  return v;
-}
-
-// Work sharing: the verifier always walks and checks the headers (it must,
-// to find the next record), but the checksum -- most of the cost -- is done
-// by whichever side is behind: when the caller has caught up (fewer than
-// kBacklogToVerify entries waiting), the verifier passes records on with
-// kUnverified and the caller checksums them before delivering them. A
-// mismatch then ends the scan with exactly the DataLoss a serial scan gives
-// (a record whose header validates is never a resume gap). Salvage mode
-// (resynchronising past damage) is left wholly to the verifier.
+// The caller walks the log exactly as the serial scan does (ScanRegion over
+// each region, header checks and all) and delivers every record itself; it
+// never waits for the verifier. The verifier walks the same chain of
+// records a little ahead of it, checksumming, and publishes how far it got;
+// the caller skips the checksum of a record the verifier has verified, and
+// verifies any other itself. So the two share the checksums -- most of a
+// scan's cost -- when both run, and the caller alone is a serial scan when
+// the verifier is not scheduled (a busy machine), never slower than one.
 //
-// Invariants: the verifier writes ring slots [head_, tail_ + kRingSize)
-// only; the caller reads slots [tail_, head_) only. head_ is stored with
-// release after the slots (and, for a kRegionEnd, the region's status_
-// entry) are written, and loaded with acquire before they are read; tail_
-// likewise orders the caller's reads before the verifier reuses the slots.
+// Why a skipped checksum is safe: record boundaries are a deterministic
+// chain from any boundary, and the verifier only ever starts from the
+// region start or from a position the caller published (a boundary it was
+// about to examine). verified_[r % 2] = Pos(r, e) means: every record of
+// region r that starts at or after the verifier's last starting point and
+// before e passed the full check, checksum included. The caller, at or past
+// that starting point (it published it earlier), trusts a record starting
+// at s < e only when the slot is tagged with its own region. A stale slot
+// from an earlier stretch of the same region ends at or before where the
+// caller already is. The verifier enters region r + 2 (reusing r's slot)
+// only after the caller has reached r + 1. The bytes below a region's
+// indexed end never change while the store is mapped, so what the verifier
+// checked is what the caller reads.
 class Pipeline {
  public:
-  Pipeline(StoreRep& rep, uint32_t regions, ScanChecksums checksums)
-      : rep_(rep),
-        regions_(regions),
-        checksums_(checksums),
-        status_(regions),
-        ring_(kRingSize) {}
+  Pipeline(StoreRep& rep, uint32_t regions, ScanChecksums mode)
+      : rep_(rep), regions_(regions), mode_(mode) {}
 
-  // Verifier thread: scans the regions in order, pushing the offset of every
-  // valid put and delete, then kRegionEnd; stops after a region with damage
-  // or when the caller has stopped.
-  void Produce() {
-    salvage_ = rep_.options().recovery_mode == RecoveryMode::kSalvage;
-    verify_ = checksums_ != ScanChecksums::kCaller || salvage_;
-    const bool salvage = salvage_;
-    for (uint32_t r = 0; r < regions_; ++r) {
-      absl::StatusOr<uint64_t> end = rep_.RegionScanEnd(r);
-      absl::Status status;
-      if (!end.ok()) {
-        status = end.status();
-      } else if (*end != 0) {
-        ScanResult res = ScanRegion(
-            rep_.region(r).ref, kRegionDataOffset, *end, salvage,
-            [&](const ScannedRecord& rec) {
-              if (rec.header.type == RecordType::kPadding) return true;
-              // Region-relative offsets fit: regions are at most
-              // 4 GiB (kMaxRegionSize).
-              const uint32_t offset = static_cast<uint32_t>(rec.offset);
-              return Push(verify_ ? offset : offset | kUnverified);
-            },
-            &verify_);
-        if (res.stopped) return;  // the caller stopped
-        status = rep_.RegionScanStatus(r, res, *end);
-      }
-      const bool ok = status.ok();
-      status_[r] = std::move(status);
-      if (!Push(kRegionEnd)) return;
-      Publish();
-      if (!ok) return;
-    }
-  }
-
-  // Calling thread: hands the verified records to `fn` in ring order.
-  absl::Status Consume(const std::function<bool(const RecordView&)>& fn) {
-    uint64_t tail = 0;
-    uint32_t region = 0;
+  // Verifier thread.
+  void Verify() {
+    uint64_t at = Pos(0, kRegionDataOffset);
     while (true) {
-      const uint64_t head = WaitChange(head_, tail);
-      for (; tail < head; ++tail) {
-        if (tail % kBatch == 0) ReturnSpace(tail);
-        const uint32_t entry = ring_[tail % kRingSize];
-        if (entry == kRegionEnd) {
-          if (!status_[region].ok()) return status_[region];
-          if (++region == regions_) return absl::OkStatus();
-          continue;
-        }
-        ScannedRecord rec;
-        absl::Status bad;
-        if (!RecordAt(region, entry, &rec, &bad)) return bad;
-        if (!fn(rep_.ScannedView(region, rec))) return absl::OkStatus();
+      const uint64_t caller = caller_.load(std::memory_order_acquire);
+      if (caller == kStopped) break;
+      if (caller > at) at = caller;  // fell behind: start where the caller is
+      const uint32_t r = RegionOf(at);
+      if (r >= regions_) break;
+      if (r >= RegionOf(caller) + 2) {  // would reuse a slot the caller needs
+        WaitForCaller(caller);
+        continue;
       }
+      absl::StatusOr<uint64_t> end = rep_.RegionScanEnd(r);
+      if (!end.ok()) break;  // the caller reports it
+      if (*end == 0 || OffsetOf(at) >= *end) {
+        at = Pos(r + 1, kRegionDataOffset);
+        MarkDone(r);
+        continue;
+      }
+      std::atomic<uint64_t>& slot = verified_[r % 2];
+      uint64_t count = 0;
+      bool jump = false;
+      ScanResult res = ScanRegion(
+          rep_.region(r).ref, OffsetOf(at), *end, /*salvage=*/false,
+          [&](const ScannedRecord& rec) {
+            if (++count % kPublishEvery != 0) return true;
+            slot.store(Pos(r, rec.offset + RecordSize(rec.header.length)),
+                       std::memory_order_release);
+            uint64_t c = caller_.load(std::memory_order_acquire);
+            if (c == kStopped || c > Pos(r, rec.offset)) {
+              jump = true;  // the caller has passed us (or is gone)
+              return false;
+            }
+            while (rec.offset - OffsetOf(c) > kMaxLead && RegionOf(c) == r) {
+              c = WaitForCaller(c);
+              if (c == kStopped) return false;
+            }
+            return true;
+          });
+      if (res.records != 0)
+        slot.store(Pos(r, res.end), std::memory_order_release);
+      if (jump) continue;
+      MarkDone(r);
+      // Damage: the caller meets it and reports it exactly as the serial
+      // scan would; nothing past it is vouched for.
+      if (IsDamage(res.stop)) break;
+      at = Pos(r + 1, kRegionDataOffset);
     }
+    MarkDone(~uint32_t{0});
   }
 
-  // Tells the verifier that the caller has returned.
+  // Calling thread: the serial scan, skipping checksums the verifier did.
+  absl::Status Deliver(const std::function<bool(const RecordView&)>& fn,
+                       uint64_t* trusted) {
+    const bool salvage = rep_.options().recovery_mode == RecoveryMode::kSalvage;
+    for (uint32_t r = 0; r < regions_; ++r) {
+      Publish(Pos(r, kRegionDataOffset));
+      absl::StatusOr<uint64_t> end = rep_.RegionScanEnd(r);
+      if (!end.ok()) return end.status();
+      if (*end == 0) continue;  // never formatted
+      const std::atomic<uint64_t>& slot = verified_[r % 2];
+      uint64_t count = 0;
+      ScanResult res = ScanRegion(
+          rep_.region(r).ref, kRegionDataOffset, *end, salvage,
+          [&](const ScannedRecord& rec) {
+            if (++count % kPublishEvery == 0)
+              Publish(Pos(r, rec.offset + RecordSize(rec.header.length)));
+            if (rec.header.type == RecordType::kPadding) return true;
+            return fn(rep_.ScannedView(r, rec));
+          },
+          [&](uint64_t pos) {
+            if (!VerifiedBy(slot, r, pos)) return true;
+            ++*trusted;
+            return false;
+          });
+      if (res.stopped) return absl::OkStatus();
+      if (absl::Status s = rep_.RegionScanStatus(r, res, *end); !s.ok())
+        return s;
+    }
+    return absl::OkStatus();
+  }
+
+  // The caller is done: lets the verifier run out.
   void Stop() {
-    stop_.store(true, std::memory_order_release);
-    tail_.store(kStopped, std::memory_order_release);
-    tail_.notify_all();
+    caller_.store(kStopped, std::memory_order_release);
+    caller_.notify_all();
   }
 
  private:
-  // Verifier: appends one entry; false if the caller has stopped.
-  bool Push(uint32_t entry) {
-    if (head_local_ == space_end_ && !WaitForSpace()) return false;
-    ring_[head_local_ % kRingSize] = entry;
-    ++head_local_;
-    if (head_local_ % kBatch == 0) {
-      Publish();
-      const uint64_t tail = tail_.load(std::memory_order_acquire);
-      switch (checksums_) {
-        case ScanChecksums::kShared:
-          verify_ = salvage_ || (tail != kStopped &&
-                                 head_local_ - tail >= kBacklogToVerify);
-          break;
-        case ScanChecksums::kVerifier:
-          break;
-        case ScanChecksums::kCaller:
-          verify_ = salvage_;
-          break;
+  // Whether the record at `pos` of region `r` was verified by the verifier.
+  // ScanChecksums::kVerifier (tests) first waits until the verifier has
+  // either verified it or left the region.
+  bool VerifiedBy(const std::atomic<uint64_t>& slot, uint32_t r, uint64_t pos) {
+    uint64_t v = slot.load(std::memory_order_acquire);
+    if (mode_ == ScanChecksums::kVerifier) {
+      while (!(RegionOf(v) == r && pos < OffsetOf(v)) &&
+             done_.load(std::memory_order_acquire) <= r) {
+        std::this_thread::yield();
+        v = slot.load(std::memory_order_acquire);
       }
-      return !stop_.load(std::memory_order_relaxed);
+      // The verifier stores its last slot value before it marks the region
+      // done: read it again after seeing done_.
+      v = slot.load(std::memory_order_acquire);
     }
-    return true;
+    return RegionOf(v) == r && pos < OffsetOf(v);
   }
 
-  void Publish() {
-    head_.store(head_local_, std::memory_order_release);
-    head_.notify_one();
+  void Publish(uint64_t pos) {
+    caller_.store(pos, std::memory_order_release);
+    caller_.notify_one();  // cheap unless the verifier waits
   }
 
-  // Verifier, ring full: publishes, then waits for the caller to free
-  // slots; false if the caller has stopped.
-  bool WaitForSpace() {
-    Publish();
-    uint64_t tail = tail_.load(std::memory_order_acquire);
-    while (tail != kStopped && head_local_ - tail >= kRingSize)
-      tail = WaitChange(tail_, tail);
-    if (tail == kStopped) return false;
-    space_end_ = tail + kRingSize;
-    return true;
-  }
-
-  // Caller: frees the slots before `tail`.
-  void ReturnSpace(uint64_t tail) {
-    tail_.store(tail, std::memory_order_release);
-    tail_.notify_one();
-  }
-
-  // Caller: the record at ring entry `entry` of `region`, which the
-  // verifier validated (all but the checksum if kUnverified is set). The
-  // header is decoded again from the mapping: it cannot have changed.
-  // False, with the serial scan's DataLoss in `status`, if the checksum
-  // left to the caller does not match.
-  bool RecordAt(uint32_t region, uint32_t entry, ScannedRecord* rec,
-                absl::Status* status) {
-    const RegionRef& ref = rep_.region(region).ref;
-    rec->offset = entry & ~kUnverified;
-    const char* p = ref.base + rec->offset;
-    (void)rec->header.DecodeFrom(p);
-    rec->payload = p + kRecordHeaderSize;
-    if ((entry & kUnverified) != 0 &&
-        RecordChecksum(p, rec->header.length, ref.seed) !=
-            rec->header.checksum) {
-      ScanResult res;
-      res.end = rec->offset;
-      res.stop = ScanStop::kBadChecksum;
-      *status = rep_.RegionScanStatus(region, res, rec->offset + 1);
-      return false;
+  // Verifier: waits until the caller moves from `seen`; returns where it is.
+  uint64_t WaitForCaller(uint64_t seen) {
+    uint64_t c = caller_.load(std::memory_order_acquire);
+    for (int i = 0; i < kSpins && c == seen; ++i) {
+      CpuRelax();
+      c = caller_.load(std::memory_order_acquire);
     }
-    return true;
+    while (c == seen) {
+      caller_.wait(seen, std::memory_order_acquire);
+      c = caller_.load(std::memory_order_acquire);
+    }
+    return c;
+  }
+
+  // Verifier: it will verify nothing more in regions < `next`.
+  void MarkDone(uint32_t region) {
+    const uint64_t next = region == ~uint32_t{0} ? ~uint64_t{0} : region + 1;
+    if (next > done_.load(std::memory_order_relaxed))
+      done_.store(next, std::memory_order_release);
   }
 
   StoreRep& rep_;
   const uint32_t regions_;
-  const ScanChecksums checksums_;
-  std::vector<absl::Status> status_;  // per region, see class comment
-  std::vector<uint32_t> ring_;
+  const ScanChecksums mode_;
 
-  // One cache line each: the caller polls head_ while the verifier writes
-  // its own counters on every record; sharing a line would move it between
-  // the cores once per record.
-  alignas(64) std::atomic<uint64_t> head_{0};  // entries published
-  alignas(64) std::atomic<uint64_t> tail_{
-      0};  // entries the caller is done with
-  std::atomic<bool> stop_{false};
-
-  // Verifier thread only.
-  alignas(64) uint64_t head_local_ = 0;  // entries written
-  uint64_t space_end_ = kRingSize;       // entries that may be written
-  bool salvage_ = false;
-  bool verify_ = true;  // checksum the records pushed next
+  // One cache line each: the caller stores caller_ and loads verified_, the
+  // verifier the other way round.
+  alignas(64) std::atomic<uint64_t> caller_{0};  // Pos the caller examines
+  alignas(64) std::atomic<uint64_t> verified_[2] = {0, 0};  // see class
+  std::atomic<uint64_t> done_{0};  // regions the verifier has left
 };
 
 }  // namespace
@@ -256,19 +229,28 @@ absl::Status ForEachRecordSerial(
 
 absl::Status ForEachRecordPipelined(
     StoreRep& rep, uint32_t regions,
-    const std::function<bool(const RecordView&)>& fn, ScanChecksums checksums) {
-  if (regions == 0) return absl::OkStatus();
+    const std::function<bool(const RecordView&)>& fn, ScanChecksums checksums,
+    uint64_t* trusted) {
+  uint64_t unused;
+  if (trusted == nullptr) trusted = &unused;
+  *trusted = 0;
+  // Salvage mode verifies every record where it resynchronises: nothing to
+  // share. kCaller (tests): the caller alone, through the pipelined path.
+  if (regions == 0 || rep.options().recovery_mode == RecoveryMode::kSalvage)
+    return ForEachRecordSerial(rep, regions, fn);
   Pipeline pipeline(rep, regions, checksums);
   std::thread verifier;
-  try {
-    verifier = std::thread([&pipeline] { pipeline.Produce(); });
-  } catch (const std::system_error&) {
-    return ForEachRecordSerial(rep, regions, fn);  // no thread to be had
+  if (checksums != ScanChecksums::kCaller) {
+    try {
+      verifier = std::thread([&pipeline] { pipeline.Verify(); });
+    } catch (const std::system_error&) {
+      return ForEachRecordSerial(rep, regions, fn);  // no thread to be had
+    }
+    pthread_setname_np(verifier.native_handle(), "recmap-scan");
   }
-  pthread_setname_np(verifier.native_handle(), "recmap-scan");
-  absl::Status s = pipeline.Consume(fn);
+  absl::Status s = pipeline.Deliver(fn, trusted);
   pipeline.Stop();
-  verifier.join();
+  if (verifier.joinable()) verifier.join();
   return s;
 }
 

@@ -1,12 +1,10 @@
 // Store::ForEachRecord on two threads. Verifying a record (header checks and
-// the XXH3 checksum over header and payload) costs more than handing it to
-// the caller, so a verifier thread runs the scan a little ahead and passes
-// the offsets of the records it validated to the calling thread through a
-// small ring; the calling thread decodes each header again and calls the
-// callback. The bytes below a region's indexed end never change while the
-// store is mapped (records are immutable once published, and a scrub only
-// zeroes bytes past a tail), so a record verified by the other thread is
-// still the record the callback sees.
+// the XXH3 checksum over header and payload) is most of a scan's cost. The
+// calling thread scans exactly as the serial scan does and calls the
+// callback; a verifier thread walks the same records a little ahead and
+// checksums them, and the caller skips the checksums the verifier has
+// done. The caller never waits for the verifier: on a busy machine it is a
+// serial scan. See scan_pipeline.cc for why a skipped checksum is safe.
 #ifndef RECMAP_STORE_SCAN_PIPELINE_H_
 #define RECMAP_STORE_SCAN_PIPELINE_H_
 
@@ -25,16 +23,21 @@ class StoreRep;
 // /*skip_padding=*/true) per region would, with the same early stop and
 // the same DataLoss status for damage (the records before the damage are
 // delivered first). Falls back to that single-threaded loop if the thread
-// cannot be started. Errors: as Store::ForEachRecord.
-// Which thread checksums the records (headers are always checked by the
-// verifier thread, which walks the log): kShared balances the work between
-// the two (the default; see scan_pipeline.cc); the others are for tests,
-// which must reach both ways a checksum mismatch can be found.
+// cannot be started, and in salvage mode (which verifies every record it
+// resynchronises on). Errors: as Store::ForEachRecord.
+// Who checksums the records: kShared, whichever thread gets to a record
+// first (the default). For tests, which must reach both ways a record can
+// be checked: kVerifier makes the caller wait for the verifier at every
+// record it has not yet passed (so the verifier checks all it can), and
+// kCaller starts no verifier (the caller checks everything). `trusted`, if
+// given, is set to the number of records (resume markers included) whose
+// checksum the caller skipped because the verifier had checked it.
 enum class ScanChecksums { kShared, kVerifier, kCaller };
 [[nodiscard]] absl::Status ForEachRecordPipelined(
     StoreRep& rep, uint32_t regions,
     const std::function<bool(const RecordView&)>& fn,
-    ScanChecksums checksums = ScanChecksums::kShared);
+    ScanChecksums checksums = ScanChecksums::kShared,
+    uint64_t* trusted = nullptr);
 
 // The single-threaded loop (and the fallback): ForEachInRegion per region.
 [[nodiscard]] absl::Status ForEachRecordSerial(

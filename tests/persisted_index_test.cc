@@ -257,7 +257,7 @@ TEST_CASE("persisted index: a checksummed but wrong index is never followed",
     // The walks over every entry neither show another id's record nor pass
     // over the forged entries silently (both swapped entries are wrong).
     uint64_t shown = 0;
-    absl::Status live = s->ForEachLive([&](const RecordView& v) {
+    absl::Status live = s->ForEachLive([&](const RecordView&) {
       ++shown;
       return true;
     });
