@@ -27,6 +27,9 @@ constexpr uint64_t kPublishEvery = 32;
 // what the L2 cache holds, so that the caller reads what the verifier has
 // just read. Past it the verifier waits.
 constexpr uint64_t kMaxLead = uint64_t{1} << 20;
+// How far ahead of the caller the verifier restarts once the caller has
+// overtaken it.
+constexpr uint64_t kSkipAhead = uint64_t{256} << 10;
 // Spins before a futex wait (the verifier only): the caller moves on within
 // microseconds when it is running at all.
 constexpr int kSpins = 128;
@@ -73,7 +76,11 @@ class Pipeline {
     while (true) {
       const uint64_t caller = caller_.load(std::memory_order_acquire);
       if (caller == kStopped) break;
-      if (caller > at) at = caller;  // fell behind: start where the caller is
+      bool behind = false;
+      if (caller > at) {  // fell behind: start from where the caller is
+        at = caller;
+        behind = true;
+      }
       const uint32_t r = RegionOf(at);
       if (r >= regions_) break;
       if (r >= RegionOf(caller) + 2) {  // would reuse a slot the caller needs
@@ -87,6 +94,11 @@ class Pipeline {
         MarkDone(r);
         continue;
       }
+      // Overtaken, the verifier would race the caller neck and neck, both
+      // checksumming the same records: walk the headers alone (cheap) to a
+      // boundary kSkipAhead further, and verify from there.
+      if (behind) at = Pos(r, SkipAhead(r, OffsetOf(at), *end));
+      seg_start_[r % 2].store(at, std::memory_order_release);
       std::atomic<uint64_t>& slot = verified_[r % 2];
       uint64_t count = 0;
       bool jump = false;
@@ -128,7 +140,6 @@ class Pipeline {
       absl::StatusOr<uint64_t> end = rep_.RegionScanEnd(r);
       if (!end.ok()) return end.status();
       if (*end == 0) continue;  // never formatted
-      const std::atomic<uint64_t>& slot = verified_[r % 2];
       uint64_t count = 0;
       ScanResult res = ScanRegion(
           rep_.region(r).ref, kRegionDataOffset, *end, salvage,
@@ -139,7 +150,7 @@ class Pipeline {
             return fn(rep_.ScannedView(r, rec));
           },
           [&](uint64_t pos) {
-            if (!VerifiedBy(slot, r, pos)) return true;
+            if (!VerifiedBy(r, pos)) return true;
             ++*trusted;
             return false;
           });
@@ -157,22 +168,39 @@ class Pipeline {
   }
 
  private:
-  // Whether the record at `pos` of region `r` was verified by the verifier.
-  // ScanChecksums::kVerifier (tests) first waits until the verifier has
-  // either verified it or left the region.
-  bool VerifiedBy(const std::atomic<uint64_t>& slot, uint32_t r, uint64_t pos) {
-    uint64_t v = slot.load(std::memory_order_acquire);
+  // Verifier: the boundary kSkipAhead bytes (or less, at a stop) past
+  // `from`, found by checking headers only.
+  uint64_t SkipAhead(uint32_t r, uint64_t from, uint64_t end) {
+    ScanResult res = ScanRegion(
+        rep_.region(r).ref, from, end, /*salvage=*/false,
+        [&](const ScannedRecord& rec) {
+          return rec.offset + RecordSize(rec.header.length) < from + kSkipAhead;
+        },
+        [](uint64_t) { return false; });
+    return res.end;
+  }
+
+  // Whether the verifier has verified the record at `pos` of region `r`:
+  // inside its current stretch [seg_start_, verified_) of that region (end
+  // loaded first: the start it then reads is that stretch's or a later
+  // one's, which begins at or past the earlier end -- an empty window).
+  bool Trusted(uint32_t r, uint64_t pos) const {
+    const uint64_t e = verified_[r % 2].load(std::memory_order_acquire);
+    const uint64_t s = seg_start_[r % 2].load(std::memory_order_acquire);
+    return RegionOf(e) == r && RegionOf(s) == r && OffsetOf(s) <= pos &&
+           pos < OffsetOf(e);
+  }
+
+  // Trusted, but ScanChecksums::kVerifier (tests) first waits until the
+  // verifier has either verified the record or left the region.
+  bool VerifiedBy(uint32_t r, uint64_t pos) {
     if (mode_ == ScanChecksums::kVerifier) {
-      while (!(RegionOf(v) == r && pos < OffsetOf(v)) &&
-             done_.load(std::memory_order_acquire) <= r) {
+      while (!Trusted(r, pos) && done_.load(std::memory_order_acquire) <= r)
         std::this_thread::yield();
-        v = slot.load(std::memory_order_acquire);
-      }
-      // The verifier stores its last slot value before it marks the region
-      // done: read it again after seeing done_.
-      v = slot.load(std::memory_order_acquire);
+      // The verifier stores its last values before it marks the region
+      // done: Trusted below reads them again after seeing done_.
     }
-    return RegionOf(v) == r && pos < OffsetOf(v);
+    return Trusted(r, pos);
   }
 
   void Publish(uint64_t pos) {
@@ -209,6 +237,7 @@ class Pipeline {
   // verifier the other way round.
   alignas(64) std::atomic<uint64_t> caller_{0};  // Pos the caller examines
   alignas(64) std::atomic<uint64_t> verified_[2] = {0, 0};  // see class
+  std::atomic<uint64_t> seg_start_[2] = {0, 0};
   std::atomic<uint64_t> done_{0};  // regions the verifier has left
 };
 
