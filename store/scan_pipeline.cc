@@ -1,7 +1,6 @@
 #include "scan_pipeline.h"
 
 #include <pthread.h>
-#include <sched.h>
 
 #include <atomic>
 #include <system_error>
@@ -73,15 +72,6 @@ class Pipeline {
 
   // Verifier thread.
   void Verify() {
-    // Idle CPU only: on a busy machine a verifier at normal priority would
-    // take CPU time from the caller (which does the scan regardless) and
-    // make the scan slower than a one-thread scan (measured beside a CI
-    // build: 0.7-0.8x of it).
-    // (Not in the kVerifier test mode, where the caller waits for it.)
-    if (mode_ == ScanChecksums::kShared) {
-      sched_param idle{};
-      (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
-    }
     uint64_t at = Pos(0, kRegionDataOffset);
     while (true) {
       const uint64_t caller = caller_.load(std::memory_order_acquire);
