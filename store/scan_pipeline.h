@@ -3,8 +3,8 @@
 // calling thread scans exactly as the serial scan does and calls the
 // callback; a verifier thread walks the same records a little ahead and
 // checksums them, and the caller skips the checksums the verifier has
-// done. The caller never waits for the verifier: on a busy machine it is a
-// serial scan. See scan_pipeline.cc for why a skipped checksum is safe.
+// done. The caller never waits for the verifier. See scan_pipeline.cc for
+// why a skipped checksum is safe.
 #ifndef RECMAP_STORE_SCAN_PIPELINE_H_
 #define RECMAP_STORE_SCAN_PIPELINE_H_
 
