@@ -7,6 +7,7 @@ PACKAGES=(
   libabsl-dev libboost-dev liblmdb-dev catch2 libxxhash-dev libcli11-dev libfmt-dev
   clang libclang-rt-14-dev llvm
   gnuplot-nox
+  python3-dev pybind11-dev python3-numpy python3-pytest python3-lmdb
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
