@@ -22,7 +22,9 @@ configure: deps $(BUILD)/build.ninja
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
+# The demo builds only what it runs: the library, the tool and the demo.
+demo: configure
+	cmake --build $(BUILD) -j $(JOBS) --target recmap_cli recmap_demo
 	$(BUILD)/examples/recmap_demo --tool $(BUILD)/tools/recmap
 
 test: build
