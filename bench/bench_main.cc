@@ -1,13 +1,17 @@
-// recmap_bench: recmap against LMDB 0.9 (and a raw populated mmap) on the
-// same data in the same run. Prints a table; with --json, one JSON object
-// per workload on stdout (the table then goes to stderr). Every engine's
-// measurement runs in a child process of its own. See docs/BENCHMARKS.md.
+// recmap_bench: recmap against LMDB 0.9, a Boost.Interprocess
+// managed_mapped_file with a mutex per append (the seed's approach in C++)
+// and the physical limit (raw_fresh) on the same data in the same run.
+// Prints a table; with --json, one JSON object per workload on stdout (the
+// table then goes to stderr). Every engine's measurement runs in a child
+// process of its own. See docs/BENCHMARKS.md.
 //
 //   recmap_bench [--json] [--dir DIR] [--records N] [--big-records N]
 //                [--open-records N] [--repeat N] [--only w1,w2,...]
 //
-// Each throughput is the median of --repeat runs (default 3), for every
-// engine alike; the open rows run once (they share one crashed store).
+// The engines of a row run interleaved for --repeat rounds (default 5);
+// each throughput is the median of its runs and each ratio the median of
+// the per-round ratios, printed with their range. The open rows run once
+// (they share one crashed store).
 #include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,8 +41,24 @@ struct Config {
   uint64_t big_records = 200000;
   uint64_t open_records = 10000000;
   uint64_t lmdb_txn = 100000;
-  int repeat = 3;  // runs per measurement; the median is kept
+  int repeat = 5;  // interleaved rounds per row; medians are kept
   std::set<std::string> only;
+};
+
+// Per-round ratios of recmap to another engine of the same row: engines
+// run interleaved, one run each per round, so each ratio compares runs
+// made within seconds of each other.
+struct Spread {
+  bool has = false;
+  double med = 0, min = 0, max = 0;
+};
+
+// One engine of a row: its median run and its per-round ratio spread.
+struct Side {
+  std::string name;  // "" when the row has no such engine
+  Measure m;
+  Spread ratio;  // recmap / this engine, per round
+  bool has() const { return !name.empty(); }
 };
 
 // One row of the table / one JSON object.
@@ -47,26 +67,33 @@ struct Row {
   std::string what;  // human description
   uint64_t records = 0;
   Measure recmap;
-  std::string base_name;  // "lmdb", "recmap_1_writer", or "" (no baseline)
-  Measure base;
-  bool has_raw = false;
-  Measure raw;
+  Side base;  // "lmdb", "recmap_1_writer", ...
+  Side raw;   // the physical limit, "raw_fresh"
+  Side peer;  // "bip": Boost.Interprocess, the seed's approach
   // Target: ratio >= min_ratio (if > 0); raw fraction >= min_raw (if > 0);
   // seconds <= max_seconds (if > 0); extra <= max_extra (if > 0).
   double min_ratio = 0, min_raw = 0, max_seconds = 0, max_extra = 0;
   std::string extra_name;  // what recmap.extra means, if reported
 };
 
-double Ratio(const Row& r) {
-  return r.base.OpsPerSec() > 0 ? r.recmap.OpsPerSec() / r.base.OpsPerSec() : 0;
+double RatioOf(const Measure& a, const Side& s) {
+  if (s.ratio.has) return s.ratio.med;
+  return s.m.OpsPerSec() > 0 ? a.OpsPerSec() / s.m.OpsPerSec() : 0;
 }
-double RawFraction(const Row& r) {
-  return r.raw.OpsPerSec() > 0 ? r.recmap.OpsPerSec() / r.raw.OpsPerSec() : 0;
+double Ratio(const Row& r) { return RatioOf(r.recmap, r.base); }
+double RawFraction(const Row& r) { return RatioOf(r.recmap, r.raw); }
+
+std::string BaseLabel(const std::string& name) {
+  if (name == "lmdb") return "LMDB";
+  if (name == "recmap_1_writer") return "1 writer";
+  return name;
 }
 
 // "yes" / "no" / "" (no target).
 std::string Met(const Row& r) {
-  bool any = false, ok = r.recmap.ok && (r.base_name.empty() || r.base.ok);
+  bool any = false,
+       ok = r.recmap.ok && (!r.base.has() || r.base.m.ok) &&
+            (!r.raw.has() || r.raw.m.ok);
   if (r.min_ratio > 0) any = true, ok = ok && Ratio(r) >= r.min_ratio;
   if (r.min_raw > 0) any = true, ok = ok && RawFraction(r) >= r.min_raw;
   if (r.max_seconds > 0)
@@ -79,8 +106,7 @@ std::string Met(const Row& r) {
 std::string Target(const Row& r) {
   std::vector<std::string> t;
   if (r.min_ratio > 0)
-    t.push_back(absl::StrFormat(">=%gx %s", r.min_ratio,
-                                r.base_name == "lmdb" ? "LMDB" : "1 writer"));
+    t.push_back(absl::StrFormat(">=%gx %s", r.min_ratio, BaseLabel(r.base.name)));
   if (r.min_raw > 0)
     t.push_back(absl::StrFormat(">=%g%% raw", r.min_raw * 100));
   if (r.max_seconds > 0)
@@ -89,33 +115,53 @@ std::string Target(const Row& r) {
   return absl::StrJoin(t, ", ");
 }
 
+std::string JsonSide(const Row& r, const Side& s, const char* ratio_key) {
+  if (!s.has()) return "";
+  std::string j = absl::StrFormat(
+      ",\"%s\":{\"ok\":%s,\"ops_per_sec\":%.0f,\"cpu_ns_per_op\":%.1f,"
+      "\"peak_rss_per_record\":%.1f,\"%s\":%.3f",
+      s.name, s.m.ok ? "true" : "false", s.m.OpsPerSec(), s.m.CpuNsPerOp(),
+      r.records ? double(s.m.peak_rss) / r.records : 0.0, ratio_key,
+      RatioOf(r.recmap, s));
+  if (s.ratio.has)
+    j += absl::StrFormat(",\"%s_min\":%.3f,\"%s_max\":%.3f", ratio_key,
+                         s.ratio.min, ratio_key, s.ratio.max);
+  return j + "}";
+}
+
 std::string Json(const Row& r) {
   std::string s = absl::StrFormat(
       "{\"workload\":\"%s\",\"description\":\"%s\",\"records\":%d,"
       "\"recmap_ok\":%s,\"recmap_ops_per_sec\":%.0f,\"recmap_seconds\":%.6f,"
+      "\"recmap_cpu_ns_per_op\":%.1f,"
       "\"recmap_peak_rss_bytes\":%d,\"recmap_peak_rss_per_record\":%.1f",
       r.workload, r.what, r.records, r.recmap.ok ? "true" : "false",
-      r.recmap.OpsPerSec(), r.recmap.seconds, r.recmap.peak_rss,
+      r.recmap.OpsPerSec(), r.recmap.seconds, r.recmap.CpuNsPerOp(),
+      r.recmap.peak_rss,
       r.records ? double(r.recmap.peak_rss) / r.records : 0.0);
-  if (!r.base_name.empty()) {
-    s += absl::StrFormat(
-        ",\"baseline\":\"%s\",\"%s_ok\":%s,\"%s_ops_per_sec\":%.0f,"
-        "\"%s_peak_rss_per_record\":%.1f,\"ratio\":%.3f",
-        r.base_name, r.base_name, r.base.ok ? "true" : "false", r.base_name,
-        r.base.OpsPerSec(), r.base_name,
-        r.records ? double(r.base.peak_rss) / r.records : 0.0, Ratio(r));
+  if (r.base.has()) {
+    // Flat keys kept for bench/plot.sh.
+    s += absl::StrFormat(",\"baseline\":\"%s\",\"%s_ops_per_sec\":%.0f,"
+                         "\"ratio\":%.3f",
+                         r.base.name, r.base.name, r.base.m.OpsPerSec(),
+                         Ratio(r));
+    s += JsonSide(r, r.base, "ratio");
   }
-  if (r.has_raw) {
+  if (r.raw.has()) {
     s += absl::StrFormat(",\"raw_ops_per_sec\":%.0f,\"raw_fraction\":%.3f",
-                         r.raw.OpsPerSec(), RawFraction(r));
+                         r.raw.m.OpsPerSec(), RawFraction(r));
+    s += JsonSide(r, r.raw, "fraction");
   }
+  s += JsonSide(r, r.peer, "ratio");
   if (!r.extra_name.empty())
     s += absl::StrFormat(",\"%s\":%.3f", r.extra_name, r.recmap.extra);
   const std::string met = Met(r);
   s +=
       absl::StrFormat(",\"target\":\"%s\",\"met\":%s", Target(r),
                       met.empty() ? "null" : (met == "yes" ? "true" : "false"));
-  std::string err = r.recmap.error.empty() ? r.base.error : r.recmap.error;
+  std::string err = r.recmap.error;
+  for (const Side* side : {&r.base, &r.raw, &r.peer})
+    if (err.empty()) err = side->m.error;
   if (!err.empty()) {
     for (char& c : err)
       if (c == '"' || c == '\\') c = '\'';
@@ -129,25 +175,37 @@ std::string Mops(const Measure& m) {
   return absl::StrFormat("%.2f", m.OpsPerSec() / 1e6);
 }
 
+// "3.19x [2.9-3.4]": the median per-round ratio and its range.
+std::string RatioText(const Row& r, const Side& s, bool percent) {
+  if (!s.has()) return "-";
+  auto f = [&](double x) {
+    return percent ? absl::StrFormat("%.0f%%", x * 100)
+                   : absl::StrFormat("%.2fx", x);
+  };
+  std::string t = f(RatioOf(r.recmap, s));
+  if (s.ratio.has && s.ratio.min != s.ratio.max) {
+    t += percent ? absl::StrFormat(" [%.0f-%.0f]", s.ratio.min * 100,
+                                   s.ratio.max * 100)
+                 : absl::StrFormat(" [%.2f-%.2f]", s.ratio.min, s.ratio.max);
+  }
+  return t;
+}
+
 void PrintTable(FILE* out, const std::vector<Row>& rows) {
-  absl::FPrintF(out, "%-22s %9s %9s %8s %9s %7s %9s  %-26s %s\n", "workload",
-                "recmap", "baseline", "ratio", "raw", "of raw", "rss B/rec",
-                "target", "met");
-  absl::FPrintF(out, "%-22s %9s %9s %8s %9s %7s %9s\n", "", "M/s", "M/s", "",
-                "M/s", "", "");
+  absl::FPrintF(out,
+                "%-20s %8s %7s %8s %-19s %8s %-15s %7s %-19s %8s  %-24s %s\n",
+                "workload", "recmap", "ns CPU", "baseline", "ratio [min-max]",
+                "raw", "of raw", "bip", "x bip", "rss B/r", "target", "met");
+  absl::FPrintF(out, "%-20s %8s %7s %8s %-19s %8s %-15s %7s\n", "", "M/s",
+                "/rec", "M/s", "", "M/s", "", "M/s");
   for (const Row& r : rows) {
-    std::string rec = Mops(r.recmap), base = "-", ratio = "-", raw = "-",
-                frac = "-";
+    std::string rec = Mops(r.recmap);
     if (r.max_seconds > 0 && r.recmap.ok)
       rec = absl::StrFormat("%.0f ms", r.recmap.seconds * 1000);
-    if (!r.base_name.empty()) {
-      base = Mops(r.base);
-      ratio = absl::StrFormat("%.2fx", Ratio(r));
-    }
-    if (r.has_raw) {
-      raw = Mops(r.raw);
-      frac = absl::StrFormat("%.0f%%", RawFraction(r) * 100);
-    }
+    const std::string cpu =
+        r.recmap.cpu_seconds > 0 && r.max_seconds == 0
+            ? absl::StrFormat("%.0f", r.recmap.CpuNsPerOp())
+            : "-";
     std::string rss =
         r.records
             ? absl::StrFormat("%.0f", double(r.recmap.peak_rss) / r.records)
@@ -155,14 +213,21 @@ void PrintTable(FILE* out, const std::vector<Row>& rows) {
     std::string target = Target(r);
     if (!r.extra_name.empty())
       target += absl::StrFormat(" [%s=%.1f]", r.extra_name, r.recmap.extra);
-    absl::FPrintF(out, "%-22s %9s %9s %8s %9s %7s %9s  %-26s %s\n", r.workload,
-                  rec, base, ratio, raw, frac, rss, target, Met(r));
+    absl::FPrintF(
+        out, "%-20s %8s %7s %8s %-19s %8s %-15s %7s %-19s %8s  %-24s %s\n",
+        r.workload, rec, cpu, r.base.has() ? Mops(r.base.m) : "-",
+        RatioText(r, r.base, false), r.raw.has() ? Mops(r.raw.m) : "-",
+        RatioText(r, r.raw, true), r.peer.has() ? Mops(r.peer.m) : "-",
+        RatioText(r, r.peer, false), rss, target, Met(r));
     if (!r.recmap.error.empty())
       absl::FPrintF(out, "  recmap error: %s\n", r.recmap.error);
-    if (!r.base.error.empty())
-      absl::FPrintF(out, "  baseline error: %s\n", r.base.error);
+    for (const Side* s : {&r.base, &r.raw, &r.peer})
+      if (!s->m.error.empty())
+        absl::FPrintF(out, "  %s error: %s\n", s->name, s->m.error);
   }
 }
+
+using Workload = std::function<Measure(const std::string&)>;
 
 class Runner {
  public:
@@ -179,7 +244,7 @@ class Runner {
       std::fflush(stdout);
     }
     absl::FPrintF(human, "  %-22s recmap %s  baseline %s  %s\n", r.workload,
-                  Mops(r.recmap), r.base_name.empty() ? "-" : Mops(r.base),
+                  Mops(r.recmap), r.base.has() ? Mops(r.base.m) : "-",
                   Met(r));
     std::fflush(human);
     rows_.push_back(std::move(r));
@@ -193,47 +258,102 @@ class Runner {
     return d;
   }
 
-  // Runs a measurement c_.repeat times, each in a child process of its own
-  // (with a fresh scratch subdirectory `name` passed to `fn`, removed after
-  // it, unless `name` is empty) and keeps the median run. Throughput on a
-  // shared VM swings by up to 2x between back-to-back runs, mostly in
-  // single outliers either way (LMDB's 4 KiB append once ran at 3x its
-  // usual speed); the median is applied to every engine alike. A failed
-  // run is returned as it is.
-  Measure Median(const std::string& name,
-                 const std::function<Measure(const std::string&)>& fn) {
-    std::vector<Measure> runs;
-    for (int i = 0; i < c_.repeat; ++i) {
-      const std::string d = name.empty() ? std::string() : Sub(name);
-      Measure m = RunInChild([&] { return fn(d); });
-      if (!d.empty()) RemovePath(d);
-      if (!m.ok) return m;
-      runs.push_back(std::move(m));
+  // Runs the engines of one row interleaved -- engine 0, 1, 2, then 0, 1,
+  // 2 again -- for c_.repeat rounds, each run in a child process of its own
+  // with a fresh scratch subdirectory `name` (removed after it; none when
+  // `name` is empty). Throughput on a shared VM swings by up to 2x between
+  // runs a minute apart; runs seconds apart see the same machine, so the
+  // per-round ratios are steadier than the ratio of two medians. Fills
+  // each engine's median run and, for engines 1.., the spread of engine
+  // 0's per-round ratio to it. An engine whose run fails keeps that failed
+  // run and is not run again.
+  void Interleaved(const std::string& name, const std::vector<Workload>& fns,
+                   Measure* first, const std::vector<Side*>& others) {
+    const size_t k = fns.size();
+    std::vector<std::vector<Measure>> runs(k);
+    std::vector<Measure> failed(k);
+    for (int round = 0; round < c_.repeat; ++round) {
+      for (size_t e = 0; e < k; ++e) {
+        if (!failed[e].error.empty()) continue;
+        const std::string d = name.empty() ? std::string() : Sub(name);
+        Measure m = RunInChild([&] { return fns[e](d); });
+        if (!d.empty()) RemovePath(d);
+        if (!m.ok) {
+          if (m.error.empty()) m.error = "failed";
+          failed[e] = m;
+          continue;
+        }
+        runs[e].push_back(std::move(m));
+      }
     }
-    std::sort(runs.begin(), runs.end(), [](const Measure& a, const Measure& b) {
-      return a.OpsPerSec() < b.OpsPerSec();
-    });
-    return runs[runs.size() / 2];
+    auto median = [&](size_t e) {
+      if (!failed[e].error.empty()) return failed[e];
+      std::vector<Measure> v = runs[e];
+      std::sort(v.begin(), v.end(), [](const Measure& a, const Measure& b) {
+        return a.OpsPerSec() < b.OpsPerSec();
+      });
+      return v[v.size() / 2];
+    };
+    *first = median(0);
+    for (size_t e = 1; e < k; ++e) {
+      Side* s = others[e - 1];
+      s->m = median(e);
+      if (!failed[0].error.empty() || !failed[e].error.empty()) continue;
+      std::vector<double> ratios;
+      for (size_t i = 0; i < runs[0].size() && i < runs[e].size(); ++i) {
+        const double b = runs[e][i].OpsPerSec();
+        if (b > 0) ratios.push_back(runs[0][i].OpsPerSec() / b);
+      }
+      if (ratios.empty()) continue;
+      std::sort(ratios.begin(), ratios.end());
+      s->ratio = {true, ratios[ratios.size() / 2], ratios.front(),
+                  ratios.back()};
+    }
   }
 
   void Append(const std::string& name, uint64_t n, size_t len, double ratio,
-              double raw) {
+              double raw, bool with_peer) {
     if (!Want(name)) return;
     Row r;
     r.workload = name;
     r.what = absl::StrFormat("append %d-byte values, 1 writer", len);
     r.records = n;
-    r.recmap = Median(
-        name, [&](const std::string& d) { return RecmapAppend(d, n, len); });
-    r.base_name = "lmdb";
-    r.base = Median(name, [&](const std::string& d) {
-      return LmdbAppend(d, n, len, c_.lmdb_txn);
-    });
-    r.has_raw = true;
-    r.raw = Median(name,
-                   [&](const std::string& d) { return RawAppend(d, n, len); });
+    r.base.name = "lmdb";
+    r.raw.name = "raw_fresh";
+    std::vector<Workload> fns = {
+        [&](const std::string& d) { return RecmapAppend(d, n, len); },
+        [&](const std::string& d) {
+          return LmdbAppend(d, n, len, c_.lmdb_txn);
+        },
+        [&](const std::string& d) { return RawFreshAppend(d, n, len); }};
+    std::vector<Side*> sides = {&r.base, &r.raw};
+    if (with_peer) {
+      r.peer.name = "bip";
+      fns.push_back([&](const std::string& d) { return BipAppend(d, n, len); });
+      sides.push_back(&r.peer);
+    }
+    Interleaved(name, fns, &r.recmap, sides);
     r.min_ratio = ratio;
     r.min_raw = raw;
+    Emit(std::move(r));
+  }
+
+  // The physical limit itself: raw_fresh against the same loop into pages
+  // populated before the clock (what page faults cost it).
+  void RawFresh(uint64_t n) {
+    if (!Want("raw_fresh")) return;
+    Row r;
+    r.workload = "raw_fresh";
+    r.what =
+        "the physical limit: 100-byte records + XXH3 into fresh pages, a "
+        "helper populating ahead; baseline: pages populated before timing";
+    r.records = n;
+    r.base.name = "raw_populated";
+    Interleaved(
+        "raw_fresh",
+        {[&](const std::string& d) { return RawFreshAppend(d, n, 100); },
+         [&](const std::string& d) { return RawAppend(d, n, 100); }},
+        &r.recmap, {&r.base});
     Emit(std::move(r));
   }
 
@@ -243,13 +363,16 @@ class Runner {
     r.workload = "random_put";
     r.what = "put 100-byte values, ids shuffled";
     r.records = c_.records;
-    r.recmap = Median("random_put", [&](const std::string& d) {
-      return RecmapRandomPut(d, c_.records, 100);
-    });
-    r.base_name = "lmdb";
-    r.base = Median("random_put", [&](const std::string& d) {
-      return LmdbRandomPut(d, c_.records, 100, c_.lmdb_txn);
-    });
+    r.base.name = "lmdb";
+    Interleaved(
+        "random_put",
+        {[&](const std::string& d) {
+           return RecmapRandomPut(d, c_.records, 100);
+         },
+         [&](const std::string& d) {
+           return LmdbRandomPut(d, c_.records, 100, c_.lmdb_txn);
+         }},
+        &r.recmap, {&r.base});
     Emit(std::move(r));
   }
 
@@ -259,38 +382,48 @@ class Runner {
       return;
     const uint64_t n = c_.records;
     std::string d = Sub("reads");
-    const std::string rpath = d + "/reads.rmap", lpath = d + "/lmdb";
+    const std::string rpath = d + "/reads.rmap", lpath = d + "/lmdb",
+                      bpath = d + "/bip.bin";
     Measure build = RunInChild([&] {
       Measure m;
       m.ok = RecmapBuild(rpath, n, 100, &m.error);
       if (m.ok) m.ok = LmdbBuild(lpath, n, 100, &m.error);
+      if (m.ok) m.ok = BipBuild(bpath, n, 100, &m.error);
       return m;
     });
-    // One row against LMDB over the prebuilt stores; `lmdb` null reuses the
-    // previous row's LMDB measurement.
+    // One row over the prebuilt stores: recmap, LMDB and, when `bip` is
+    // given, Boost.Interprocess, interleaved.
     auto read_row = [&](const char* name, const char* what, double min_ratio,
                         const std::function<Measure()>& recmap,
-                        const std::function<Measure()>& lmdb) {
+                        const std::function<Measure()>& lmdb,
+                        const std::function<Measure()>& bip) {
       Row r;
       r.workload = name;
       r.what = what;
       r.records = n;
-      r.base_name = "lmdb";
+      r.base.name = "lmdb";
       r.min_ratio = min_ratio;
-      if (build.ok) {
-        r.recmap = Median("", [&](auto&) { return recmap(); });
-        r.base = lmdb ? Median("", [&](auto&) { return lmdb(); })
-                      : rows_.back().base;
-      } else {
+      if (!build.ok) {
         r.recmap.error = build.error;
+        return r;
       }
+      std::vector<Workload> fns = {[&](auto&) { return recmap(); },
+                                   [&](auto&) { return lmdb(); }};
+      std::vector<Side*> sides = {&r.base};
+      if (bip) {
+        r.peer.name = "bip";
+        fns.push_back([&](auto&) { return bip(); });
+        sides.push_back(&r.peer);
+      }
+      Interleaved("", fns, &r.recmap, sides);
       return r;
     };
     if (Want("random_get")) {
       Row r = read_row(
-          "random_get", "get 100-byte values by shuffled id", 5,
+          "random_get", "get 100-byte values by shuffled id", 3,
           [&] { return RecmapRandomGet(rpath, n); },
-          [&] { return LmdbRandomGet(lpath, n); });
+          [&] { return LmdbRandomGet(lpath, n); },
+          [&] { return BipRandomGet(bpath, n); });
       r.extra_name = "index_bytes_per_record";
       Emit(std::move(r));
       if (build.ok) {
@@ -300,6 +433,7 @@ class Runner {
         m.records = n;
         m.recmap = rows_.back().recmap;
         m.recmap.seconds = 0;
+        m.recmap.cpu_seconds = 0;
         m.extra_name = "index_bytes_per_record";
         m.max_extra = 32;
         Emit(std::move(m));
@@ -310,20 +444,20 @@ class Runner {
           "random_multiget",
           "the same gets, recmap MultiGet of 64 ids per call", 5,
           [&] { return RecmapRandomMultiGet(rpath, n, 64); },
-          [&] { return LmdbRandomGet(lpath, n); }));
+          [&] { return LmdbRandomGet(lpath, n); }, nullptr));
     }
     if (Want("scan")) {
       Emit(read_row(
           "scan", "full scan, recmap checksums verified", 1.5,
           [&] { return RecmapScan(rpath, n); },
-          [&] { return LmdbScan(lpath, n); }));
+          [&] { return LmdbScan(lpath, n); },
+          [&] { return BipScan(bpath, n); }));
       // The same scan without ForEachRecord's verifier thread: what one
-      // core does (LMDB's cursor walk is one thread), against the scan
-      // row's LMDB run.
+      // core does (LMDB's cursor walk is one thread).
       Emit(read_row(
           "scan_1thread", "the same scan, recmap on the calling thread only", 0,
           [&] { return RecmapScan(rpath, n, /*verify_thread=*/false); },
-          nullptr));
+          [&] { return LmdbScan(lpath, n); }, nullptr));
     }
     RemovePath(d);
   }
@@ -334,13 +468,19 @@ class Runner {
     r.workload = "writers_2";
     r.what = "2 writer processes vs 1, 100-byte appends";
     r.records = c_.records;
-    r.base_name = "recmap_1_writer";
-    r.base = Median("writers", [&](const std::string& d) {
-      return RecmapWriters(d, c_.records, 100, 1);
-    });
-    r.recmap = Median("writers", [&](const std::string& d) {
-      return RecmapWriters(d, c_.records, 100, 2);
-    });
+    r.base.name = "recmap_1_writer";
+    r.peer.name = "bip";
+    Interleaved("writers",
+                {[&](const std::string& d) {
+                   return RecmapWriters(d, c_.records, 100, 2);
+                 },
+                 [&](const std::string& d) {
+                   return RecmapWriters(d, c_.records, 100, 1);
+                 },
+                 [&](const std::string& d) {
+                   return BipWriters(d, c_.records, 100, 2);
+                 }},
+                &r.recmap, {&r.base, &r.peer});
     r.min_ratio = 1.7;
     Emit(std::move(r));
   }
@@ -352,13 +492,15 @@ class Runner {
     r.workload = "durable_batch";
     r.what = "batches of 1000 100-byte appends, then Sync / commit with sync";
     r.records = batches * batch;
-    r.recmap = Median("durable", [&](const std::string& d) {
-      return RecmapDurable(d, batches, batch, 100);
-    });
-    r.base_name = "lmdb";
-    r.base = Median("durable", [&](const std::string& d) {
-      return LmdbDurable(d, batches, batch, 100);
-    });
+    r.base.name = "lmdb";
+    Interleaved("durable",
+                {[&](const std::string& d) {
+                   return RecmapDurable(d, batches, batch, 100);
+                 },
+                 [&](const std::string& d) {
+                   return LmdbDurable(d, batches, batch, 100);
+                 }},
+                &r.recmap, {&r.base});
     Emit(std::move(r));
   }
 
@@ -368,13 +510,15 @@ class Runner {
     r.workload = "compact";
     r.what = "compact a store with half its records superseded";
     r.records = c_.records;
-    r.recmap = Median("compact", [&](const std::string& d) {
-      return RecmapCompact(d, c_.records, 100);
-    });
-    r.base_name = "lmdb";
-    r.base = Median("compact", [&](const std::string& d) {
-      return LmdbCompact(d, c_.records, 100);
-    });
+    r.base.name = "lmdb";
+    Interleaved("compact",
+                {[&](const std::string& d) {
+                   return RecmapCompact(d, c_.records, 100);
+                 },
+                 [&](const std::string& d) {
+                   return LmdbCompact(d, c_.records, 100);
+                 }},
+                &r.recmap, {&r.base});
     r.extra_name = "size_after_over_before";
     Emit(std::move(r));
   }
@@ -455,7 +599,8 @@ int Main(int argc, char** argv) {
           "usage: recmap_bench [--json] [--dir DIR] [--records N]\n"
           "  [--big-records N] [--open-records N] [--repeat N]\n"
           "  [--only w1,w2,...]\n"
-          "workloads: append_16 append_100 append_4k random_put random_get\n"
+          "workloads: append_16 append_100 raw_fresh append_4k random_put\n"
+          "  random_get"
           "  random_multiget scan writers_2 durable_batch compact open\n");
       return 0;
     } else {
@@ -472,9 +617,10 @@ int Main(int argc, char** argv) {
   c.dir = scratch;
   Runner run(c);
   const double t0 = Now();
-  run.Append("append_100", c.records, 100, 8, 0.70);
-  run.Append("append_16", c.records, 16, 5, 0);
-  run.Append("append_4k", c.big_records, 4096, 2, 0);
+  run.Append("append_100", c.records, 100, 3, 0.80, /*with_peer=*/true);
+  run.RawFresh(c.records);
+  run.Append("append_16", c.records, 16, 5, 0, false);
+  run.Append("append_4k", c.big_records, 4096, 2, 0, false);
   run.RandomPut();
   run.Reads();
   run.Writers();
@@ -488,7 +634,8 @@ int Main(int argc, char** argv) {
   absl::FPrintF(out, "\ntotal %.1f s\n", Now() - t0);
   bool all_ok = true;
   for (const Row& r : run.rows())
-    all_ok = all_ok && r.recmap.ok && (r.base_name.empty() || r.base.ok);
+    for (const Side* side : {&r.base, &r.raw, &r.peer})
+      all_ok = all_ok && r.recmap.ok && (!side->has() || side->m.ok);
   return all_ok ? 0 : 1;
 }
 

@@ -21,6 +21,17 @@ double Now() {
       .count();
 }
 
+double CpuNow() {
+  auto secs = [](const struct rusage& r) {
+    return r.ru_utime.tv_sec + r.ru_utime.tv_usec * 1e-6 + r.ru_stime.tv_sec +
+           r.ru_stime.tv_usec * 1e-6;
+  };
+  struct rusage self {}, kids {};
+  ::getrusage(RUSAGE_SELF, &self);
+  ::getrusage(RUSAGE_CHILDREN, &kids);
+  return secs(self) + secs(kids);
+}
+
 namespace {
 // The child's result travels through a pipe as fixed fields then the
 // error text.
@@ -29,6 +40,7 @@ struct Wire {
   uint64_t ops;
   double seconds;
   double extra;
+  double cpu_seconds;
   uint32_t error_len;
 };
 
@@ -70,7 +82,7 @@ Measure RunInChild(const std::function<Measure()>& fn) {
   if (pid == 0) {
     ::close(p[0]);
     Measure r = fn();
-    Wire w{r.ok, r.ops, r.seconds, r.extra,
+    Wire w{r.ok, r.ops, r.seconds, r.extra, r.cpu_seconds,
            static_cast<uint32_t>(r.error.size())};
     WriteAll(p[1], &w, sizeof(w));
     WriteAll(p[1], r.error.data(), r.error.size());
@@ -95,6 +107,7 @@ Measure RunInChild(const std::function<Measure()>& fn) {
   m.ops = w.ops;
   m.seconds = w.seconds;
   m.extra = w.extra;
+  m.cpu_seconds = w.cpu_seconds;
   m.error = err;
   m.peak_rss = static_cast<uint64_t>(ru.ru_maxrss) * 1024;
   return m;

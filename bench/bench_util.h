@@ -15,6 +15,9 @@ namespace recmap::bench {
 
 // Monotonic clock in seconds.
 double Now();
+// CPU seconds (user + system) used so far by this process's threads and by
+// the children it has waited for.
+double CpuNow();
 
 // What one measured run produced.
 struct Measure {
@@ -24,7 +27,10 @@ struct Measure {
   double seconds = 0;     // time of the measured section only
   double extra = 0;       // workload-specific (e.g. index bytes per record)
   uint64_t peak_rss = 0;  // child's peak resident set, bytes (ru_maxrss)
+  double cpu_seconds = 0;  // CPU of the measured section, every thread
   double OpsPerSec() const { return seconds > 0 ? ops / seconds : 0; }
+  // CPU nanoseconds per operation (0 when not measured).
+  double CpuNsPerOp() const { return ops > 0 ? cpu_seconds * 1e9 / ops : 0; }
 };
 
 // Runs `fn` in a forked child and returns what it measured, with the

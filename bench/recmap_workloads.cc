@@ -65,9 +65,10 @@ Measure RecmapAppend(const std::string& dir, uint64_t n, size_t len) {
   if (!store) return m;
   auto w = NewWriter(*store, &m);
   if (!w) return m;
-  const double t0 = Now();
+  const double t0 = Now(), c0 = CpuNow();
   if (!AppendRange(*w, 1, n + 1, len, &m)) return m;
   m.seconds = Now() - t0;
+  m.cpu_seconds = CpuNow() - c0;
   m.ops = n;
   m.ok = true;
   return m;
@@ -81,7 +82,7 @@ Measure RecmapRandomPut(const std::string& dir, uint64_t n, size_t len) {
   auto w = NewWriter(*store, &m);
   if (!w) return m;
   ValueMaker vm(len);
-  const double t0 = Now();
+  const double t0 = Now(), c0 = CpuNow();
   for (uint64_t id : ids) {
     if (absl::Status s = w->Put(id, vm.For(id)); !s.ok()) {
       m.error = std::string(s.message());
@@ -89,6 +90,7 @@ Measure RecmapRandomPut(const std::string& dir, uint64_t n, size_t len) {
     }
   }
   m.seconds = Now() - t0;
+  m.cpu_seconds = CpuNow() - c0;
   m.ops = n;
   m.ok = true;
   return m;
@@ -134,12 +136,13 @@ Measure RecmapRandomGet(const std::string& path, uint64_t n) {
   m.extra = static_cast<double>(store->Stats().index_memory_bytes) /
             static_cast<double>(n);
   uint64_t bad = 0;
-  const double t0 = Now();
+  const double t0 = Now(), c0 = CpuNow();
   for (uint64_t id : ids) {
     absl::StatusOr<std::string_view> v = store->Get(id);
     if (!v.ok() || v->size() < 8 || std::memcmp(v->data(), &id, 8) != 0) ++bad;
   }
   m.seconds = Now() - t0;
+  m.cpu_seconds = CpuNow() - c0;
   m.ops = n;
   m.ok = bad == 0;
   if (bad) m.error = "recmap get: " + std::to_string(bad) + " wrong values";
@@ -154,7 +157,7 @@ Measure RecmapRandomMultiGet(const std::string& path, uint64_t n,
   if (!store) return m;
   std::vector<absl::StatusOr<std::string_view>> values;
   uint64_t bad = 0;
-  const double t0 = Now();
+  const double t0 = Now(), c0 = CpuNow();
   for (size_t b = 0; b < ids.size(); b += batch) {
     const size_t k = std::min(batch, ids.size() - b);
     store->MultiGet(std::span<const uint64_t>(ids.data() + b, k), &values);
@@ -165,6 +168,7 @@ Measure RecmapRandomMultiGet(const std::string& path, uint64_t n,
     }
   }
   m.seconds = Now() - t0;
+  m.cpu_seconds = CpuNow() - c0;
   m.ops = n;
   m.ok = bad == 0;
   if (bad) m.error = "recmap multiget: " + std::to_string(bad) + " wrong";
@@ -178,7 +182,7 @@ Measure RecmapScan(const std::string& path, uint64_t n, bool verify_thread) {
   auto store = Open(path, &m, o);
   if (!store) return m;
   uint64_t count = 0, sum = 0;
-  const double t0 = Now();
+  const double t0 = Now(), c0 = CpuNow();
   absl::Status s = store->ForEachRecord([&](const RecordView& r) {
     uint64_t first;
     std::memcpy(&first, r.value.data(), 8);
@@ -187,6 +191,7 @@ Measure RecmapScan(const std::string& path, uint64_t n, bool verify_thread) {
     return true;
   });
   m.seconds = Now() - t0;
+  m.cpu_seconds = CpuNow() - c0;
   if (!s.ok()) {
     m.error = std::string(s.message());
     return m;
@@ -208,7 +213,7 @@ Measure RecmapWriters(const std::string& dir, uint64_t n, size_t len,
   }
   // Per child: start and end time, and ok.
   struct Slot {
-    double start, end;
+    double start, end, cpu;
     int ok;
   };
   auto* slots = static_cast<Slot*>(::mmap(nullptr, sizeof(Slot) * procs,
@@ -228,9 +233,11 @@ Measure RecmapWriters(const std::string& dir, uint64_t n, size_t len,
       auto w = store ? NewWriter(*store, &cm) : nullptr;
       gate.Wait();
       slots[p].start = Now();
+      const double c0 = CpuNow();
       bool ok =
           w && AppendRange(*w, 1 + p * each, 1 + (p + 1) * each, len, &cm);
       slots[p].end = Now();
+      slots[p].cpu = CpuNow() - c0;
       slots[p].ok = ok;
       w.reset();
       ::_exit(0);
@@ -250,6 +257,7 @@ Measure RecmapWriters(const std::string& dir, uint64_t n, size_t len,
     ok = ok && slots[p].ok;
     start = std::min(start, slots[p].start);
     end = std::max(end, slots[p].end);
+    m.cpu_seconds += slots[p].cpu;
   }
   ::munmap(slots, sizeof(Slot) * procs);
   if (!ok) {
@@ -269,7 +277,7 @@ Measure RecmapDurable(const std::string& dir, uint64_t batches, uint64_t batch,
   if (!store) return m;
   auto w = NewWriter(*store, &m);
   if (!w) return m;
-  const double t0 = Now();
+  const double t0 = Now(), c0 = CpuNow();
   for (uint64_t b = 0; b < batches; ++b) {
     if (!AppendRange(*w, 1 + b * batch, 1 + (b + 1) * batch, len, &m)) return m;
     if (absl::Status s = store->Sync(); !s.ok()) {
@@ -278,6 +286,7 @@ Measure RecmapDurable(const std::string& dir, uint64_t batches, uint64_t batch,
     }
   }
   m.seconds = Now() - t0;
+  m.cpu_seconds = CpuNow() - c0;
   m.ops = batches * batch;
   m.ok = true;
   return m;
@@ -301,9 +310,10 @@ Measure RecmapCompact(const std::string& dir, uint64_t n, size_t len) {
       }
     }
   }
-  const double t0 = Now();
+  const double t0 = Now(), c0 = CpuNow();
   absl::StatusOr<CompactionResult> r = Compact(path, CompactionOptions());
   m.seconds = Now() - t0;
+  m.cpu_seconds = CpuNow() - c0;
   if (!r.ok()) {
     m.error = std::string(r.status().message());
     return m;
@@ -352,9 +362,10 @@ Measure RecmapOpen(const std::string& path, uint64_t n, bool use_index) {
   Options o = BenchOptions();
   o.create_if_missing = false;
   o.persist_index = use_index;
-  const double t0 = Now();
+  const double t0 = Now(), c0 = CpuNow();
   auto store = Open(path, &m, o);
   m.seconds = Now() - t0;
+  m.cpu_seconds = CpuNow() - c0;
   if (!store) return m;
   // Spot-check: the first, last and a few ids in between.
   for (uint64_t id : {uint64_t{1}, n / 3, n / 2, n}) {

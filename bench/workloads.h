@@ -73,6 +73,27 @@ Measure LmdbDurable(const std::string& dir, uint64_t batches, uint64_t batch,
 // and the padded value) copied into a file mapping whose pages were
 // allocated and populated before timing.
 Measure RawAppend(const std::string& dir, uint64_t n, size_t len);
+// raw_fresh, the physical limit for an append into a new file: the record
+// bytes and an XXH3 of header and value written into freshly fallocated
+// pages of a shared file mapping, a helper thread populating 16 MiB ahead
+// of the writer with MADV_POPULATE_WRITE (one core writes, one populates).
+Measure RawFreshAppend(const std::string& dir, uint64_t n, size_t len);
+
+// --- Boost.Interprocess: the seed's approach done properly in C++. A
+// managed_mapped_file holding a log of [id u64][len u64][value, padded]
+// records, an interprocess_mutex around each append, and an offset table
+// indexed by id for gets. No checksums (the seed has none).
+// One process appends ids 1..n.
+Measure BipAppend(const std::string& dir, uint64_t n, size_t len);
+// `procs` processes append n/procs records each to one file at once.
+Measure BipWriters(const std::string& dir, uint64_t n, size_t len, int procs);
+// Builds a file of n records at `path` (untimed).
+bool BipBuild(const std::string& path, uint64_t n, size_t len,
+              std::string* error);
+// Gets every id of the file at `path` in shuffled order, checking values.
+Measure BipRandomGet(const std::string& path, uint64_t n);
+// Walks the log in order, touching every value.
+Measure BipScan(const std::string& path, uint64_t n);
 
 }  // namespace recmap::bench
 
