@@ -8,6 +8,7 @@ PACKAGES=(
   clang libclang-rt-14-dev llvm
   gnuplot-nox
   python3-dev pybind11-dev python3-numpy python3-pytest python3-lmdb
+  nats-server libnats-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
