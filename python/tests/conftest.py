@@ -6,7 +6,7 @@ import pytest
 import recmap
 
 SOURCE_DIR = pathlib.Path(os.environ.get(
-    "RECMAP_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
+    "RECMAP_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2])).resolve()
 
 
 @pytest.fixture
