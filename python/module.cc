@@ -764,6 +764,85 @@ PyObject* NewError(pyb::module_& m, const char* name, const char* doc,
   return e;
 }
 
+
+// ------------------------------------- METH_O fast paths (hot calls)
+//
+// Store.get / __getitem__ and Writer.append are called per record; plain
+// CPython methods skip pybind11's generic argument dispatch.
+
+template <typename T>
+T* Unwrap(PyObject* self) {
+  return reinterpret_cast<pyb::detail::instance*>(self)
+      ->get_value_and_holder()
+      .value_ptr<T>();
+}
+
+template <typename F>
+PyObject* Guard(F&& f) {
+  try {
+    return f();
+  } catch (pyb::error_already_set& e) {
+    e.restore();
+    return nullptr;
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+}
+
+PyObject* FastGet(PyObject* self, PyObject* arg) {
+  return Guard([&]() -> PyObject* {
+    uint64_t id = PyLong_AsUnsignedLongLong(arg);
+    if (id == static_cast<uint64_t>(-1) && PyErr_Occurred()) {
+      throw pyb::error_already_set();
+    }
+    PyStore* ps = Unwrap<PyStore>(self);
+    absl::StatusOr<std::string_view> v = ps->core.Use().Get(id);
+    if (!v.ok()) {
+      if (v.status().code() == absl::StatusCode::kNotFound) {
+        PyErr_SetObject(g_err.not_found, arg);
+        return nullptr;
+      }
+      ThrowStatus(v.status());
+    }
+    return NewView(self, &ps->core, *v);
+  });
+}
+
+PyObject* FastAppend(PyObject* self, PyObject* arg) {
+  return Guard([&]() -> PyObject* {
+    PyWriter* w = Unwrap<PyWriter>(self);
+    InBuf b(arg);
+    recmap::Writer& cw = w->Use();
+    absl::StatusOr<uint64_t> id =
+        MaybeWithoutGil(b.view().size(), [&] { return cw.Append(b.view()); });
+    if (!id.ok()) ThrowStatus(id.status());
+    return PyLong_FromUnsignedLongLong(*id);
+  });
+}
+
+PyMethodDef g_get_def = {
+    "get", FastGet, METH_O,
+    "get(id) -> memoryview\n\nThe latest value of `id` as a read-only "
+    "memoryview into the mapping (no copy). Raises NotFound (a KeyError) if "
+    "absent or deleted. The view keeps the store from closing."};
+PyMethodDef g_getitem_def = {"__getitem__", FastGet, METH_O,
+                             "store[id]: as get(id)."};
+PyMethodDef g_append_def = {
+    "append", FastAppend, METH_O,
+    "append(data) -> int\n\nAppends `data` (any buffer or str) under a new "
+    "id and returns it."};
+
+void AddFastMethod(pyb::handle cls, PyMethodDef* def) {
+  PyObject* d =
+      PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), def);
+  if (d == nullptr || PyObject_SetAttrString(cls.ptr(), def->ml_name, d) < 0) {
+    Py_XDECREF(d);
+    throw pyb::error_already_set();
+  }
+  Py_DECREF(d);
+}
+
 }  // namespace
 }  // namespace recmap::python
 
@@ -833,7 +912,7 @@ PYBIND11_MODULE(_recmap, m) {
   const char* names[4] = {"zero", "put", "delete", "padding"};
   for (int i = 0; i < 4; ++i) g_type_names[i] = PyUnicode_InternFromString(names[i]);
 
-  pyb::class_<PyWriter>(m, "Writer",
+  auto writer_cls = pyb::class_<PyWriter>(m, "Writer",
                         "An exclusive appender with a region of its own "
                         "(Store.writer()). One per thread or process; "
                         "appends share no lock with other writers.")
@@ -893,7 +972,7 @@ PYBIND11_MODULE(_recmap, m) {
         return false;
       });
 
-  pyb::class_<PyStore>(m, "Store",
+  auto store_cls = pyb::class_<PyStore>(m, "Store",
                        "An open recmap store (recmap.open()). A context "
                        "manager and a mapping from int ids to read-only "
                        "memoryviews.")
@@ -1211,6 +1290,10 @@ PYBIND11_MODULE(_recmap, m) {
                               : " closed") +
                ">";
       });
+
+  AddFastMethod(store_cls, &g_get_def);
+  AddFastMethod(store_cls, &g_getitem_def);
+  AddFastMethod(writer_cls, &g_append_def);
 
   m.def("open", &OpenStore, pyb::arg("path"), pyb::arg("create") = false,
         pyb::arg("read_only") = false,
