@@ -34,7 +34,7 @@ echo "results: $json"
 # The Python benchmark (bench/python/bench.py): recmap's binding against
 # py-lmdb, sqlite3 and multiprocessing.shared_memory, in the same run.
 if [[ -d "$build/python/recmap" ]]; then
-  py=$(sed -n 's/^Python_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt")
+  py=$(sed -n 's/^_\?Python_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt" | head -1)
   mkdir -p "$dir"
   PYTHONPATH="$build/python" "${py:-python3}" "$(dirname "$0")/python/bench.py" \
     --dir "$dir" | tee "$out/python_results.md" || rc=$?

@@ -28,3 +28,12 @@ def test_example_runs(example, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.rstrip().endswith("OK"), r.stdout
     assert example.read_text().startswith('"""')  # the docstring
+
+
+def test_readme_python_example_runs(tmp_path):
+    readme = (SOURCE_DIR / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    r = subprocess.run([sys.executable, "-c", code], env=ENV, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("b'hello' True 2")
