@@ -45,7 +45,7 @@ class Recmap:
         self.path = os.path.join(d, "bench.rmap")
         recmap.open(self.path, create=True).close()
         # No index file at close (it Syncs first): py-lmdb runs NOSYNC.
-        self.opts = dict(persist_index=False)
+        self.opts = dict(persist_index=False, prefault_bytes=int(os.environ.get("PYBENCH_PREFAULT_BYTES", 16 << 20)))
 
     def append(self, n, first):
         with recmap.open(self.path, **self.opts) as s, s.writer() as w:
