@@ -1294,6 +1294,10 @@ PYBIND11_MODULE(_recmap, m) {
   AddFastMethod(store_cls, &g_get_def);
   AddFastMethod(store_cls, &g_getitem_def);
   AddFastMethod(writer_cls, &g_append_def);
+  // help() and reprs name the package, not the extension.
+  for (const char* cls : {"Store", "Writer", "Tail"}) {
+    m.attr(cls).attr("__module__") = "recmap";
+  }
 
   m.def("open", &OpenStore, pyb::arg("path"), pyb::arg("create") = false,
         pyb::arg("read_only") = false,
