@@ -38,8 +38,8 @@ def test_ctrl_c_interrupts_a_waiting_tail(path):
         import recmap, sys
         s = recmap.open({path!r})
         t = s.tail(from_sequence=0)
-        print("ready", flush=True)
         try:
+            print("ready", flush=True)  # a signal from here on is caught
             t.next_record()
         except KeyboardInterrupt:
             print("interrupted", flush=True)

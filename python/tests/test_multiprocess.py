@@ -66,9 +66,10 @@ def test_kill9_of_a_writer_loses_nothing_published(path):
     """)
     p = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
     seen = 0
+    rec = None
     try:
         with recmap.open(path, read_only=True) as r:
-            t = r.tail()
+            t = r.tail(timeout=300)  # ends if the writer dies early
             for rec in t:  # follow the writer until it has published 5,000
                 seen = rec.id
                 if seen >= 5000:
