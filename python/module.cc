@@ -184,6 +184,26 @@ class InUse {
   Core& c_;
 };
 
+// Marks a Writer or Tailer (not thread-safe in C++) in use by one thread;
+// a second thread arriving while the first waits without the GIL gets Busy.
+class Exclusive {
+ public:
+  Exclusive(bool& flag, const char* what) : flag_(flag) {
+    if (flag_) {
+      Raise(g_err.busy, std::string("this recmap ") + what +
+                            " is in use by another thread (use one per "
+                            "thread)");
+    }
+    flag_ = true;
+  }
+  ~Exclusive() { flag_ = false; }
+  Exclusive(const Exclusive&) = delete;
+  Exclusive& operator=(const Exclusive&) = delete;
+
+ private:
+  bool& flag_;
+};
+
 // ---------------------------------------------------- _Span (exporter)
 
 struct SpanObject {
@@ -484,6 +504,8 @@ class PyWriter : public Child {
   }
   bool closed() const { return !w_; }
   int64_t region() const { return w_ ? w_->region() : -1; }
+  Core& core() { return StoreOf(store_).core; }
+  bool in_use = false;
 
  private:
   pyb::object store_;
@@ -523,6 +545,7 @@ class PyTail : public Child {
     Core& c = StoreOf(store_).core;
     c.Use();
     if (!t_) Raise(g_err.closed, "recmap tail is closed");
+    Exclusive one_thread(in_use_, "tail");
     using Clock = std::chrono::steady_clock;
     const bool forever = !timeout.has_value();
     const auto deadline =
@@ -573,6 +596,7 @@ class PyTail : public Child {
  private:
   pyb::object store_;
   std::unique_ptr<recmap::Tailer> t_;
+  bool in_use_ = false;
   std::optional<double> timeout_;
 };
 
@@ -814,6 +838,8 @@ PyObject* FastAppend(PyObject* self, PyObject* arg) {
     PyWriter* w = Unwrap<PyWriter>(self);
     InBuf b(arg);
     recmap::Writer& cw = w->Use();
+    Exclusive one_thread(w->in_use, "writer");
+    InUse in_use(w->core());
     absl::StatusOr<uint64_t> id =
         MaybeWithoutGil(b.view().size(), [&] { return cw.Append(b.view()); });
     if (!id.ok()) ThrowStatus(id.status());
@@ -921,6 +947,8 @@ PYBIND11_MODULE(_recmap, m) {
           [](PyWriter& w, pyb::handle data) {
             InBuf b(data);
             recmap::Writer& cw = w.Use();
+            Exclusive one_thread(w.in_use, "writer");
+            InUse in_use(w.core());
             absl::StatusOr<uint64_t> id =
                 MaybeWithoutGil(b.view().size(), [&] { return cw.Append(b.view()); });
             if (!id.ok()) ThrowStatus(id.status());
@@ -933,12 +961,19 @@ PYBIND11_MODULE(_recmap, m) {
           [](PyWriter& w, uint64_t id, pyb::handle data) {
             InBuf b(data);
             recmap::Writer& cw = w.Use();
+            Exclusive one_thread(w.in_use, "writer");
+            InUse in_use(w.core());
             Check(MaybeWithoutGil(b.view().size(),
                                   [&] { return cw.Put(id, b.view()); }));
           },
           pyb::arg("id"), pyb::arg("data"), "Writes `data` for `id`.")
       .def(
-          "delete", [](PyWriter& w, uint64_t id) { Check(w.Use().Delete(id)); },
+          "delete",
+          [](PyWriter& w, uint64_t id) {
+            recmap::Writer& cw = w.Use();
+            Exclusive one_thread(w.in_use, "writer");
+            Check(cw.Delete(id));
+          },
           pyb::arg("id"), "Writes a tombstone for `id`.")
       .def_property_readonly("region", &PyWriter::region,
                              "The region this writer appends to (-1 before "
