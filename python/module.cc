@@ -273,8 +273,9 @@ PyStructSequence_Field g_record_fields[] = {
     {"id", "the record's id"},
     {"sequence", "its global sequence number (orders all writes)"},
     {"type", "'put' or 'delete'"},
-    {"value", "its bytes: a read-only memoryview into the mapping (empty for "
-              "a delete)"},
+    {"value",
+     "its bytes: a read-only memoryview into the mapping (empty for "
+     "a delete)"},
     {nullptr, nullptr}};
 PyStructSequence_Desc g_record_desc = {
     "recmap.Record",
@@ -451,8 +452,7 @@ pyb::object Get(pyb::handle self, uint64_t id) {
     }
     ThrowStatus(v.status());
   }
-  return pyb::reinterpret_steal<pyb::object>(
-      NewView(self.ptr(), &ps.core, *v));
+  return pyb::reinterpret_steal<pyb::object>(NewView(self.ptr(), &ps.core, *v));
 }
 
 void CloseStore(PyStore& ps) {
@@ -549,10 +549,11 @@ class PyTail : public Child {
     using Clock = std::chrono::steady_clock;
     const bool forever = !timeout.has_value();
     const auto deadline =
-        forever ? Clock::time_point::max()
-                : Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::duration<double>(
-                                         std::max(0.0, *timeout)));
+        forever
+            ? Clock::time_point::max()
+            : Clock::now() +
+                  std::chrono::duration_cast<Clock::duration>(
+                      std::chrono::duration<double>(std::max(0.0, *timeout)));
     RecordView rec;
     while (true) {
       std::chrono::nanoseconds wait = kTailSlice;
@@ -729,8 +730,8 @@ pyb::dict StatsDict(const StoreStats& s) {
     e["epoch"] = r.epoch;
     e["file_offset"] = r.file_offset;
     e["committed_tail"] = r.committed_tail;
-    e["durable_tail"] = r.durable_tail_valid ? pyb::cast(r.durable_tail)
-                                             : pyb::none();
+    e["durable_tail"] =
+        r.durable_tail_valid ? pyb::cast(r.durable_tail) : pyb::none();
     e["sealed"] = r.sealed;
     e["formatted"] = r.formatted;
     e["owner_pid"] = r.owner_pid;
@@ -758,8 +759,8 @@ pyb::dict CompactionDict(const CompactionResult& r) {
 }
 
 pyb::dict RunCompaction(const std::string& path,
-                        std::optional<std::string> output,
-                        uint64_t region_size, const std::string& mode) {
+                        std::optional<std::string> output, uint64_t region_size,
+                        const std::string& mode) {
   CompactionOptions o;
   if (output) o.output = *output;
   o.region_size = region_size;
@@ -787,7 +788,6 @@ PyObject* NewError(pyb::module_& m, const char* name, const char* doc,
   m.add_object(name, pyb::handle(e));
   return e;
 }
-
 
 // ------------------------------------- METH_O fast paths (hot calls)
 //
@@ -881,9 +881,9 @@ PYBIND11_MODULE(_recmap, m) {
 
   g_err.error = NewError(m, "Error", "Base class of every recmap error.",
                          {PyExc_Exception});
-  g_err.not_found = NewError(m, "NotFound",
-                             "No such id (also a KeyError), or no such file.",
-                             {g_err.error, PyExc_KeyError});
+  g_err.not_found =
+      NewError(m, "NotFound", "No such id (also a KeyError), or no such file.",
+               {g_err.error, PyExc_KeyError});
   g_err.already_exists =
       NewError(m, "AlreadyExists", "open(exclusive=True) on an existing file.",
                {g_err.error, PyExc_FileExistsError});
@@ -934,58 +934,62 @@ PYBIND11_MODULE(_recmap, m) {
   InitScanType();
   g_record_type = PyStructSequence_NewType(&g_record_desc);
   if (g_record_type == nullptr) throw pyb::error_already_set();
-  m.add_object("Record", pyb::handle(reinterpret_cast<PyObject*>(g_record_type)));
+  m.add_object("Record",
+               pyb::handle(reinterpret_cast<PyObject*>(g_record_type)));
   const char* names[4] = {"zero", "put", "delete", "padding"};
-  for (int i = 0; i < 4; ++i) g_type_names[i] = PyUnicode_InternFromString(names[i]);
+  for (int i = 0; i < 4; ++i)
+    g_type_names[i] = PyUnicode_InternFromString(names[i]);
 
-  auto writer_cls = pyb::class_<PyWriter>(m, "Writer",
-                        "An exclusive appender with a region of its own "
-                        "(Store.writer()). One per thread or process; "
-                        "appends share no lock with other writers.")
-      .def(
-          "append",
-          [](PyWriter& w, pyb::handle data) {
-            InBuf b(data);
-            recmap::Writer& cw = w.Use();
-            Exclusive one_thread(w.in_use, "writer");
-            InUse in_use(w.core());
-            absl::StatusOr<uint64_t> id =
-                MaybeWithoutGil(b.view().size(), [&] { return cw.Append(b.view()); });
-            if (!id.ok()) ThrowStatus(id.status());
-            return *id;
-          },
-          pyb::arg("data"),
-          "Appends `data` (any buffer or str) under a new id and returns it.")
-      .def(
-          "put",
-          [](PyWriter& w, uint64_t id, pyb::handle data) {
-            InBuf b(data);
-            recmap::Writer& cw = w.Use();
-            Exclusive one_thread(w.in_use, "writer");
-            InUse in_use(w.core());
-            Check(MaybeWithoutGil(b.view().size(),
-                                  [&] { return cw.Put(id, b.view()); }));
-          },
-          pyb::arg("id"), pyb::arg("data"), "Writes `data` for `id`.")
-      .def(
-          "delete",
-          [](PyWriter& w, uint64_t id) {
-            recmap::Writer& cw = w.Use();
-            Exclusive one_thread(w.in_use, "writer");
-            Check(cw.Delete(id));
-          },
-          pyb::arg("id"), "Writes a tombstone for `id`.")
-      .def_property_readonly("region", &PyWriter::region,
-                             "The region this writer appends to (-1 before "
-                             "its first write).")
-      .def_property_readonly("closed", &PyWriter::closed)
-      .def("close", &PyWriter::Close,
-           "Releases the writer's region (also done by `with`).")
-      .def("__enter__", [](pyb::object self) { return self; })
-      .def("__exit__", [](PyWriter& w, pyb::args) {
-        w.Close();
-        return false;
-      });
+  auto writer_cls =
+      pyb::class_<PyWriter>(m, "Writer",
+                            "An exclusive appender with a region of its own "
+                            "(Store.writer()). One per thread or process; "
+                            "appends share no lock with other writers.")
+          .def(
+              "append",
+              [](PyWriter& w, pyb::handle data) {
+                InBuf b(data);
+                recmap::Writer& cw = w.Use();
+                Exclusive one_thread(w.in_use, "writer");
+                InUse in_use(w.core());
+                absl::StatusOr<uint64_t> id = MaybeWithoutGil(
+                    b.view().size(), [&] { return cw.Append(b.view()); });
+                if (!id.ok()) ThrowStatus(id.status());
+                return *id;
+              },
+              pyb::arg("data"),
+              "Appends `data` (any buffer or str) under a new id and returns "
+              "it.")
+          .def(
+              "put",
+              [](PyWriter& w, uint64_t id, pyb::handle data) {
+                InBuf b(data);
+                recmap::Writer& cw = w.Use();
+                Exclusive one_thread(w.in_use, "writer");
+                InUse in_use(w.core());
+                Check(MaybeWithoutGil(b.view().size(),
+                                      [&] { return cw.Put(id, b.view()); }));
+              },
+              pyb::arg("id"), pyb::arg("data"), "Writes `data` for `id`.")
+          .def(
+              "delete",
+              [](PyWriter& w, uint64_t id) {
+                recmap::Writer& cw = w.Use();
+                Exclusive one_thread(w.in_use, "writer");
+                Check(cw.Delete(id));
+              },
+              pyb::arg("id"), "Writes a tombstone for `id`.")
+          .def_property_readonly("region", &PyWriter::region,
+                                 "The region this writer appends to (-1 before "
+                                 "its first write).")
+          .def_property_readonly("closed", &PyWriter::closed)
+          .def("close", &PyWriter::Close,
+               "Releases the writer's region (also done by `with`).")
+          .def("__enter__", [](pyb::object self) { return self; })
+          .def("__exit__", [](PyWriter& w, pyb::args) {
+            w.Close();
+            return false;
+          });
 
   pyb::class_<PyTail>(m, "Tail",
                       "A cursor following the records every writer in every "
@@ -1007,324 +1011,339 @@ PYBIND11_MODULE(_recmap, m) {
         return false;
       });
 
-  auto store_cls = pyb::class_<PyStore>(m, "Store",
-                       "An open recmap store (recmap.open()). A context "
-                       "manager and a mapping from int ids to read-only "
-                       "memoryviews.")
-      .def("get", &Get, pyb::arg("id"),
-           "The latest value of `id` as a read-only memoryview into the "
-           "mapping (no copy). Raises NotFound (a KeyError) if absent or "
-           "deleted. The view keeps the store from closing.")
-      .def("__getitem__", &Get)
-      .def(
-          "get_record",
-          [](pyb::handle self, uint64_t id) {
-            PyStore& ps = StoreOf(self);
-            absl::StatusOr<RecordView> r = ps.core.Use().GetRecord(id);
-            if (!r.ok()) ThrowStatus(r.status());
-            return pyb::reinterpret_steal<pyb::object>(
-                NewRecord(self.ptr(), &ps.core, *r));
-          },
-          pyb::arg("id"), "The latest record of `id` (a Record).")
-      .def(
-          "get_many",
-          [](pyb::handle self, const std::vector<uint64_t>& ids) {
-            PyStore& ps = StoreOf(self);
-            recmap::Store& s = ps.core.Use();
-            std::vector<absl::StatusOr<std::string_view>> vals;
-            if (ids.size() >= kReleaseGilBatch) {
-              InUse in_use(ps.core);
-              pyb::gil_scoped_release nogil;
-              s.MultiGet(ids, &vals);
-            } else {
-              s.MultiGet(ids, &vals);
-            }
-            pyb::list out(ids.size());
-            for (size_t i = 0; i < vals.size(); ++i) {
-              if (vals[i].ok()) {
-                PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i),
-                                NewView(self.ptr(), &ps.core, *vals[i]));
-              } else if (vals[i].status().code() ==
-                         absl::StatusCode::kNotFound) {
-                Py_INCREF(Py_None);
-                PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), Py_None);
-              } else {
-                ThrowStatus(vals[i].status());
-              }
-            }
-            return out;
-          },
-          pyb::arg("ids"),
-          "Values of many ids in one batch (lookups overlapped): a list of "
-          "memoryviews, None where an id is absent.")
-      .def(
-          "get_array",
-          [](pyb::handle self, uint64_t id, pyb::object dtype,
-             pyb::object shape) {
-            pyb::object mv = Get(self, id);
-            pyb::object np = pyb::module_::import("numpy");
-            pyb::object a = np.attr("frombuffer")(mv, dtype);
-            if (!shape.is_none()) a = a.attr("reshape")(shape);
-            return a;
-          },
-          pyb::arg("id"), pyb::arg("dtype") = pyb::str("uint8"),
-          pyb::arg("shape") = pyb::none(),
-          "The record of `id` as a read-only NumPy array (no copy) of "
-          "`dtype`, reshaped to `shape` if given.")
-      .def(
-          "put",
-          [](PyStore& ps, uint64_t id, pyb::handle data) {
-            InBuf b(data);
-            recmap::Store& s = ps.core.UseForWrite();
-            InUse in_use(ps.core);
-            Check(MaybeWithoutGil(b.view().size(),
-                                  [&] { return s.Put(id, b.view()); }));
-          },
-          pyb::arg("id"), pyb::arg("data"),
-          "Writes `data` (any buffer -- bytes, bytearray, memoryview, NumPy "
-          "array -- or a str, as UTF-8; no copy) for `id`. Published (visible "
-          "to every process, surviving this one's crash) when it returns.")
-      .def("__setitem__",
-           [](PyStore& ps, uint64_t id, pyb::handle data) {
-             InBuf b(data);
-             recmap::Store& s = ps.core.UseForWrite();
-             InUse in_use(ps.core);
-             Check(MaybeWithoutGil(b.view().size(),
-                                   [&] { return s.Put(id, b.view()); }));
-           })
-      .def(
-          "append",
-          [](PyStore& ps, pyb::handle data) {
-            InBuf b(data);
-            recmap::Store& s = ps.core.UseForWrite();
-            InUse in_use(ps.core);
-            absl::StatusOr<uint64_t> id = MaybeWithoutGil(
-                b.view().size(), [&] { return s.Append(b.view()); });
-            if (!id.ok()) ThrowStatus(id.status());
-            return *id;
-          },
-          pyb::arg("data"),
-          "Appends `data` under a new id (its sequence number) and returns "
-          "the id. For parallel appends from threads use writer().")
-      .def(
-          "delete",
-          [](PyStore& ps, uint64_t id) {
-            Check(ps.core.UseForWrite().Delete(id));
-          },
-          pyb::arg("id"),
-          "Writes a tombstone for `id` (deleting an absent id is no error).")
-      .def("__delitem__",
-           [](PyStore& ps, uint64_t id) {
-             recmap::Store& s = ps.core.UseForWrite();
-             if (!s.Get(id).ok()) {
-               PyObject* key = PyLong_FromUnsignedLongLong(id);
-               PyErr_SetObject(g_err.not_found, key);
-               Py_XDECREF(key);
-               throw pyb::error_already_set();
-             }
-             Check(s.Delete(id));
-           })
-      .def("__contains__",
-           [](PyStore& ps, pyb::handle id) {
-             if (!PyLong_Check(id.ptr())) return false;
-             uint64_t k = PyLong_AsUnsignedLongLong(id.ptr());
-             if (PyErr_Occurred()) {
-               PyErr_Clear();
-               return false;
-             }
-             return ps.core.Use().Get(k).ok();
-           })
-      .def(
-          "__len__",
-          [](PyStore& ps) {
-            recmap::Store& s = ps.core.Use();
-            InUse in_use(ps.core);
-            pyb::gil_scoped_release nogil;
-            return s.Stats().live_records;
-          },
-          "The number of live records (ids whose latest record is a put).")
-      .def(
-          "sync",
-          [](PyStore& ps) {
-            recmap::Store& s = ps.core.UseForWrite();
-            absl::Status st;
-            {
-              InUse in_use(ps.core);
-              pyb::gil_scoped_release nogil;
-              st = s.Sync();
-            }
-            Check(st);
-          },
-          "Makes every record published so far survive a power loss.")
-      .def(
-          "refresh",
-          [](PyStore& ps) {
-            recmap::Store& s = ps.core.Use();
-            absl::Status st;
-            {
-              InUse in_use(ps.core);
-              pyb::gil_scoped_release nogil;
-              st = s.Refresh();
-            }
-            Check(st);
-          },
-          "Brings the index up to date with other processes' writes (get "
-          "and the scans do this themselves).")
-      .def(
-          "writer",
-          [](pyb::object self) {
-            PyStore& ps = StoreOf(self);
-            absl::StatusOr<std::unique_ptr<recmap::Writer>> w =
-                ps.core.UseForWrite().NewWriter();
-            if (!w.ok()) ThrowStatus(w.status());
-            return std::make_unique<PyWriter>(self, std::move(*w));
-          },
-          "A Writer with a region of its own, for appends in parallel with "
-          "other threads and processes. Use it as a context manager.")
-      .def(
-          "tail",
-          [](pyb::object self, std::optional<uint64_t> from_sequence,
-             std::optional<double> timeout, bool include_deletes) {
-            PyStore& ps = StoreOf(self);
-            TailerOptions o;
-            o.from_sequence = from_sequence.value_or(1);
-            o.include_deletes = include_deletes;
-            absl::StatusOr<std::unique_ptr<Tailer>> t;
-            {
-              recmap::Store& s = ps.core.Use();
-              InUse in_use(ps.core);
-              pyb::gil_scoped_release nogil;
-              t = Tailer::Create(s, o);
-            }
-            if (!t.ok()) ThrowStatus(t.status());
-            return std::make_unique<PyTail>(self, std::move(*t), timeout);
-          },
-          pyb::arg("from_sequence") = pyb::none(),
-          pyb::arg("timeout") = pyb::none(), pyb::arg("include_deletes") = true,
-          "A Tail: an iterator over every record appended by any process, in "
-          "sequence order, from `from_sequence` (None: the first record; 0: "
-          "from now on). Iteration waits for new records and ends after "
-          "`timeout` seconds without one (None: never). Ctrl-C interrupts "
-          "a wait.")
-      .def(
-          "records", [](pyb::handle self) { return NewScan(self, false); },
-          "An iterator over the live records (the latest put of each id) in "
-          "sequence order, as of the call; checksums verified.")
-      .def("__iter__", [](pyb::handle self) { return NewScan(self, false); })
-      .def(
-          "log", [](pyb::handle self) { return NewScan(self, true); },
-          "An iterator over every put and delete in the log (superseded "
-          "versions included), region by region; the cheapest full read.")
-      .def(
-          "stats",
-          [](PyStore& ps) {
-            recmap::Store& s = ps.core.Use();
-            StoreStats st;
-            {
-              InUse in_use(ps.core);
-              pyb::gil_scoped_release nogil;
-              st = s.Stats();
-            }
-            return StatsDict(st);
-          },
-          "Counts and sizes: records, live records, tombstones, bytes, "
-          "regions (a dict).")
-      .def(
-          "verify",
-          [](PyStore& ps) {
-            recmap::Store& s = ps.core.Use();
-            uint64_t puts = 0, deletes = 0, bytes = 0;
-            absl::Status st;
-            {
-              InUse in_use(ps.core);
-              pyb::gil_scoped_release nogil;
-              st = s.ForEachRecord([&](const RecordView& v) {
-                if (v.type == RecordType::kPut) ++puts;
-                if (v.type == RecordType::kDelete) ++deletes;
-                bytes += v.value.size();
-                return true;
-              });
-              if (st.ok()) {
-                st = s.ForEachLive([](const RecordView&) { return true; });
-              }
-            }
-            Check(st);  // DataLoss names the damaged offset
-            pyb::dict d;
-            d["records"] = puts + deletes;
-            d["puts"] = puts;
-            d["deletes"] = deletes;
-            d["payload_bytes"] = bytes;
-            return d;
-          },
-          "Reads every record of the log and the live index, verifying "
-          "checksums; raises DataLoss (naming the offset) on damage, else "
-          "returns counts.")
-      .def(
-          "compact",
-          [](PyStore& ps, uint64_t region_size) {
-            Core& c = ps.core;
-            c.UseForWrite();
-            if (c.exports > 0 || c.busy > 0 || !c.children.empty()) {
-              Raise(g_err.busy,
-                    "cannot compact " + c.path +
-                        " through a handle with live views, writers or "
-                        "tails");
-            }
-            std::string path = c.path;
-            Options o = c.options;
-            o.create_if_missing = false;
-            o.error_if_exists = false;
-            c.Release();
-            pyb::dict r;
-            try {
-              r = RunCompaction(path, std::nullopt, region_size,
-                                "tolerate_torn_tail");
-            } catch (...) {
-              OpenInto(c, path, o);
-              throw;
-            }
-            OpenInto(c, path, o);
-            return r;
-          },
-          pyb::arg("region_size") = 0,
-          "Rewrites the store with only the latest live version of each id "
-          "(offline: this handle is closed and reopened around it; Busy if "
-          "another handle writes). Returns what it did (a dict).")
-      .def("close", [](PyStore& ps) { CloseStore(ps); },
-           "Closes the store (its writers and tails too). BufferError while "
-           "views into it are alive, as mmap.close().")
-      .def_property_readonly("closed",
-                             [](PyStore& ps) { return !ps.core.store; })
-      .def_property_readonly("path", [](PyStore& ps) { return ps.core.path; })
-      .def_property_readonly(
-          "read_only", [](PyStore& ps) { return ps.core.options.read_only; })
-      .def_property_readonly(
-          "info",
-          [](PyStore& ps) {
-            const StoreInfo& i = ps.core.Use().info();
-            pyb::dict d;
-            d["path"] = i.path;
-            d["format_version"] = i.format_version;
-            d["uuid"] = pyb::bytes(reinterpret_cast<const char*>(i.uuid.data()),
-                                   i.uuid.size());
-            d["region_size"] = i.region_size;
-            d["created_unix_nanos"] = i.created_unix_nanos;
-            d["read_only"] = i.read_only;
-            return d;
-          },
-          "The store file's identity (a dict).")
-      .def("__enter__", [](pyb::object self) { return self; })
-      .def("__exit__",
-           [](PyStore& ps, pyb::args) {
-             CloseStore(ps);
-             return false;
-           })
-      .def("__repr__", [](PyStore& ps) {
-        return std::string("<recmap.Store '") + ps.core.path + "'" +
-               (ps.core.store ? (ps.core.options.read_only ? " read-only" : "")
-                              : " closed") +
-               ">";
-      });
+  auto store_cls =
+      pyb::class_<PyStore>(m, "Store",
+                           "An open recmap store (recmap.open()). A context "
+                           "manager and a mapping from int ids to read-only "
+                           "memoryviews.")
+          .def("get", &Get, pyb::arg("id"),
+               "The latest value of `id` as a read-only memoryview into the "
+               "mapping (no copy). Raises NotFound (a KeyError) if absent or "
+               "deleted. The view keeps the store from closing.")
+          .def("__getitem__", &Get)
+          .def(
+              "get_record",
+              [](pyb::handle self, uint64_t id) {
+                PyStore& ps = StoreOf(self);
+                absl::StatusOr<RecordView> r = ps.core.Use().GetRecord(id);
+                if (!r.ok()) ThrowStatus(r.status());
+                return pyb::reinterpret_steal<pyb::object>(
+                    NewRecord(self.ptr(), &ps.core, *r));
+              },
+              pyb::arg("id"), "The latest record of `id` (a Record).")
+          .def(
+              "get_many",
+              [](pyb::handle self, const std::vector<uint64_t>& ids) {
+                PyStore& ps = StoreOf(self);
+                recmap::Store& s = ps.core.Use();
+                std::vector<absl::StatusOr<std::string_view>> vals;
+                if (ids.size() >= kReleaseGilBatch) {
+                  InUse in_use(ps.core);
+                  pyb::gil_scoped_release nogil;
+                  s.MultiGet(ids, &vals);
+                } else {
+                  s.MultiGet(ids, &vals);
+                }
+                pyb::list out(ids.size());
+                for (size_t i = 0; i < vals.size(); ++i) {
+                  if (vals[i].ok()) {
+                    PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i),
+                                    NewView(self.ptr(), &ps.core, *vals[i]));
+                  } else if (vals[i].status().code() ==
+                             absl::StatusCode::kNotFound) {
+                    Py_INCREF(Py_None);
+                    PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i),
+                                    Py_None);
+                  } else {
+                    ThrowStatus(vals[i].status());
+                  }
+                }
+                return out;
+              },
+              pyb::arg("ids"),
+              "Values of many ids in one batch (lookups overlapped): a list of "
+              "memoryviews, None where an id is absent.")
+          .def(
+              "get_array",
+              [](pyb::handle self, uint64_t id, pyb::object dtype,
+                 pyb::object shape) {
+                pyb::object mv = Get(self, id);
+                pyb::object np = pyb::module_::import("numpy");
+                pyb::object a = np.attr("frombuffer")(mv, dtype);
+                if (!shape.is_none()) a = a.attr("reshape")(shape);
+                return a;
+              },
+              pyb::arg("id"), pyb::arg("dtype") = pyb::str("uint8"),
+              pyb::arg("shape") = pyb::none(),
+              "The record of `id` as a read-only NumPy array (no copy) of "
+              "`dtype`, reshaped to `shape` if given.")
+          .def(
+              "put",
+              [](PyStore& ps, uint64_t id, pyb::handle data) {
+                InBuf b(data);
+                recmap::Store& s = ps.core.UseForWrite();
+                InUse in_use(ps.core);
+                Check(MaybeWithoutGil(b.view().size(),
+                                      [&] { return s.Put(id, b.view()); }));
+              },
+              pyb::arg("id"), pyb::arg("data"),
+              "Writes `data` (any buffer -- bytes, bytearray, memoryview, "
+              "NumPy "
+              "array -- or a str, as UTF-8; no copy) for `id`. Published "
+              "(visible "
+              "to every process, surviving this one's crash) when it returns.")
+          .def("__setitem__",
+               [](PyStore& ps, uint64_t id, pyb::handle data) {
+                 InBuf b(data);
+                 recmap::Store& s = ps.core.UseForWrite();
+                 InUse in_use(ps.core);
+                 Check(MaybeWithoutGil(b.view().size(),
+                                       [&] { return s.Put(id, b.view()); }));
+               })
+          .def(
+              "append",
+              [](PyStore& ps, pyb::handle data) {
+                InBuf b(data);
+                recmap::Store& s = ps.core.UseForWrite();
+                InUse in_use(ps.core);
+                absl::StatusOr<uint64_t> id = MaybeWithoutGil(
+                    b.view().size(), [&] { return s.Append(b.view()); });
+                if (!id.ok()) ThrowStatus(id.status());
+                return *id;
+              },
+              pyb::arg("data"),
+              "Appends `data` under a new id (its sequence number) and returns "
+              "the id. For parallel appends from threads use writer().")
+          .def(
+              "delete",
+              [](PyStore& ps, uint64_t id) {
+                Check(ps.core.UseForWrite().Delete(id));
+              },
+              pyb::arg("id"),
+              "Writes a tombstone for `id` (deleting an absent id is no "
+              "error).")
+          .def("__delitem__",
+               [](PyStore& ps, uint64_t id) {
+                 recmap::Store& s = ps.core.UseForWrite();
+                 if (!s.Get(id).ok()) {
+                   PyObject* key = PyLong_FromUnsignedLongLong(id);
+                   PyErr_SetObject(g_err.not_found, key);
+                   Py_XDECREF(key);
+                   throw pyb::error_already_set();
+                 }
+                 Check(s.Delete(id));
+               })
+          .def("__contains__",
+               [](PyStore& ps, pyb::handle id) {
+                 if (!PyLong_Check(id.ptr())) return false;
+                 uint64_t k = PyLong_AsUnsignedLongLong(id.ptr());
+                 if (PyErr_Occurred()) {
+                   PyErr_Clear();
+                   return false;
+                 }
+                 return ps.core.Use().Get(k).ok();
+               })
+          .def(
+              "__len__",
+              [](PyStore& ps) {
+                recmap::Store& s = ps.core.Use();
+                InUse in_use(ps.core);
+                pyb::gil_scoped_release nogil;
+                return s.Stats().live_records;
+              },
+              "The number of live records (ids whose latest record is a put).")
+          .def(
+              "sync",
+              [](PyStore& ps) {
+                recmap::Store& s = ps.core.UseForWrite();
+                absl::Status st;
+                {
+                  InUse in_use(ps.core);
+                  pyb::gil_scoped_release nogil;
+                  st = s.Sync();
+                }
+                Check(st);
+              },
+              "Makes every record published so far survive a power loss.")
+          .def(
+              "refresh",
+              [](PyStore& ps) {
+                recmap::Store& s = ps.core.Use();
+                absl::Status st;
+                {
+                  InUse in_use(ps.core);
+                  pyb::gil_scoped_release nogil;
+                  st = s.Refresh();
+                }
+                Check(st);
+              },
+              "Brings the index up to date with other processes' writes (get "
+              "and the scans do this themselves).")
+          .def(
+              "writer",
+              [](pyb::object self) {
+                PyStore& ps = StoreOf(self);
+                absl::StatusOr<std::unique_ptr<recmap::Writer>> w =
+                    ps.core.UseForWrite().NewWriter();
+                if (!w.ok()) ThrowStatus(w.status());
+                return std::make_unique<PyWriter>(self, std::move(*w));
+              },
+              "A Writer with a region of its own, for appends in parallel with "
+              "other threads and processes. Use it as a context manager.")
+          .def(
+              "tail",
+              [](pyb::object self, std::optional<uint64_t> from_sequence,
+                 std::optional<double> timeout, bool include_deletes) {
+                PyStore& ps = StoreOf(self);
+                TailerOptions o;
+                o.from_sequence = from_sequence.value_or(1);
+                o.include_deletes = include_deletes;
+                absl::StatusOr<std::unique_ptr<Tailer>> t;
+                {
+                  recmap::Store& s = ps.core.Use();
+                  InUse in_use(ps.core);
+                  pyb::gil_scoped_release nogil;
+                  t = Tailer::Create(s, o);
+                }
+                if (!t.ok()) ThrowStatus(t.status());
+                return std::make_unique<PyTail>(self, std::move(*t), timeout);
+              },
+              pyb::arg("from_sequence") = pyb::none(),
+              pyb::arg("timeout") = pyb::none(),
+              pyb::arg("include_deletes") = true,
+              "A Tail: an iterator over every record appended by any process, "
+              "in "
+              "sequence order, from `from_sequence` (None: the first record; "
+              "0: "
+              "from now on). Iteration waits for new records and ends after "
+              "`timeout` seconds without one (None: never). Ctrl-C interrupts "
+              "a wait.")
+          .def(
+              "records", [](pyb::handle self) { return NewScan(self, false); },
+              "An iterator over the live records (the latest put of each id) "
+              "in "
+              "sequence order, as of the call; checksums verified.")
+          .def("__iter__",
+               [](pyb::handle self) { return NewScan(self, false); })
+          .def(
+              "log", [](pyb::handle self) { return NewScan(self, true); },
+              "An iterator over every put and delete in the log (superseded "
+              "versions included), region by region; the cheapest full read.")
+          .def(
+              "stats",
+              [](PyStore& ps) {
+                recmap::Store& s = ps.core.Use();
+                StoreStats st;
+                {
+                  InUse in_use(ps.core);
+                  pyb::gil_scoped_release nogil;
+                  st = s.Stats();
+                }
+                return StatsDict(st);
+              },
+              "Counts and sizes: records, live records, tombstones, bytes, "
+              "regions (a dict).")
+          .def(
+              "verify",
+              [](PyStore& ps) {
+                recmap::Store& s = ps.core.Use();
+                uint64_t puts = 0, deletes = 0, bytes = 0;
+                absl::Status st;
+                {
+                  InUse in_use(ps.core);
+                  pyb::gil_scoped_release nogil;
+                  st = s.ForEachRecord([&](const RecordView& v) {
+                    if (v.type == RecordType::kPut) ++puts;
+                    if (v.type == RecordType::kDelete) ++deletes;
+                    bytes += v.value.size();
+                    return true;
+                  });
+                  if (st.ok()) {
+                    st = s.ForEachLive([](const RecordView&) { return true; });
+                  }
+                }
+                Check(st);  // DataLoss names the damaged offset
+                pyb::dict d;
+                d["records"] = puts + deletes;
+                d["puts"] = puts;
+                d["deletes"] = deletes;
+                d["payload_bytes"] = bytes;
+                return d;
+              },
+              "Reads every record of the log and the live index, verifying "
+              "checksums; raises DataLoss (naming the offset) on damage, else "
+              "returns counts.")
+          .def(
+              "compact",
+              [](PyStore& ps, uint64_t region_size) {
+                Core& c = ps.core;
+                c.UseForWrite();
+                if (c.exports > 0 || c.busy > 0 || !c.children.empty()) {
+                  Raise(g_err.busy,
+                        "cannot compact " + c.path +
+                            " through a handle with live views, writers or "
+                            "tails");
+                }
+                std::string path = c.path;
+                Options o = c.options;
+                o.create_if_missing = false;
+                o.error_if_exists = false;
+                c.Release();
+                pyb::dict r;
+                try {
+                  r = RunCompaction(path, std::nullopt, region_size,
+                                    "tolerate_torn_tail");
+                } catch (...) {
+                  OpenInto(c, path, o);
+                  throw;
+                }
+                OpenInto(c, path, o);
+                return r;
+              },
+              pyb::arg("region_size") = 0,
+              "Rewrites the store with only the latest live version of each id "
+              "(offline: this handle is closed and reopened around it; Busy if "
+              "another handle writes). Returns what it did (a dict).")
+          .def(
+              "close", [](PyStore& ps) { CloseStore(ps); },
+              "Closes the store (its writers and tails too). BufferError while "
+              "views into it are alive, as mmap.close().")
+          .def_property_readonly("closed",
+                                 [](PyStore& ps) { return !ps.core.store; })
+          .def_property_readonly("path",
+                                 [](PyStore& ps) { return ps.core.path; })
+          .def_property_readonly(
+              "read_only",
+              [](PyStore& ps) { return ps.core.options.read_only; })
+          .def_property_readonly(
+              "info",
+              [](PyStore& ps) {
+                const StoreInfo& i = ps.core.Use().info();
+                pyb::dict d;
+                d["path"] = i.path;
+                d["format_version"] = i.format_version;
+                d["uuid"] =
+                    pyb::bytes(reinterpret_cast<const char*>(i.uuid.data()),
+                               i.uuid.size());
+                d["region_size"] = i.region_size;
+                d["created_unix_nanos"] = i.created_unix_nanos;
+                d["read_only"] = i.read_only;
+                return d;
+              },
+              "The store file's identity (a dict).")
+          .def("__enter__", [](pyb::object self) { return self; })
+          .def("__exit__",
+               [](PyStore& ps, pyb::args) {
+                 CloseStore(ps);
+                 return false;
+               })
+          .def("__repr__", [](PyStore& ps) {
+            return std::string("<recmap.Store '") + ps.core.path + "'" +
+                   (ps.core.store
+                        ? (ps.core.options.read_only ? " read-only" : "")
+                        : " closed") +
+                   ">";
+          });
 
   AddFastMethod(store_cls, &g_get_def);
   AddFastMethod(store_cls, &g_getitem_def);
