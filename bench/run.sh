@@ -31,4 +31,13 @@ if command -v gnuplot >/dev/null 2>&1 && [[ -s "$json" ]]; then
     echo "plot: $out/results.png"
 fi
 echo "results: $json"
+# The Python benchmark (bench/python/bench.py): recmap's binding against
+# py-lmdb, sqlite3 and multiprocessing.shared_memory, in the same run.
+if [[ -d "$build/python/recmap" ]]; then
+  py=$(sed -n 's/^_\?Python_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt" | head -1)
+  mkdir -p "$dir"
+  PYTHONPATH="$build/python" "${py:-python3}" "$(dirname "$0")/python/bench.py" \
+    --dir "$dir" | tee "$out/python_results.md" || rc=$?
+  rmdir "$dir" 2>/dev/null || true
+fi
 exit $rc
