@@ -106,7 +106,7 @@ struct TailerOptions {
   // How Next() waits (see WaitStrategy).
   WaitStrategy wait = WaitStrategy::kPark;
   // Used by WaitStrategy::kBackoff only.
-  BackoffOptions backoff;
+  BackoffOptions backoff = {};
 };
 
 class Tailer {
