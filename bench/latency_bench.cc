@@ -209,11 +209,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "--dir") dir = val();
-    else if (a == "--records") n = std::strtoull(val().c_str(), nullptr, 10);
-    else if (a == "--rate") rate = std::strtod(val().c_str(), nullptr);
-    else if (a == "--hist") hist = val();
-    else if (a == "--json") json = true;
+    if (a == "--dir")
+      dir = val();
+    else if (a == "--records")
+      n = std::strtoull(val().c_str(), nullptr, 10);
+    else if (a == "--rate")
+      rate = std::strtod(val().c_str(), nullptr);
+    else if (a == "--hist")
+      hist = val();
+    else if (a == "--json")
+      json = true;
     else {
       std::fprintf(stderr,
                    "usage: recmap_latency_bench [--dir D] [--records N] "
@@ -233,10 +238,10 @@ int main(int argc, char** argv) {
       runs.push_back(std::move(run));
     }
   }
-  std::printf(
-      "%-8s %-9s %9s %8s %8s %8s %9s %9s %10s %9s %9s %8s\n", "strategy",
-      "pace", "records", "p50_us", "p99_us", "p99.9_us", "p99.99_us",
-      "max_us", "prod_M/s", "tail_flt", "prod_flt", "futex_w");
+  std::printf("%-8s %-9s %9s %8s %8s %8s %9s %9s %10s %9s %9s %8s\n",
+              "strategy", "pace", "records", "p50_us", "p99_us", "p99.9_us",
+              "p99.99_us", "max_us", "prod_M/s", "tail_flt", "prod_flt",
+              "futex_w");
   for (const Run& r : runs) {
     std::printf(
         "%-8s %-9s %9llu %8.2f %8.2f %8.2f %9.2f %9.1f %10.2f %9llu %9llu "
@@ -266,7 +271,8 @@ int main(int argc, char** argv) {
     // Log buckets, 10 per decade from 0.1 us to 100 ms.
     FILE* f = std::fopen(hist.c_str(), "w");
     if (f == nullptr) return 1;
-    std::fprintf(f, "# upper_us park spin backoff (records at the fixed rate)\n");
+    std::fprintf(f,
+                 "# upper_us park spin backoff (records at the fixed rate)\n");
     std::vector<double> edges;
     for (int k = -10; k <= 50; ++k) edges.push_back(std::pow(10.0, k / 10.0));
     std::vector<size_t> idx(3, 0);

@@ -314,8 +314,7 @@ absl::StatusOr<bool> Tailer::Next(RecordView* out,
   uint64_t spins_left = strategy == WaitStrategy::kSpin      ? UINT64_MAX
                         : strategy == WaitStrategy::kBackoff ? bo.max_spins
                                                              : 0;
-  uint64_t yields_left =
-      strategy == WaitStrategy::kBackoff ? bo.max_yields : 0;
+  uint64_t yields_left = strategy == WaitStrategy::kBackoff ? bo.max_yields : 0;
   // The longest single futex wait: kBackoff doubles it from min_park.
   std::chrono::nanoseconds park_cap =
       strategy == WaitStrategy::kBackoff

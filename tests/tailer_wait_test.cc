@@ -69,8 +69,9 @@ std::set<uint64_t> AllSequences(Store& s) {
   return seqs;
 }
 
-TEST_CASE("each wait strategy delivers every record once, in order, across "
-          "processes") {
+TEST_CASE(
+    "each wait strategy delivers every record once, in order, across "
+    "processes") {
   const WaitStrategy w = GENERATE(WaitStrategy::kPark, WaitStrategy::kSpin,
                                   WaitStrategy::kBackoff);
   INFO("strategy " << Name(w));
@@ -108,8 +109,9 @@ TEST_CASE("each wait strategy delivers every record once, in order, across "
   if (w == WaitStrategy::kSpin) CHECK(t->counters().futex_waits == 0);
 }
 
-TEST_CASE("each wait strategy delivers every published record of a producer "
-          "SIGKILLed mid-stream, nothing torn") {
+TEST_CASE(
+    "each wait strategy delivers every published record of a producer "
+    "SIGKILLed mid-stream, nothing torn") {
   const WaitStrategy w = GENERATE(WaitStrategy::kPark, WaitStrategy::kSpin,
                                   WaitStrategy::kBackoff);
   INFO("strategy " << Name(w));
@@ -133,8 +135,8 @@ TEST_CASE("each wait strategy delivers every published record of a producer "
     std::set<uint64_t> seqs;
     bool killed = false;
     while (true) {
-      absl::StatusOr<bool> got = t->Next(
-          &v, killed ? milliseconds(500) : milliseconds(60000));
+      absl::StatusOr<bool> got =
+          t->Next(&v, killed ? milliseconds(500) : milliseconds(60000));
       REQUIRE(got.ok());
       if (!*got) {
         REQUIRE(killed);  // nothing for 60 s from a live producer: a hang

@@ -38,7 +38,8 @@
 // trade CPU for latency.
 //
 // Caveats
-// - Not thread-safe: one Tailer per thread (RequestStop() excepted). It must be destroyed before its
+// - Not thread-safe: one Tailer per thread (RequestStop() excepted). It must be
+// destroyed before its
 //   Store. Views stay valid until the Store is destroyed.
 // - Blocking needs write access to the file (to set the waiter flag in the
 //   shared page). Without it (a file the process may only read), Next()
