@@ -4,7 +4,8 @@
 # results (PNG, gnuplot) into BUILD_DIR/bench/. See docs/BENCHMARKS.md.
 #   bash bench/run.sh BUILD_DIR [recmap_bench arguments...]
 # Environment: BENCH_DIR (where the data goes; default: a directory on the
-# disk holding BUILD_DIR, never a tmpfs).
+# disk holding BUILD_DIR, never a tmpfs); BENCH_LATENCY_ONLY=1 runs only
+# the tail-latency bench.
 set -euo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [args]}
 shift
@@ -24,7 +25,22 @@ fi
 echo "recmap_bench: data in $dir ($fstype), $(nproc) cores, $(uname -r)"
 json="$out/results.jsonl"
 rc=0
-"$bench" --json --dir "$dir" "$@" > "$json" || rc=$?
+if [[ "${BENCH_LATENCY_ONLY:-0}" != 1 ]]; then
+  "$bench" --json --dir "$dir" "$@" > "$json" || rc=$?
+fi
+# Tail latency per wait strategy (recmap_latency_bench, ~40 s): its table
+# on stdout, its JSON lines appended to the results, its histogram plotted.
+lat="$build/bench/recmap_latency_bench"
+if [[ -x "$lat" ]]; then
+  echo "recmap_latency_bench: producer and tailer processes, 1M records per run"
+  "$lat" --json --dir "$dir" --hist "$out/latency_hist.dat" > "$out/latency.txt" || rc=$?
+  grep -v '^{' "$out/latency.txt" || true
+  grep '^{' "$out/latency.txt" >> "$json" || true
+  if command -v gnuplot >/dev/null 2>&1 && [[ -s "$out/latency_hist.dat" ]]; then
+    bash "$(dirname "$0")/plot_latency.sh" "$out/latency_hist.dat" "$out/latency.png" && \
+      echo "plot: $out/latency.png"
+  fi
+fi
 rmdir "$dir" 2>/dev/null || true
 if command -v gnuplot >/dev/null 2>&1 && [[ -s "$json" ]]; then
   bash "$(dirname "$0")/plot.sh" "$json" "$out/results.png" && \

@@ -2,9 +2,13 @@
 // process appends records, another follows them live through the tailing
 // reader (no polling: it sleeps until the producer publishes), in order.
 // Each record carries the producer's clock, so the consumer also reports
-// the wake-up latency from publication to delivery.
+// the wake-up latency from publication to delivery. --wait picks how the
+// tailer waits: park (default: sleeps until the producer wakes it, no CPU
+// while idle), spin (polls: about a microsecond, one core busy) or backoff
+// (spins, yields, then parks).
 //
 //   producer_consumer [--records N] [--interval-us U] [--keep FILE]
+//                     [--wait park|spin|backoff]
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,12 +60,13 @@ int Producer(const std::string& path, uint64_t n, uint64_t interval_us) {
   return 0;
 }
 
-int Consumer(const std::string& path, uint64_t n) {
+int Consumer(const std::string& path, uint64_t n, recmap::WaitStrategy wait) {
   recmap::Options o;
   o.read_only = true;  // a consumer never writes
   auto store = recmap::Store::Open(path, o);
   if (!store.ok()) return 1;
-  auto tailer = recmap::Tailer::Create(**store, {.from_sequence = 1});
+  auto tailer =
+      recmap::Tailer::Create(**store, {.from_sequence = 1, .wait = wait});
   if (!tailer.ok()) return 1;
   std::vector<double> latency_us;
   latency_us.reserve(n);
@@ -105,6 +110,7 @@ int Consumer(const std::string& path, uint64_t n) {
 int main(int argc, char** argv) {
   uint64_t n = 2000, interval_us = 200;
   std::string keep;
+  recmap::WaitStrategy wait = recmap::WaitStrategy::kPark;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--records")
@@ -113,6 +119,11 @@ int main(int argc, char** argv) {
       interval_us = std::strtoull(argv[i + 1], nullptr, 10);
     else if (a == "--keep")
       keep = argv[i + 1];
+    else if (a == "--wait")
+      wait = std::string(argv[i + 1]) == "spin" ? recmap::WaitStrategy::kSpin
+             : std::string(argv[i + 1]) == "backoff"
+                 ? recmap::WaitStrategy::kBackoff
+                 : recmap::WaitStrategy::kPark;
   }
   std::string dir;
   std::string path = keep;
@@ -135,7 +146,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   pid_t consumer = fork();
   if (consumer == 0) {
-    int rc = Consumer(path, n);
+    int rc = Consumer(path, n, wait);
     std::fflush(stdout);
     _exit(rc);
   }

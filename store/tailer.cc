@@ -21,10 +21,17 @@
 //   saw its pending mark (and the tailer takes a short timed wait instead).
 //   A writer that clears the flag bumps the futex word after the tailer's
 //   read of it, so the tailer's FUTEX_WAIT returns at once.
+// - Spinning (kSpin, kBackoff's first phases) only re-runs rounds; it never
+//   sets the waiters flag, so writers pay no wake-up for it. Parking is the
+//   same registered wait whatever the strategy.
+// - RequestStop: the stop flag is stored (seq_cst) before the futex word is
+//   bumped; a waiter reads the word, then the flag, then sleeps on the value
+//   it read: either it sees the flag or its FUTEX_WAIT sees a new value.
 #include "recmap/tailer.h"
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -32,6 +39,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <vector>
 
@@ -65,6 +73,7 @@ struct Tailer::State {
   uint64_t expected = 1;   // the smallest sequence still deliverable
   std::vector<Cursor> cursors;
   Counters counters;
+  std::atomic<bool> stop{false};  // RequestStop(), from any thread
 
   ~State() {
     if (shared != nullptr) ::munmap(shared, kPageSize);
@@ -267,41 +276,135 @@ absl::StatusOr<std::unique_ptr<Tailer>> Tailer::Create(
   return std::unique_ptr<Tailer>(new Tailer(std::move(st)));
 }
 
+namespace {
+
+// A CPU hint between polls: lets the sibling hyperthread run and saves
+// power without giving up the core.
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#else
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+#endif
+}
+
+// A record in flight (allocated, not yet published) is normally published
+// within a microsecond; whatever the strategy, poll that long before
+// falling back to timed waits (which nobody cuts short: the writer wakes
+// only tailers that registered before its allocation).
+constexpr std::chrono::nanoseconds kInFlightSpin = std::chrono::microseconds(5);
+
+}  // namespace
+
 absl::StatusOr<bool> Tailer::Next(RecordView* out,
                                   std::chrono::nanoseconds timeout) {
   State& s = *state_;
+  if (s.stop.load(std::memory_order_relaxed))
+    return absl::CancelledError("tailer stopped (RequestStop)");
+  bool in_flight = false;
+  absl::StatusOr<bool> got = s.Round(out, &in_flight);
+  if (!got.ok() || *got) return got;
+  if (timeout <= std::chrono::nanoseconds::zero()) return false;
   const Clock::time_point deadline = Clock::now() + timeout;
+  const WaitStrategy strategy = s.options.wait;
+  const BackoffOptions& bo = s.options.backoff;
+  // Polls and yields left before parking (kSpin never parks).
+  uint64_t spins_left = strategy == WaitStrategy::kSpin      ? UINT64_MAX
+                        : strategy == WaitStrategy::kBackoff ? bo.max_spins
+                                                             : 0;
+  uint64_t yields_left = strategy == WaitStrategy::kBackoff ? bo.max_yields : 0;
+  // The longest single futex wait: kBackoff doubles it from min_park.
+  std::chrono::nanoseconds park_cap =
+      strategy == WaitStrategy::kBackoff
+          ? std::max<std::chrono::nanoseconds>(bo.min_park,
+                                               std::chrono::nanoseconds(1))
+          : std::chrono::nanoseconds::max();
   std::chrono::nanoseconds backoff = std::chrono::microseconds(20);
+  Clock::time_point in_flight_since = Clock::time_point::max();
+  auto futex = std::atomic_ref<uint32_t>(*s.futex_word());
+  uint64_t polls = 0;
   while (true) {
-    bool in_flight = false;
-    absl::StatusOr<bool> got = s.Round(out, &in_flight);
-    if (!got.ok() || *got) return got;
-    const auto left = deadline - Clock::now();
-    if (left <= std::chrono::nanoseconds::zero()) return false;
-    auto futex = std::atomic_ref<uint32_t>(*s.futex_word());
-    if (!in_flight && s.can_flag) {
-      s.waiters().exchange(1, std::memory_order_seq_cst);
-      const uint32_t v = futex.load(std::memory_order_acquire);
-      got = s.Round(out, &in_flight);
-      if (!got.ok() || *got) return got;
-      if (!in_flight) {
-        // Still registered? A writer that cleared the flag since has bumped
-        // the word, possibly before our read of it: look again instead.
-        if (s.waiters().load(std::memory_order_seq_cst) == 0) continue;
-        s.counters.futex_waits++;
-        s.FutexWait(v, deadline - Clock::now());
-        continue;
+    // Here the last round delivered nothing.
+    if (s.stop.load(std::memory_order_relaxed))
+      return absl::CancelledError("tailer stopped (RequestStop)");
+    bool spin = spins_left > 0;
+    if (!spin && in_flight) {
+      const Clock::time_point now = Clock::now();
+      if (in_flight_since == Clock::time_point::max()) in_flight_since = now;
+      spin = now - in_flight_since < kInFlightSpin;
+      if (now >= deadline) return false;
+    }
+    if (!in_flight) in_flight_since = Clock::time_point::max();
+    if (spin) {
+      if (spins_left != UINT64_MAX && spins_left > 0) --spins_left;
+      CpuRelax();
+      s.counters.spins++;
+      if ((++polls & 15) == 0 && Clock::now() >= deadline) return false;
+    } else if (yields_left > 0) {
+      --yields_left;
+      ::sched_yield();
+      s.counters.yields++;
+      if (Clock::now() >= deadline) return false;
+    } else {
+      const auto left = deadline - Clock::now();
+      if (left <= std::chrono::nanoseconds::zero()) return false;
+      bool parked = false;
+      if (!in_flight && s.can_flag) {
+        s.waiters().exchange(1, std::memory_order_seq_cst);
+        const uint32_t v = futex.load(std::memory_order_seq_cst);
+        got = s.Round(out, &in_flight);
+        if (!got.ok() || *got) return got;
+        if (!in_flight) {
+          // Still registered? A writer that cleared the flag since has
+          // bumped the word, possibly before our read of it: look again
+          // instead. RequestStop() bumps it too, after setting the flag.
+          parked = true;
+          if (s.waiters().load(std::memory_order_seq_cst) != 0 &&
+              !s.stop.load(std::memory_order_seq_cst)) {
+            s.counters.futex_waits++;
+            s.FutexWait(v, std::min<std::chrono::nanoseconds>(
+                               deadline - Clock::now(), park_cap));
+            if (strategy == WaitStrategy::kBackoff)
+              park_cap = std::min<std::chrono::nanoseconds>(
+                  park_cap * 2, std::max(bo.max_park, bo.min_park));
+          }
+        }
+      }
+      if (!parked) {
+        // A record is in flight for longer than a moment (its writer was
+        // descheduled, or writes a large record), or we cannot ask writers
+        // to wake us: a short timed wait, doubling up to 1 ms; a wake-up
+        // still cuts it short.
+        s.counters.short_waits++;
+        const uint32_t v = futex.load(std::memory_order_seq_cst);
+        if (!s.stop.load(std::memory_order_seq_cst))
+          s.FutexWait(v, std::min<std::chrono::nanoseconds>(
+                             backoff, deadline - Clock::now()));
+        backoff = std::min<std::chrono::nanoseconds>(
+            backoff * 2, std::chrono::milliseconds(1));
       }
     }
-    // A record is in flight (or we cannot ask writers to wake us): a short
-    // timed wait, doubling up to 1 ms; a wake-up still cuts it short.
-    s.counters.short_waits++;
-    const uint32_t v = futex.load(std::memory_order_acquire);
-    s.FutexWait(v, std::min<std::chrono::nanoseconds>(backoff,
-                                                      deadline - Clock::now()));
-    backoff = std::min<std::chrono::nanoseconds>(backoff * 2,
-                                                 std::chrono::milliseconds(1));
+    got = s.Round(out, &in_flight);
+    if (!got.ok() || *got) return got;
   }
+}
+
+void Tailer::RequestStop() {
+  State& s = *state_;
+  s.stop.store(true, std::memory_order_seq_cst);
+  // Bump the word (a waiter that read it before our flag store then does
+  // not sleep) and wake whoever sleeps on it. Async-signal-safe.
+  if (s.can_flag)
+    std::atomic_ref<uint32_t>(*s.futex_word())
+        .fetch_add(1, std::memory_order_seq_cst);
+  ::syscall(SYS_futex, s.futex_word(), FUTEX_WAKE, INT_MAX, nullptr, nullptr,
+            0);
+}
+
+bool Tailer::stop_requested() const {
+  return state_->stop.load(std::memory_order_relaxed);
 }
 
 uint64_t Tailer::next_sequence() const { return state_->expected; }

@@ -1,4 +1,5 @@
 // recmap tail FILE [--from SEQ] [--json] [--count N] [--idle-timeout S]
+//                  [--wait park|spin|backoff]
 #include <signal.h>
 
 #include <atomic>
@@ -15,7 +16,12 @@ namespace recmap::tool {
 namespace {
 
 std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop.store(true); }
+// The tailer a signal stops (RequestStop is async-signal-safe).
+std::atomic<Tailer*> g_tailer{nullptr};
+void OnSignal(int) {
+  g_stop.store(true);
+  if (Tailer* t = g_tailer.load()) t->RequestStop();
+}
 
 Registration reg(70, [](CLI::App& app) -> Runner {
   auto* cmd = app.add_subcommand(
@@ -28,6 +34,7 @@ Registration reg(70, [](CLI::App& app) -> Runner {
   auto idle = std::make_shared<double>(0);
   auto no_deletes = std::make_shared<bool>(false);
   auto preview = std::make_shared<size_t>(64);
+  auto wait = std::make_shared<std::string>("park");
   cmd->add_option("file", *path, "store file")->required();
   cmd->add_option("--from", *from,
                   "first sequence number to print (default: only records "
@@ -46,15 +53,23 @@ Registration reg(70, [](CLI::App& app) -> Runner {
   cmd->add_flag("--no-deletes", *no_deletes, "do not print tombstones");
   cmd->add_option("--preview", *preview, "payload bytes shown in text mode")
       ->capture_default_str();
+  cmd->add_option("--wait", *wait,
+                  "how to wait for records: park (sleep until a writer "
+                  "wakes us; no CPU when idle), spin (poll: lowest latency, "
+                  "one core at 100%), backoff (spin, yield, then park)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"park", "spin", "backoff"}));
   cmd->footer(
       "Records are printed in sequence order, from every writer process,\n"
-      "as they are published; the command blocks (no polling) in between.\n"
+      "as they are published; by default the command blocks (no polling)\n"
+      "in between (--wait spin polls instead, for the lowest latency).\n"
       "On Ctrl-C it prints the sequence number to resume from (--from).\n"
       "Text columns: sequence, id, type, length, payload preview.\n"
       "Examples:\n"
       "  recmap tail data.rmap\n"
       "  recmap tail data.rmap --from 1 --json --encoding hex\n"
-      "  recmap tail data.rmap --from 1000 --count 10 --idle-timeout 5");
+      "  recmap tail data.rmap --from 1000 --count 10 --idle-timeout 5\n"
+      "  recmap tail data.rmap --wait spin");
   return [=]() {
     PayloadEncoding enc = PayloadEncoding::kBase64;
     (void)ParsePayloadEncoding(*encoding, &enc);
@@ -64,9 +79,13 @@ Registration reg(70, [](CLI::App& app) -> Runner {
     TailerOptions to;
     to.from_sequence = *from;
     to.include_deletes = !*no_deletes;
+    to.wait = *wait == "spin"      ? WaitStrategy::kSpin
+              : *wait == "backoff" ? WaitStrategy::kBackoff
+                                   : WaitStrategy::kPark;
     absl::StatusOr<std::unique_ptr<Tailer>> tailer =
         Tailer::Create(**store, to);
     if (!tailer.ok()) return Fail(tailer.status());
+    g_tailer.store(tailer->get());
     struct sigaction sa = {};
     sa.sa_handler = OnSignal;
     ::sigaction(SIGINT, &sa, nullptr);
@@ -81,7 +100,11 @@ Registration reg(70, [](CLI::App& app) -> Runner {
       // Short slices so that a signal is noticed promptly.
       absl::StatusOr<bool> got =
           (*tailer)->Next(&v, std::chrono::milliseconds(200));
-      if (!got.ok()) return Fail(got.status());
+      if (absl::IsCancelled(got.status())) break;  // a signal
+      if (!got.ok()) {
+        g_tailer.store(nullptr);
+        return Fail(got.status());
+      }
       if (!*got) {
         if (*idle > 0 &&
             std::chrono::duration<double>(Clock::now() - last).count() >= *idle)
@@ -104,6 +127,7 @@ Registration reg(70, [](CLI::App& app) -> Runner {
         break;  // the reader went away
       if (*count != 0 && ++printed >= *count) break;
     }
+    g_tailer.store(nullptr);
     if (g_stop.load()) {
       std::fprintf(stderr, "recmap: stopped; resume with --from %llu\n",
                    static_cast<unsigned long long>((*tailer)->next_sequence()));

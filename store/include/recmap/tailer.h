@@ -32,12 +32,14 @@
 // How it works (docs/DESIGN.md, "Tailing"): one cursor per region, merged by
 // sequence; a region's owner marks an allocated but unpublished sequence in
 // the region's state page, which tells a gap that will fill from one that
-// will not. Waiting blocks on a futex in the shared page that writers wake
-// only when a tailer has asked for it, so appends stay cheap and an idle
-// tailer uses no CPU.
+// will not. Waiting (the default, WaitStrategy::kPark) blocks on a futex in
+// the shared page that writers wake only when a tailer has asked for it, so
+// appends stay cheap and an idle tailer uses no CPU; kSpin and kBackoff
+// trade CPU for latency.
 //
 // Caveats
-// - Not thread-safe: one Tailer per thread. It must be destroyed before its
+// - Not thread-safe: one Tailer per thread (RequestStop() excepted). It must be
+// destroyed before its
 //   Store. Views stay valid until the Store is destroyed.
 // - Blocking needs write access to the file (to set the waiter flag in the
 //   shared page). Without it (a file the process may only read), Next()
@@ -60,12 +62,52 @@
 
 namespace recmap {
 
+// How Next() waits for a record that is not there yet: the trade between
+// the CPU a waiting tailer burns and the latency from a writer's publish to
+// delivery (docs/BENCHMARKS.md, "Tail latency", has the figures).
+enum class WaitStrategy {
+  // Default. Sleep on a futex in the shared page; a writer that sees a
+  // sleeping tailer wakes it after publishing. No CPU while idle; each
+  // delivery after a sleep pays a futex wake-up (a syscall in the writer,
+  // a reschedule of the tailer: typically 5-50 us, more on a VM whose idle
+  // vCPU must be woken by the hypervisor).
+  kPark,
+  // Poll the shared page in a loop (with a CPU pause hint) until a record
+  // arrives, the timeout passes, or RequestStop(). Sub-microsecond latency;
+  // costs one CPU core at 100% for as long as Next() waits, whether records
+  // come or not. Pin the tailer to a core of its own (sched_setaffinity):
+  // on a machine with fewer free cores than spinning threads it delays the
+  // writers it waits for. Writers pay nothing extra (a spinning tailer
+  // never asks to be woken), apart from the cache line the tailer reads.
+  kSpin,
+  // Aeron's BackoffIdleStrategy: up to max_spins polls, then up to
+  // max_yields polls each after sched_yield(), then park as kPark does,
+  // each futex wait bounded by a timeout doubling from min_park to
+  // max_park. Spin-like latency for records that follow each other
+  // closely, park-like CPU use when the log goes quiet.
+  kBackoff,
+};
+
+// Bounds of WaitStrategy::kBackoff, per Next() call (the phases restart
+// with every call). Aeron's defaults are 10 spins, 5 yields, 1 us to 1 ms;
+// ours spin longer because one poll here is a few tens of nanoseconds.
+struct BackoffOptions {
+  uint32_t max_spins = 2000;
+  uint32_t max_yields = 50;
+  std::chrono::nanoseconds min_park = std::chrono::microseconds(1);
+  std::chrono::nanoseconds max_park = std::chrono::milliseconds(1);
+};
+
 struct TailerOptions {
   // The first sequence number to deliver. 0 means "from now on": the
   // store's next sequence number when the tailer is created.
   uint64_t from_sequence = 1;
   // Deliver tombstones (RecordType::kDelete) as well as puts.
   bool include_deletes = true;
+  // How Next() waits (see WaitStrategy).
+  WaitStrategy wait = WaitStrategy::kPark;
+  // Used by WaitStrategy::kBackoff only.
+  BackoffOptions backoff = {};
 };
 
 class Tailer {
@@ -82,8 +124,20 @@ class Tailer {
   // zero timeout never blocks). Errors: DataLoss (a record below a region's
   // committed tail failed verification; the message names its offset --
   // the cursor does not move past it).
+  // Whatever the wait strategy, a waiting Next() returns once the
+  // timeout passes (a spinning one checks the clock every few polls).
+  // Errors: Cancelled (RequestStop() was called; nothing is delivered).
   [[nodiscard]] absl::StatusOr<bool> Next(RecordView* out,
                                           std::chrono::nanoseconds timeout);
+
+  // Makes the Next() now waiting (or the next one) return Cancelled at
+  // once, and every later one too: a spinning tailer stops within a few
+  // polls, a parked one is woken. The one member that may be called from
+  // another thread, or from a signal handler (it only stores an atomic flag
+  // and makes a FUTEX_WAKE system call). The wake-up can reach parked
+  // tailers of other processes, which look again and sleep on.
+  void RequestStop();
+  bool stop_requested() const;
 
   // The sequence number the next delivered record will be at least: the
   // last delivered sequence + 1 (from_sequence before the first). Resume a
@@ -94,6 +148,8 @@ class Tailer {
   struct Counters {
     uint64_t delivered = 0;
     uint64_t futex_waits = 0;   // blocking waits entered
+    uint64_t spins = 0;         // polls by kSpin / kBackoff
+    uint64_t yields = 0;        // sched_yield() calls by kBackoff
     uint64_t short_waits = 0;   // waits for an in-flight record
     uint64_t gaps_skipped = 0;  // sequence numbers declared permanent gaps
   };
