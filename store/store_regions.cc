@@ -103,7 +103,11 @@ absl::Status StoreRep::FormatRegion(uint32_t i, bool fresh) {
   } else {
     // A reformatted region may hold bytes of an earlier life; the new
     // epoch already invalidates them, and zeroing the log makes the empty
-    // log end cleanly.
+    // log end cleanly. Its pages are backed before they are stored into.
+    if (absl::Status s =
+            io::Allocate(fd_, RegionOffset(i), region_size(), path_);
+        !s.ok())
+      return s;
     std::memset(base, 0, kRegionDataOffset);
     rh.EncodeTo(base);
     if (absl::Status s =

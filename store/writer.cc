@@ -91,6 +91,15 @@ void Writer::State::Release(bool seal) {
 }
 
 absl::Status Writer::State::Take(uint32_t i) {
+  // The region's pages are backed by blocks before this writer stores into
+  // them (a hole, from a copy or an earlier punch, would be a SIGBUS on a
+  // full disk): a no-op for the allocated region it almost always is.
+  if (absl::Status s = io::Allocate(rep->fd(), rep->RegionOffset(i),
+                                    rep->region_size(), rep->path());
+      !s.ok()) {
+    (void)Unlock(lock_fd, kLockRegionBase + i);
+    return s;
+  }
   ref = rep->region(i).ref;
   tail = ref.committed_tail().load(std::memory_order_acquire);
   if (ref.owner_pid().load(std::memory_order_acquire) != 0) {
