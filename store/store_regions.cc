@@ -127,6 +127,14 @@ absl::Status StoreRep::FormatRegion(uint32_t i, bool fresh) {
 absl::Status StoreRep::ScrubTail(uint32_t i, uint64_t tail) {
   const RegionRef& r = regions_[i].ref;
   const uint64_t page_end = (tail + kPageSize - 1) / kPageSize * kPageSize;
+  // Backed before the tail page is stored into (no SIGBUS on a full disk).
+  const uint64_t page_start = tail / kPageSize * kPageSize;
+  if (page_start < r.size) {
+    if (absl::Status s = io::Allocate(fd_, RegionOffset(i) + page_start,
+                                      r.size - page_start, path_);
+        !s.ok())
+      return s;
+  }
   // Write the tail page only if it holds stale bytes: storing into a page
   // dirties it, and the page may hold synced records that must not be put
   // through another write-back (see ResumeMarkerAfterGap).
