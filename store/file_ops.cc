@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -20,6 +23,37 @@ DurableRangeHook g_range_hook = nullptr;
 void* g_range_hook_arg = nullptr;
 
 int Injected(Op op) { return g_hook ? g_hook(op, g_hook_arg) : 0; }
+
+// EFBIG if a write would reach past RLIMIT_FSIZE, or (`fd` given) if the
+// file would grow past it: the kernel would also send SIGXFSZ, which kills
+// a process that has not ignored it.
+int PastSizeLimit(uint64_t end, int fd = -1) {
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_FSIZE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+      end <= static_cast<uint64_t>(rl.rlim_cur))
+    return 0;
+  struct stat st;
+  if (fd >= 0 && ::fstat(fd, &st) == 0 &&
+      end <= static_cast<uint64_t>(st.st_size))
+    return 0;  // no growth: no signal
+  return EFBIG;
+}
+
+// pwrite of all of [data, data+len) at `offset`; 0 or an errno.
+int PwriteAll(int fd, uint64_t offset, const char* data, size_t len) {
+  while (len > 0) {
+    ssize_t r = ::pwrite(fd, data, len, static_cast<off_t>(offset));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (r == 0) return EIO;
+    data += r;
+    len -= static_cast<size_t>(r);
+    offset += static_cast<uint64_t>(r);
+  }
+  return 0;
+}
 
 }  // namespace
 
@@ -39,6 +73,8 @@ const char* OpName(Op op) {
       return "fsync(dir)";
     case Op::kWriteDurable:
       return "pwritev2(RWF_DSYNC)";
+    case Op::kWrite:
+      return "pwrite";
     case Op::kCount:
       break;
   }
@@ -92,18 +128,36 @@ absl::Status Allocate(int fd, uint64_t offset, uint64_t len,
                       const std::string& path) {
   if (int e = Injected(Op::kFallocate))
     return ErrnoStatus(e, "fallocate", path);
+  if (int e = PastSizeLimit(offset + len, fd))
+    return ErrnoStatus(e, "fallocate", path);
   int r;
   do {
     r = ::fallocate(fd, 0, static_cast<off_t>(offset), static_cast<off_t>(len));
   } while (r < 0 && errno == EINTR);
   if (r == 0) return absl::OkStatus();
   if (errno != EOPNOTSUPP) return ErrnoStatus(errno, "fallocate", path);
-  return Truncate(fd, offset + len, path);
+  // No fallocate here: zeros written past the end of the file take real
+  // blocks (an ftruncate would leave a hole, and a store into a hole on a
+  // full disk is a SIGBUS).
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, "fstat", path);
+  uint64_t from = std::max<uint64_t>(offset, static_cast<uint64_t>(st.st_size));
+  const uint64_t end = offset + len;
+  static const char kZeros[1 << 16] = {};
+  while (from < end) {
+    const size_t n =
+        static_cast<size_t>(std::min<uint64_t>(end - from, sizeof(kZeros)));
+    if (int e = PwriteAll(fd, from, kZeros, n))
+      return ErrnoStatus(e, "write(zeros)", path);
+    from += n;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Truncate(int fd, uint64_t size, const std::string& path) {
   if (int e = Injected(Op::kFtruncate))
     return ErrnoStatus(e, "ftruncate", path);
+  if (int e = PastSizeLimit(size, fd)) return ErrnoStatus(e, "ftruncate", path);
   int r;
   do {
     r = ::ftruncate(fd, static_cast<off_t>(size));
@@ -123,15 +177,37 @@ absl::Status ZeroRange(int fd, uint64_t offset, uint64_t len,
       0) {
     return absl::OkStatus();
   }
-  // tmpfs and some others only punch holes; re-allocate afterwards so a
-  // later write into the range cannot fail for lack of space (SIGBUS).
-  if (::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, n) !=
-      0) {
-    return ErrnoStatus(errno, "fallocate(punch hole)", path);
+  // tmpfs and some others have no ZERO_RANGE. A punched hole would have
+  // to be allocated again, and on a full disk that fails, leaving a hole
+  // that a later store through the mapping turns into a SIGBUS; so the
+  // blocks are kept and overwritten with zeros where they are not zero
+  // already (most of a log past a tail is), then any hole already there
+  // is allocated.
+  if (errno != EOPNOTSUPP && errno != EINVAL)
+    return ErrnoStatus(errno, "fallocate(zero range)", path);
+  constexpr size_t kChunk = size_t{1} << 16;
+  static const char kZeros[kChunk] = {};
+  std::string buf(kChunk, '\0');
+  for (uint64_t at = offset; at < offset + len;) {
+    const size_t chunk =
+        static_cast<size_t>(std::min<uint64_t>(offset + len - at, kChunk));
+    ssize_t r;
+    do {
+      r = ::pread(fd, buf.data(), chunk, static_cast<off_t>(at));
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) return ErrnoStatus(errno, "pread", path);
+    if (r > 0 && std::memcmp(buf.data(), kZeros, static_cast<size_t>(r)) != 0) {
+      if (int e = PwriteAll(fd, at, kZeros, static_cast<size_t>(r)))
+        return ErrnoStatus(e, "write(zeros)", path);
+    }
+    at += chunk;
   }
-  if (::fallocate(fd, 0, off, n) != 0 && errno != EOPNOTSUPP) {
+  int r;
+  do {
+    r = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, off, n);
+  } while (r < 0 && errno == EINTR);
+  if (r != 0 && errno != EOPNOTSUPP)
     return ErrnoStatus(errno, "fallocate", path);
-  }
   return absl::OkStatus();
 }
 
@@ -156,6 +232,8 @@ absl::Status Fdatasync(int fd, const std::string& path) {
 absl::Status WriteDurable(int fd, uint64_t offset, const void* data, size_t len,
                           const std::string& path) {
   if (int e = Injected(Op::kWriteDurable))
+    return ErrnoStatus(e, OpName(Op::kWriteDurable), path);
+  if (int e = PastSizeLimit(offset + len))
     return ErrnoStatus(e, OpName(Op::kWriteDurable), path);
   iovec iov{const_cast<void*>(data), len};
   ssize_t r;
@@ -183,6 +261,17 @@ absl::Status WriteDurable(int fd, uint64_t offset, const void* data, size_t len,
     if (r < 0) return ErrnoStatus(errno, OpName(Op::kWriteDurable), path);
   }
   if (g_range_hook != nullptr) g_range_hook(offset, len, g_range_hook_arg);
+  return absl::OkStatus();
+}
+
+absl::Status Write(int fd, uint64_t offset, const void* data, size_t len,
+                   const std::string& path) {
+  if (int e = Injected(Op::kWrite))
+    return ErrnoStatus(e, OpName(Op::kWrite), path);
+  if (int e = PastSizeLimit(offset + len))
+    return ErrnoStatus(e, OpName(Op::kWrite), path);
+  if (int e = PwriteAll(fd, offset, static_cast<const char*>(data), len))
+    return ErrnoStatus(e, OpName(Op::kWrite), path);
   return absl::OkStatus();
 }
 

@@ -20,6 +20,7 @@ enum class Op {
   kFdatasync,
   kFsyncDir,
   kWriteDurable,  // WriteDurable: a write with a ranged fdatasync
+  kWrite,         // Write: a plain pwrite (index files)
   kCount
 };
 const char* OpName(Op op);
@@ -42,10 +43,15 @@ void SetDurableRangeHook(DurableRangeHook hook, void* arg);
 absl::Status ErrnoStatus(int err, const std::string& what,
                          const std::string& path);
 
-// Each returns OK or a status from ErrnoStatus. EINTR is retried.
+// Each returns OK or a status from ErrnoStatus. EINTR is retried. None of
+// them raises SIGXFSZ: a size past RLIMIT_FSIZE fails with EFBIG
+// (ResourceExhausted) before the call is made.
 absl::Status Open(const std::string& path, int flags, int mode, int* fd);
-// Allocates [offset, offset+len); falls back to ftruncate where the file
-// system has no fallocate.
+// Allocates [offset, offset+len): blocks are reserved, so that stores
+// through a writable mapping of the range cannot fault for lack of space
+// (SIGBUS). Where the file system has no fallocate, the part past the end
+// of the file is written with zeros instead (the part inside is left as
+// it is).
 absl::Status Allocate(int fd, uint64_t offset, uint64_t len,
                       const std::string& path);
 absl::Status Truncate(int fd, uint64_t size, const std::string& path);
@@ -61,6 +67,11 @@ absl::Status Fdatasync(int fd, const std::string& path);
 // A short write is an error.
 absl::Status WriteDurable(int fd, uint64_t offset, const void* data, size_t len,
                           const std::string& path);
+// Writes [data, data+len) at `offset` with pwrite (retrying short
+// writes): the way recmap writes files it does not map writable, so that
+// a full disk is an error (ENOSPC), never a SIGBUS.
+absl::Status Write(int fd, uint64_t offset, const void* data, size_t len,
+                   const std::string& path);
 // fsyncs the directory holding `path`, making a create or rename durable.
 absl::Status SyncParentDir(const std::string& path);
 

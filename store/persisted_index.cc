@@ -253,11 +253,16 @@ PersistedIndexBuilder::Create(const std::string& path,
                                 0644, &b->fd_);
       !s.ok())
     return s;
-  // Zero-filled: every slot starts empty (location 0).
-  if (absl::Status s = io::Truncate(b->fd_, b->size_, b->tmp_); !s.ok())
+  // Blocks reserved first, so that a full disk fails here, before any
+  // work (the destructor removes the file).
+  if (absl::Status s = io::Allocate(b->fd_, 0, b->size_, b->tmp_); !s.ok())
     return s;
-  void* m =
-      ::mmap(nullptr, b->size_, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd_, 0);
+  // Built in anonymous memory (zero-filled: every slot starts empty,
+  // location 0) and written with pwrite at Finish: a store into a writable
+  // mapping of the file would be a SIGBUS wherever its blocks could not be
+  // allocated, and a write() is an error.
+  void* m = ::mmap(nullptr, b->size_, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", b->tmp_);
   b->map_ = static_cast<char*>(m);
   b->table_ = b->map_ + kIndexHeaderSize + region_count * kIndexRegionEntrySize;
@@ -331,8 +336,13 @@ absl::Status PersistedIndexBuilder::Finish(
   }
   EncodeFixed64(p + size_ - 16, 0);  // reserved trailer word
   EncodeFixed64(p + size_ - 8, Checksum(p, size_));
+  absl::Status written = io::Write(fd_, 0, p, size_, tmp_);
   ::munmap(map_, size_);
   map_ = nullptr;
+  if (!written.ok()) {
+    Abandon();
+    return written;
+  }
   if (absl::Status s = io::Fdatasync(fd_, tmp_); !s.ok()) {
     Abandon();
     return s;

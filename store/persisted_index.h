@@ -125,11 +125,13 @@ class PersistedIndex {
   std::vector<IndexedRegion> regions_;
 };
 
-// Builds an index file in place: a temporary file "<path>.tmp", mapped and
-// filled id by id, then checksummed, synced and renamed over `path`
-// (PersistedIndex::Write is Create + Put per entry + Finish). Lets a writer
-// merge an existing index with new records without holding either in the
-// heap. Not thread-safe.
+// Builds an index file: a temporary file "<path>.tmp" is allocated (a full
+// disk fails Create), the table is filled id by id in anonymous memory
+// (never a writable mapping of the file: a store into an unallocated page
+// of it is a SIGBUS), then checksummed, written with pwrite, synced and
+// renamed over `path` (PersistedIndex::Write is Create + Put per entry +
+// Finish). The temporary file is removed on every failure. Not
+// thread-safe.
 class PersistedIndexBuilder {
  public:
   // A table of `slots` slots (at least one more than the ids to be put)

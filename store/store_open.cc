@@ -149,6 +149,26 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
       return s;
     file_size += missing;
   }
+  if (full && writable) {
+    // A temporary index file left by a handle that died building it (no
+    // other writable handle is open, so none is building one now): its
+    // space may be what a full disk lacks.
+    (void)::unlink((IndexPathFor(path) + ".tmp").c_str());
+    // Recovery stores into the header pages and each region's state page
+    // through the mapping: those pages are backed by blocks first, so that
+    // a full disk is this error and never a SIGBUS (blocks already
+    // allocated, the usual case, need no free space). A region's log is
+    // backed by whoever stores into it next (ScrubTail, a Writer taking
+    // it, FormatRegion).
+    if (absl::Status s = io::Allocate(rep->fd_, 0, kFirstRegionOffset, path);
+        !s.ok())
+      return s;
+    for (uint64_t off = kFirstRegionOffset; off + rs <= file_size; off += rs) {
+      if (absl::Status s = io::Allocate(rep->fd_, off, kRegionDataOffset, path);
+          !s.ok())
+        return s;
+    }
+  }
   const uint64_t reserve = std::max(options.max_file_size, file_size);
   rep->max_regions_ = static_cast<uint32_t>(
       std::min<uint64_t>((reserve - kFirstRegionOffset) / rs, 1u << 24));

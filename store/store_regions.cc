@@ -103,7 +103,11 @@ absl::Status StoreRep::FormatRegion(uint32_t i, bool fresh) {
   } else {
     // A reformatted region may hold bytes of an earlier life; the new
     // epoch already invalidates them, and zeroing the log makes the empty
-    // log end cleanly.
+    // log end cleanly. Its pages are backed before they are stored into.
+    if (absl::Status s =
+            io::Allocate(fd_, RegionOffset(i), region_size(), path_);
+        !s.ok())
+      return s;
     std::memset(base, 0, kRegionDataOffset);
     rh.EncodeTo(base);
     if (absl::Status s =
@@ -123,6 +127,14 @@ absl::Status StoreRep::FormatRegion(uint32_t i, bool fresh) {
 absl::Status StoreRep::ScrubTail(uint32_t i, uint64_t tail) {
   const RegionRef& r = regions_[i].ref;
   const uint64_t page_end = (tail + kPageSize - 1) / kPageSize * kPageSize;
+  // Backed before the tail page is stored into (no SIGBUS on a full disk).
+  const uint64_t page_start = tail / kPageSize * kPageSize;
+  if (page_start < r.size) {
+    if (absl::Status s = io::Allocate(fd_, RegionOffset(i) + page_start,
+                                      r.size - page_start, path_);
+        !s.ok())
+      return s;
+  }
   // Write the tail page only if it holds stale bytes: storing into a page
   // dirties it, and the page may hold synced records that must not be put
   // through another write-back (see ResumeMarkerAfterGap).

@@ -91,6 +91,23 @@ void Writer::State::Release(bool seal) {
 }
 
 absl::Status Writer::State::Take(uint32_t i) {
+  // The region's pages from the tail page on are backed by blocks before
+  // this writer stores into them (a hole, from a sparse copy or an earlier
+  // punch, would be a SIGBUS on a full disk): no new blocks for the
+  // allocated region it almost always is. The committed tail is checked
+  // for plausibility by Claim; a wild one only makes this allocate less.
+  const uint64_t from =
+      rep->region(i).ref.committed_tail().load(std::memory_order_acquire) &
+      ~(kPageSize - 1);
+  if (absl::Status s =
+          from >= rep->region_size()
+              ? absl::OkStatus()
+              : io::Allocate(rep->fd(), rep->RegionOffset(i) + from,
+                             rep->region_size() - from, rep->path());
+      !s.ok()) {
+    (void)Unlock(lock_fd, kLockRegionBase + i);
+    return s;
+  }
   ref = rep->region(i).ref;
   tail = ref.committed_tail().load(std::memory_order_acquire);
   if (ref.owner_pid().load(std::memory_order_acquire) != 0) {

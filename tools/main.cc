@@ -1,4 +1,6 @@
 // recmap: dump, inspect, verify, recover and compact recmap store files.
+#include <signal.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -10,6 +12,10 @@ std::vector<std::pair<int, Setup>>& Registry();
 
 int main(int argc, char** argv) {
   using namespace recmap::tool;
+  // Under a file-size limit (ulimit -f) a write or fallocate past it sends
+  // SIGXFSZ, which would end the process; ignored, the call fails with
+  // EFBIG, which the library reports as ResourceExhausted (exit 4).
+  ::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"recmap: inspect and manage recmap store files", "recmap"};
   app.require_subcommand(1);
   app.footer(
