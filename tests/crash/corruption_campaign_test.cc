@@ -272,22 +272,27 @@ void ToolReads(const Model& m, const std::string& path, std::mt19937_64& rng,
     if (eol == std::string::npos) eol = out.size();
     const std::string line = out.substr(pos, eol - pos);
     pos = eol + 1;
-    auto field = [&](const std::string& key, const std::string& end) {
+    // A field's value: a number, or a string (without its quotes).
+    auto field = [&](const std::string& key) {
       const size_t a = line.find("\"" + key + "\":");
       if (a == std::string::npos) return std::string();
-      const size_t b = a + key.size() + 3;
-      return line.substr(b, line.find(end, b) - b);
+      size_t b = a + key.size() + 3;
+      if (b < line.size() && line[b] == '"') {
+        ++b;
+        return line.substr(b, line.find('"', b) - b);
+      }
+      const size_t e = line.find_first_of(",}", b);
+      return line.substr(b, e == std::string::npos ? e : e - b);
     };
     RecordView r;
-    const std::string type = field("type", ",");
-    if (type == "\"padding\"" || line.empty() || line[0] != '{') continue;
-    std::string hex = field("value_hex", "\"");
-    if (!hex.empty() && hex[0] == '"') hex = hex.substr(1);
-    if (!absl::SimpleAtoi(field("seq", ","), &r.sequence) ||
-        !absl::SimpleAtoi(field("id", ","), &r.id) ||
-        !absl::SimpleAtoi(field("offset", ","), &r.location.file_offset))
+    const std::string type = field("type");
+    if (type == "padding" || line.empty() || line[0] != '{') continue;
+    const std::string hex = field("value_hex");
+    if (!absl::SimpleAtoi(field("seq"), &r.sequence) ||
+        !absl::SimpleAtoi(field("id"), &r.id) ||
+        !absl::SimpleAtoi(field("offset"), &r.location.file_offset))
       continue;
-    r.type = type == "\"put\"" ? RecordType::kPut : RecordType::kDelete;
+    r.type = type == "put" ? RecordType::kPut : RecordType::kDelete;
     const std::string value = absl::HexStringToBytes(hex);
     r.value = value;
     CheckRecord(m, r, "dump", t);
