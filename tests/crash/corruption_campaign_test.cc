@@ -343,8 +343,12 @@ TEST_CASE("corruption campaign: byte flips in stores with index files",
     ToolReads(m, path, rng, &with_index);
     LibraryReads(m, plain, /*read_only=*/true, &without_index);
     if (trial % 4 == 0) ToolReads(m, plain, rng, &without_index);
-    LibraryReads(m, path, /*read_only=*/false, &with_index);
-    LibraryReads(m, plain, /*read_only=*/false, &without_index);
+    // Writable opens (recovery in memory and on the file) every other
+    // trial: the CI run stays well under a minute on a loaded machine.
+    if (trial % 2 == 0) {
+      LibraryReads(m, path, /*read_only=*/false, &with_index);
+      LibraryReads(m, plain, /*read_only=*/false, &without_index);
+    }
 
     // Recovery, in the mode the trial picks; success must mean clean.
     RecoverOptions ro;
