@@ -233,6 +233,15 @@ std::string WithFlags(uint8_t flags, const std::string& file) {
   return std::string(1, static_cast<char>(flags)) + file;
 }
 
+// Flags with bit 4 set, then the index file (u32 size | bytes), then the
+// store file (store_open_fuzzer.cc).
+std::string WithIndex(uint8_t flags, const std::string& idx,
+                      const std::string& file) {
+  std::string s(1, static_cast<char>(flags | 16));
+  PutFixed32(&s, static_cast<uint32_t>(idx.size()));
+  return s + idx + file;
+}
+
 void StoreOpen() {
   const std::string dir = ScratchDir();
   // A fresh store: header pages only.
@@ -270,6 +279,31 @@ void StoreOpen() {
   }
   multi = ReadFileOrDie(path);
 
+  // A store with its index file (the threshold lowered so a small store
+  // writes one at close): several sealed regions from two writers.
+  path = dir + "/indexed.rmap";
+  std::string indexed, indexed_idx;
+  {
+    Options o = SmallOptions();
+    o.persist_index_min_records = 8;
+    o.prefault_bytes = 0;
+    absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(path, o);
+    FUZZ_CHECK(s.ok(), s.status().ToString());
+    auto w = (*s)->NewWriter();
+    CheckOk(w.status());
+    for (uint64_t i = 0; i < 30; ++i) {
+      CheckOk((*s)->Put(i, std::string(300 + i * 17 % 200,
+                                       static_cast<char>('a' + i % 26))));
+      CheckOk((*w)->Put(1000 + i, std::string(700, 'w')));
+      if (i % 7 == 0) CheckOk((*s)->Delete(1000 + i - 1));
+      if (i % 5 == 0) CheckOk((*w)->Put(i, "newer"));
+    }
+    w->reset();
+  }
+  indexed = ReadFileOrDie(path);
+  indexed_idx = ReadFileOrDie(path + ".idx");
+  FUZZ_CHECK(!indexed_idx.empty(), "no index file was written");
+
   Emit("store_open", "empty_input", "");
   Emit("store_open", "empty_file", WithFlags(0, ""));
   Emit("store_open", "fresh", WithFlags(1, empty));
@@ -286,6 +320,27 @@ void StoreOpen() {
   Emit("store_open", "trailing_bytes", WithFlags(1, small + "tail"));
   Emit("store_open", "truncated_mid_record",
        WithFlags(0, multi.substr(0, multi.size() - kSmallRegion - 1000)));
+  // With the index file: intact, then damage the index does not see.
+  Emit("store_open", "indexed", WithIndex(0, indexed_idx, indexed));
+  Emit("store_open", "indexed_repair", WithIndex(1, indexed_idx, indexed));
+  Emit("store_open", "indexed_no_index", WithFlags(0, indexed));
+  {
+    // A payload byte and a sequence byte of covered records (not repaired:
+    // the checksum mismatch must surface on read).
+    std::string f = indexed;
+    const uint64_t r0 = kFirstRegionOffset + kRegionDataOffset;
+    f[r0 + kRecordHeaderSize + 3] ^= 0x5A;
+    Emit("store_open", "indexed_payload_flip", WithIndex(0, indexed_idx, f));
+    f = indexed;
+    f[kFirstRegionOffset + kSmallRegion + kRegionDataOffset + 24 + 5] ^= 0x59;
+    Emit("store_open", "indexed_sequence_flip", WithIndex(0, indexed_idx, f));
+    std::string ix = indexed_idx;
+    ix[ix.size() / 2] ^= 0x10;
+    Emit("store_open", "indexed_idx_flip", WithIndex(0, ix, indexed));
+    Emit("store_open", "indexed_idx_flip_repair", WithIndex(1, ix, indexed));
+    Emit("store_open", "indexed_idx_truncated",
+         WithIndex(0, indexed_idx.substr(0, indexed_idx.size() - 20), indexed));
+  }
   // Damage of each kind.
   std::string d = small;
   d[2] = 'X';

@@ -5,11 +5,18 @@
 // writable handle also writes, reopens and reads back. VerifyStore (fsck)
 // runs on the read-only copy.
 //
-// Input: flags u8 | file bytes. Flag bit 0 rewrites every checksum in the
-// image first (fuzz_util.h, RepairChecksums) so that mutations reach
-// recovery and indexing; bit 1 sets verify_checksums_on_read; bits 2-3
-// choose which thread of ForEachRecord's pipelined scan checksums records
-// (scan_pipeline.h: 1 the verifier, 2 the caller, else shared).
+// Input: flags u8 | [index_size u32 | index bytes] | file bytes. Flag bit 0
+// rewrites every checksum in the image (and the index file's) first
+// (fuzz_util.h, RepairChecksums) so that mutations reach recovery and
+// indexing; bit 1 sets verify_checksums_on_read; bits 2-3 choose which
+// thread of ForEachRecord's pipelined scan checksums records
+// (scan_pipeline.h: 1 the verifier, 2 the caller, else shared); bit 4 says
+// an index file follows (written beside the store as "<store>.idx", so the
+// fuzzer mutates the persisted index and the log together).
+//
+// With an index file, each record a read-only open returns through Get or
+// ForEachLive must be one a full scan of the log without the index (salvage
+// mode) finds valid at the same offset: the index is a hint, never proof.
 //
 // Invariants: a Status, never a crash, hang, leak or out-of-bounds access;
 // error codes from the documented set; a read-only open never changes the
@@ -17,7 +24,12 @@
 // succeeded accepts a write, reopens in the same mode and keeps the same
 // live records plus the new one; ForEachRecord's pipelined scan delivers
 // exactly the records and status of the one-thread scan.
+#include <xxhash.h>
+
 #include <cstdint>
+#include <set>
+#include <tuple>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -59,6 +71,73 @@ Options MakeOptions(RecoveryMode mode, bool read_only, bool verify) {
 }
 
 ScanChecksums g_scan_side = ScanChecksums::kShared;  // from the input's flags
+std::string g_index;      // the index file of this input
+bool g_has_index = false;  // whether there is one
+
+// Writes the store image and, if the input has one, its index file.
+void WriteInputFiles(const std::string& path, const std::string& image) {
+  WriteFileOrDie(path, image);
+  if (g_has_index) WriteFileOrDie(path + ".idx", g_index);
+}
+
+// (file offset, id, sequence, type, value) of a record.
+using RecordKey =
+    std::tuple<uint64_t, uint64_t, uint64_t, RecordType, std::string>;
+RecordKey KeyOf(const RecordView& v) {
+  return {v.location.file_offset, v.id, v.sequence, v.type,
+          std::string(v.value)};
+}
+
+// Every record that validates in the log at `path`, found by a salvage
+// scan that ignores the index file.
+bool ValidRecords(const std::string& path, std::set<RecordKey>* out) {
+  Options o = MakeOptions(RecoveryMode::kSalvage, /*read_only=*/true, false);
+  o.persist_index = false;
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, o);
+  if (!store.ok()) return false;
+  const uint32_t n = (*store)->rep()->known_regions();
+  for (uint32_t i = 0; i < n; ++i) {
+    (void)(*store)->ForEachInRegion(i, [&](const RecordView& v) {
+      out->insert(KeyOf(v));
+      return true;
+    });
+  }
+  return true;
+}
+
+// Every record `store` returns by id or as live is a valid record of the
+// log (`valid`), however it was located.
+void CheckReturnedAreValid(Store* store, const std::set<RecordKey>& valid) {
+  std::vector<uint64_t> ids;
+  (void)store->ForEachLive([&](const RecordView& v) {
+    FUZZ_CHECK(valid.count(KeyOf(v)) != 0,
+               absl::StrCat("ForEachLive returned a record at offset ",
+                            v.location.file_offset, " that does not verify"));
+    ids.push_back(v.id);
+    return true;
+  });
+  // Ids the index may name even where the live scan stopped early.
+  store->rep()->ForEachLatestLocation(
+      [&](uint64_t id, uint64_t) { ids.push_back(id); }).IgnoreError();
+  for (uint64_t id : ids) {
+    absl::StatusOr<RecordView> v = store->GetRecord(id);
+    if (!v.ok()) continue;
+    FUZZ_CHECK(v->id == id, "GetRecord returned another id's record");
+    FUZZ_CHECK(valid.count(KeyOf(*v)) != 0,
+               absl::StrCat("GetRecord returned a record at offset ",
+                            v->location.file_offset, " that does not verify"));
+  }
+}
+
+// The index file's own checksum (docs/FORMAT.md "Index file"), rewritten so
+// that mutations of its contents reach the trust checks at open.
+void RepairIndexChecksum(std::string* idx) {
+  if (idx->size() < 80) return;
+  const uint64_t c =
+      XXH3_64bits_withSeed(idx->data(), idx->size() - 8, 0x726d6170696478ULL);
+  for (int k = 0; k < 8; ++k)
+    (*idx)[idx->size() - 8 + k] = static_cast<char>(c >> (8 * k));
+}
 
 struct Scanned {
   uint64_t id, sequence, file_offset;
@@ -96,7 +175,10 @@ void CheckPipelinedScan(Store* store) {
 
 // Reads everything `store` holds through each read path and checks that
 // the paths agree. Returns the live set.
-LiveSet Exercise(Store* store) {
+// `complete`, if given, is set to whether ForEachLive read the whole live
+// set (it stops with DataLoss on damage, e.g. a forged index entry).
+LiveSet Exercise(Store* store, bool* complete = nullptr) {
+  if (complete != nullptr) *complete = false;
   StoreStats st = store->Stats();
   FUZZ_CHECK(st.region_stats.size() == st.regions, "region stats count");
   for (uint32_t i = 0; i < st.regions; ++i) {
@@ -133,6 +215,7 @@ LiveSet Exercise(Store* store) {
   });
   FUZZ_CHECK(s.ok() || absl::IsDataLoss(s), "ForEachLive: " + s.ToString());
   if (!s.ok()) return live;
+  if (complete != nullptr) *complete = true;
   for (const auto& [id, rec] : live) {
     absl::StatusOr<RecordView> v = store->GetRecord(id);
     FUZZ_CHECK(
@@ -151,7 +234,11 @@ LiveSet Exercise(Store* store) {
 
 void OpenReadOnly(const std::string& image, RecoveryMode mode, bool verify) {
   const std::string path = ScratchDir() + "/ro.rmap";
-  WriteFileOrDie(path, image);
+  WriteInputFiles(path, image);
+  std::set<RecordKey> valid;
+  const bool check_valid = g_has_index &&
+                           mode == RecoveryMode::kTolerateTornTail &&
+                           ValidRecords(path, &valid);
   {
     absl::StatusOr<std::unique_ptr<Store>> store =
         Store::Open(path, MakeOptions(mode, /*read_only=*/true, verify));
@@ -160,6 +247,7 @@ void OpenReadOnly(const std::string& image, RecoveryMode mode, bool verify) {
                  "read-only open: " + store.status().ToString());
     } else {
       Exercise(store->get());
+      if (check_valid) CheckReturnedAreValid(store->get(), valid);
       FUZZ_CHECK(absl::IsFailedPrecondition((*store)->Put(kTestId, "x")),
                  "a read-only store accepted a write");
     }
@@ -169,13 +257,18 @@ void OpenReadOnly(const std::string& image, RecoveryMode mode, bool verify) {
              "VerifyStore: " + report.status().ToString());
   FUZZ_CHECK(ReadFileOrDie(path) == image,
              "a read-only open or VerifyStore changed the file");
+  if (g_has_index) {
+    FUZZ_CHECK(ReadFileOrDie(path + ".idx") == g_index,
+               "a read-only open or VerifyStore changed the index file");
+  }
 }
 
 void OpenWritable(const std::string& image, RecoveryMode mode, bool verify) {
   const std::string path = ScratchDir() + "/rw.rmap";
-  WriteFileOrDie(path, image);
+  WriteInputFiles(path, image);
   const Options options = MakeOptions(mode, /*read_only=*/false, verify);
   LiveSet before;
+  bool before_complete = false;
   {
     absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, options);
     if (!store.ok()) {
@@ -183,7 +276,7 @@ void OpenWritable(const std::string& image, RecoveryMode mode, bool verify) {
                  "writable open: " + store.status().ToString());
       return;
     }
-    before = Exercise(store->get());
+    before = Exercise(store->get(), &before_complete);
     absl::Status s = (*store)->Put(kTestId, "fuzz");
     FUZZ_CHECK(
         s.ok() || absl::IsResourceExhausted(s) || absl::IsInvalidArgument(s),
@@ -201,7 +294,10 @@ void OpenWritable(const std::string& image, RecoveryMode mode, bool verify) {
   FUZZ_CHECK(again.ok(),
              "a store recovered and written once does not reopen: " +
                  again.status().ToString());
-  LiveSet after = Exercise(again->get());
+  bool after_complete = false;
+  LiveSet after = Exercise(again->get(), &after_complete);
+  // Both live sets are known only if both scans read them whole.
+  if (!before_complete || !after_complete) return;
   FUZZ_CHECK(after.size() == before.size(),
              absl::StrCat("reopen changed the live set: ", before.size(),
                           " -> ", after.size(), " records"));
@@ -215,8 +311,26 @@ void OpenWritable(const std::string& image, RecoveryMode mode, bool verify) {
 void Run(const uint8_t* data, size_t size) {
   if (size == 0) return;
   const uint8_t flags = data[0];
-  std::string image(reinterpret_cast<const char*>(data) + 1, size - 1);
-  if (flags & 1) RepairChecksums(&image);
+  ++data;
+  --size;
+  g_has_index = false;
+  g_index.clear();
+  if ((flags & 16) != 0 && size >= 4) {
+    uint64_t n = uint64_t{data[0]} | uint64_t{data[1]} << 8 |
+                 uint64_t{data[2]} << 16 | uint64_t{data[3]} << 24;
+    data += 4;
+    size -= 4;
+    n = std::min<uint64_t>(n, size);
+    g_index.assign(reinterpret_cast<const char*>(data), n);
+    g_has_index = true;
+    data += n;
+    size -= n;
+  }
+  std::string image(reinterpret_cast<const char*>(data), size);
+  if (flags & 1) {
+    RepairChecksums(&image);
+    if (g_has_index) RepairIndexChecksum(&g_index);
+  }
   const bool verify = flags & 2;
   g_scan_side = (flags >> 2 & 3) == 1   ? ScanChecksums::kVerifier
                 : (flags >> 2 & 3) == 2 ? ScanChecksums::kCaller

@@ -3,11 +3,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "coding.h"
 #include "file_lock.h"
+#include "persisted_index.h"
 #include "recmap/store.h"
 #include "store_rep.h"
+#include "verify.h"
 
 namespace recmap {
 namespace {
@@ -27,6 +32,10 @@ absl::StatusOr<RecoverResult> Plan(const std::string& path, RecoveryMode mode) {
   Options o;
   o.read_only = true;
   o.recovery_mode = mode;
+  // Every record is read and verified: the persisted index would let the
+  // log it covers go unread, and damage there (what verify reports) would
+  // go unrepaired and unreported.
+  o.persist_index = false;
   absl::StatusOr<std::unique_ptr<Store>> opened = Store::Open(path, o);
   if (!opened.ok()) return opened.status();
   StoreRep* rep = (*opened)->rep();
@@ -100,10 +109,28 @@ absl::StatusOr<RecoverResult> RecoverStore(const std::string& path,
   if (!plan.ok()) return plan.status();
   plan->dry_run = options.dry_run;
   if (!options.dry_run) {
+    // The index file is only a cache of the log as it was: drop it, so the
+    // open below reads and verifies every record (as the plan did) and its
+    // close writes an index of the recovered log.
+    const std::string idx = IndexPathFor(path);
+    if (::unlink(idx.c_str()) != 0 && errno != ENOENT) {
+      return absl::InternalError(absl::StrCat(
+          idx, ": cannot remove the index file: ", std::strerror(errno)));
+    }
     Options o;
     o.recovery_mode = options.mode;
-    absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(path, o);
-    if (!st.ok()) return st.status();
+    {
+      absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(path, o);
+      if (!st.ok()) return st.status();
+    }
+    // Hold the result to what verify checks: recover succeeds only if
+    // verify will then find nothing.
+    absl::StatusOr<VerifyReport> check = VerifyStore(path);
+    if (!check.ok()) return check.status();
+    for (const VerifyIssue& i : check->issues) {
+      plan->remaining_damage.push_back(
+          absl::StrCat("offset ", i.file_offset, ": ", i.what));
+    }
   }
   return plan;
 }

@@ -29,6 +29,10 @@ struct RecoverResult {
   uint64_t records_kept = 0;
   uint64_t trailing_bytes = 0;  // bytes past the last whole region
   std::vector<RecoverDrop> drops;
+  // After a recovery (not a dry run): the damage VerifyStore still finds
+  // (verify.h), e.g. records a salvage kept beside damaged bytes it could
+  // not cut away. Empty means `recmap verify` will call the store clean.
+  std::vector<std::string> remaining_damage;
 };
 
 struct RecoverOptions {

@@ -71,6 +71,13 @@ void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
   }
   // Latest write wins: compare with the sequence of the indexed record.
   const uint64_t old = *slot;
+  // An entry taken from the base is trusted only once its record verifies;
+  // if it does not, only a record newer than anything the base covers can
+  // replace it (its real sequence is unknown).
+  if (InCoveredLog(old) && !CoveredRecordVerifies(old)) {
+    if (rec.header.sequence > base_->max_sequence()) *slot = packed;
+    return;
+  }
   const char* p =
       regions_[old >> 40].ref.base + ((old & ((uint64_t{1} << 40) - 1)) << 3);
   if (rec.header.sequence > DecodeFixed64(p + kRecordSequenceOffset)) {
@@ -96,7 +103,28 @@ uint64_t StoreRep::NewerInBase(uint64_t id, uint64_t sequence) const {
   // A base entry that does not point at a record of `id` is never
   // followed: the record found in the log stands.
   if (loc == 0 || !BaseRecordAt(id, loc, &h)) return 0;
+  // The base's record was never checksummed in this process: a damaged one
+  // (whose sequence means nothing) wins, so that reads of `id` report the
+  // damage instead of returning an older version.
+  if (!CoveredRecordVerifies(loc)) return loc;
   return h.sequence > sequence ? loc : 0;
+}
+
+bool StoreRep::InCoveredLog(uint64_t loc) const {
+  if (base_ == nullptr) return false;
+  const uint64_t region = loc >> 40;
+  const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+  return region < base_regions_ && offset < base_->regions()[region].tail;
+}
+
+bool StoreRep::CoveredRecordVerifies(uint64_t loc) const {
+  const uint32_t region = static_cast<uint32_t>(loc >> 40);
+  const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+  ScannedRecord rec;
+  return region < base_regions_ &&
+         CheckRecordAt(regions_[region].ref, offset,
+                       base_->regions()[region].tail,
+                       &rec) == ScanStop::kLimit;
 }
 
 absl::StatusOr<uint64_t> StoreRep::FindLocked(uint64_t id) const {
@@ -109,9 +137,15 @@ absl::StatusOr<uint64_t> StoreRep::CheckBaseLocation(uint64_t id,
                                                      uint64_t loc) const {
   RecordHeader h;
   if (loc != 0 && !BaseRecordAt(id, loc, &h)) {
+    const uint64_t region = loc >> 40;
+    const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
     return absl::DataLossError(absl::StrCat(
-        IndexPathFor(path_), ": the persisted index entry for id ", id,
-        " does not point at its record; delete the file to rebuild it"));
+        path_, ": the record for id ", id, " at offset ",
+        region < base_regions_ ? RegionOffset(static_cast<uint32_t>(region)) +
+                                     offset
+                               : 0,
+        " (located through ", IndexPathFor(path_),
+        ") is not a record of that id: damaged record or index file"));
   }
   return loc;
 }
@@ -195,20 +229,29 @@ absl::StatusOr<RecordView> StoreRep::ResultFor(
   if (*loc == 0) {
     return absl::NotFoundError(absl::StrCat("id ", id, " not found"));
   }
+  // The index is a hint, the checksum the proof: a record this handle
+  // indexed from the log passed its checksum then; one located through the
+  // persisted index (its covered log was never scanned here) is verified
+  // on every read, before anything of its header is believed.
+  if (options_.verify_checksums_on_read || InCoveredLog(*loc)) {
+    const uint32_t region = static_cast<uint32_t>(*loc >> 40);
+    const uint64_t off = (*loc & ((uint64_t{1} << 40) - 1)) << 3;
+    const RegionInfo& ri = regions_[region];
+    const uint64_t limit =
+        InCoveredLog(*loc) ? base_->regions()[region].tail : ri.ref.size;
+    ScannedRecord rec;
+    const ScanStop stop = CheckRecordAt(ri.ref, off, limit, &rec);
+    if (stop != ScanStop::kLimit || rec.header.id != id) {
+      return absl::DataLossError(absl::StrCat(
+          path_, ": record for id ", id, " at offset ", RegionOffset(region) + off,
+          " failed verification (",
+          stop != ScanStop::kLimit ? ScanStopName(stop) : "another id's record",
+          ")"));
+    }
+  }
   RecordView v = ViewAt(*loc);
   if (v.type == RecordType::kDelete) {
     return absl::NotFoundError(absl::StrCat("id ", id, " was deleted"));
-  }
-  if (options_.verify_checksums_on_read) {
-    const RegionInfo& ri = regions_[v.location.region];
-    ScannedRecord rec;
-    const uint64_t off =
-        v.location.file_offset - RegionOffset(v.location.region);
-    if (CheckRecordAt(ri.ref, off, ri.ref.size, &rec) != ScanStop::kLimit) {
-      return absl::DataLossError(
-          absl::StrCat(path_, ": record for id ", id, " at offset ",
-                       v.location.file_offset, " failed verification"));
-    }
   }
   return v;
 }

@@ -366,6 +366,12 @@ class StoreRep {
   // The base's location for `id` if the base holds a well-formed record of
   // `id` inside its covered log with a sequence above `sequence`, else 0.
   uint64_t NewerInBase(uint64_t id, uint64_t sequence) const;
+  // Whether location `loc` lies in the log the persisted index covers
+  // (then it came from the base and its record was never checksummed by
+  // this handle's scans).
+  bool InCoveredLog(uint64_t loc) const;
+  // Whether the record at covered location `loc` passes its checksum.
+  bool CoveredRecordVerifies(uint64_t loc) const;
   // Whether persisted-index location `loc` holds a well-formed put or
   // delete of `id` inside the log the index covers; its header in `h`.
   bool BaseRecordAt(uint64_t id, uint64_t loc, RecordHeader* h) const;

@@ -54,6 +54,16 @@ Registration reg(85, [](CLI::App& app) -> Runner {
                  *path, RecoveryModeName(r->mode),
                  r->dry_run ? ", dry run" : "", r->regions, r->records_kept,
                  r->drops.size(), verb);
+    for (const std::string& d : r->remaining_damage) {
+      absl::PrintF("DAMAGE REMAINS %s\n", d);
+    }
+    if (!r->remaining_damage.empty()) {
+      absl::PrintF(
+          "%s: %d problems remain that this mode does not repair (see "
+          "`recmap verify`)\n",
+          *path, r->remaining_damage.size());
+      return static_cast<int>(kExitDamaged);
+    }
     return static_cast<int>(kExitOk);
   };
 });

@@ -75,7 +75,9 @@ struct Options {
   // than one CPU. 0: always (also on one CPU); UINT64_MAX: never.
   uint64_t scan_verify_thread_min_bytes = uint64_t{4} << 20;
   // Verify each record's checksum on Get (records are always verified when
-  // they are first indexed; this re-verifies on every read).
+  // this handle first indexes them from the log, and a record located
+  // through the persisted index file is verified on every read whatever
+  // this says; this re-verifies the others on every read too).
   bool verify_checksums_on_read = false;
 };
 

@@ -140,8 +140,10 @@ class Store {
 
   // The latest value for `id`, written by any writer in any process.
   // The view stays valid until this Store is destroyed. Thread-safe.
+  // Every record returned passed its checksum in this process, however it
+  // was located (the persisted index file is only a hint of where to look).
   // Errors: NotFound (never written, or deleted), DataLoss (the record
-  // failed verification; with verify_checksums_on_read).
+  // failed verification; the message names its file offset).
   [[nodiscard]] absl::StatusOr<std::string_view> Get(uint64_t id);
   // As Get, with the record's metadata.
   [[nodiscard]] absl::StatusOr<RecordView> GetRecord(uint64_t id);
