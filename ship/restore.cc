@@ -26,6 +26,8 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
   absl::Status st = conn.Connect(options.nats, nullptr);
   if (!st.ok()) return st;
   st = conn.CheckStream(options.nats.stream);
+  for (int attempt = 1; attempt < 3 && absl::IsDeadlineExceeded(st); ++attempt)
+    st = conn.CheckStream(options.nats.stream);  // a leader election
   if (!st.ok()) return st;
 
   std::string filter = options.nats.subject_prefix + "." +
@@ -36,8 +38,15 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
   so.Ordered = true;
   natsSubscription* sub = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus ns = js_SubscribeSync(&sub, conn.js(), filter.c_str(), nullptr,
-                                   &so, &jerr);
+  natsStatus ns = NATS_OK;
+  // Creating the consumer can time out while the cluster elects a leader
+  // (a node just died): retry, within three timeouts in all.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    jerr = static_cast<jsErrCode>(0);
+    ns = js_SubscribeSync(&sub, conn.js(), filter.c_str(), nullptr, &so,
+                          &jerr);
+    if (ns != NATS_TIMEOUT) break;
+  }
   if (ns != NATS_OK)
     return FromNats(ns, jerr, absl::StrCat("cannot consume ", filter));
   struct SubGuard {

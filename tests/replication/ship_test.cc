@@ -59,6 +59,7 @@ void RestoreAndCompare(const NatsCluster& c, const std::string& src,
   RestoreOptions ro;
   ro.nats.url = c.urls();
   ro.nats.stream = c.stream();
+  ro.nats.timeout = std::chrono::seconds(20);
   Options so;
   so.prefault_bytes = 0;
   absl::Status s = Restore(ro, out, so, [] { return true; }, st);
