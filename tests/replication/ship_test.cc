@@ -299,3 +299,76 @@ TEST_CASE("errors are clear and bounded", "[replication]") {
 
 }  // namespace
 }  // namespace recmap::testing
+
+namespace recmap::testing {
+namespace {
+
+// Hidden (not run by ctest): `replication_ship_test "[.ship_bench]"`.
+// Ships N 100-byte records to the 3-node cluster, then publishes the same
+// number of same-size batches raw (js_PublishMsgAsync, same batching), then
+// restores; prints records/s of each.
+TEST_CASE("ship bench against the raw async-publish ceiling", "[.ship_bench]") {
+  const uint64_t n = 200000;
+  NatsCluster c("BENCH");
+  TempDir t;
+  const std::string src = t.File("src.rmap");
+  Options o;
+  o.create_if_missing = true;
+  std::unique_ptr<Store> store = OpenOrDie(src, o);
+  std::string value(100, 'v');
+  for (uint64_t i = 0; i < n; ++i) REQUIRE(store->Put(i, value).ok());
+  using Clock = std::chrono::steady_clock;
+  ShipperOptions so;
+  so.nats.url = c.urls();
+  so.nats.stream = c.stream();
+  so.nats.timeout = std::chrono::seconds(30);
+  auto t0 = Clock::now();
+  auto sh = Shipper::Create(*store, so);
+  REQUIRE(sh.ok());
+  REQUIRE((*sh)->Run(true, [] { return true; }).ok());
+  double ship_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  // Raw ceiling: the same number of messages of the same size.
+  natsConnection* nc = nullptr;
+  REQUIRE(natsConnection_ConnectTo(&nc, c.url(0).c_str()) == NATS_OK);
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.PublishAsync.MaxPending = so.max_in_flight;
+  jsCtx* js = nullptr;
+  REQUIRE(natsConnection_JetStream(&js, nc, &jo) == NATS_OK);
+  std::string payload(48 + 64 * (21 + 100), 'x');
+  const uint64_t msgs = n / 64;
+  auto t1 = Clock::now();
+  for (uint64_t i = 0; i < msgs; ++i) {
+    natsMsg* m = nullptr;
+    REQUIRE(natsMsg_Create(&m, "recmap.raw", nullptr, payload.data(),
+                           static_cast<int>(payload.size())) == NATS_OK);
+    std::string id = absl::StrCat("raw-", i);
+    natsMsgHeader_Set(m, "Nats-Msg-Id", id.c_str());
+    REQUIRE(js_PublishMsgAsync(js, &m, nullptr) == NATS_OK);
+  }
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MaxWait = 60000;
+  REQUIRE(js_PublishAsyncComplete(js, &po) == NATS_OK);
+  double raw_s = std::chrono::duration<double>(Clock::now() - t1).count();
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+
+  RestoreOptions ro;
+  ro.nats = so.nats;
+  ro.store_uuid = UuidHex(store->info().uuid);
+  RestoreStats st;
+  Options ropt;
+  auto t2 = Clock::now();
+  REQUIRE(Restore(ro, t.File("r.rmap"), ropt, [] { return true; }, &st).ok());
+  double restore_s = std::chrono::duration<double>(Clock::now() - t2).count();
+  REQUIRE(st.records == n);
+  double ship_rate = n / ship_s, raw_rate = (msgs * 64) / raw_s;
+  std::printf("ship %.0f records/s, raw async publish %.0f records/s (%.0f%%), "
+              "restore %.0f records/s\n",
+              ship_rate, raw_rate, 100 * ship_rate / raw_rate, n / restore_s);
+}
+
+}  // namespace
+}  // namespace recmap::testing
