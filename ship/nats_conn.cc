@@ -9,7 +9,8 @@ namespace recmap::ship_internal {
 
 absl::Status FromNats(natsStatus s, int jerr, std::string_view what) {
   if (s == NATS_OK) return absl::OkStatus();
-  std::string msg = absl::StrCat(std::string(what), ": ", natsStatus_GetText(s));
+  std::string msg =
+      absl::StrCat(std::string(what), ": ", natsStatus_GetText(s));
   if (jerr != 0) absl::StrAppend(&msg, " (JetStream error ", jerr, ")");
   switch (s) {
     case NATS_TIMEOUT:
@@ -41,8 +42,8 @@ absl::Status NatsConn::Connect(const NatsOptions& nats, jsOptions* jo) {
   url_ = nats.url;
   natsOptions* o = nullptr;
   natsStatus s = natsOptions_Create(&o);
-  std::vector<std::string> urls = absl::StrSplit(nats.url, ',',
-                                                 absl::SkipWhitespace());
+  std::vector<std::string> urls =
+      absl::StrSplit(nats.url, ',', absl::SkipWhitespace());
   std::vector<const char*> ptrs;
   for (const std::string& u : urls) ptrs.push_back(u.c_str());
   if (s == NATS_OK && ptrs.empty()) {

@@ -43,8 +43,7 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
   // (a node just died): retry, within three timeouts in all.
   for (int attempt = 0; attempt < 3; ++attempt) {
     jerr = static_cast<jsErrCode>(0);
-    ns = js_SubscribeSync(&sub, conn.js(), filter.c_str(), nullptr, &so,
-                          &jerr);
+    ns = js_SubscribeSync(&sub, conn.js(), filter.c_str(), nullptr, &so, &jerr);
     if (ns != NATS_TIMEOUT) break;
   }
   if (ns != NATS_OK)
@@ -96,8 +95,7 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
           "stream '", options.nats.stream, "' stopped delivering after ",
           stats->batches, " batches"));
     }
-    if (ns != NATS_OK)
-      return FromNats(ns, 0, absl::StrCat("reading ", filter));
+    if (ns != NATS_OK) return FromNats(ns, 0, absl::StrCat("reading ", filter));
     idle_since = Clock::now();
     seen_any = true;
     uint64_t pending = 1;
@@ -122,18 +120,20 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
       stats->store_uuid = UuidHex(uuid);
     } else if (b.uuid != uuid) {
       natsMsg_Destroy(m);
-      return absl::FailedPreconditionError(absl::StrCat(
-          "stream '", options.nats.stream, "' holds batches of more than one "
-          "store (", stats->store_uuid, ", ", UuidHex(b.uuid),
-          "); choose one with --store UUID"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("stream '", options.nats.stream,
+                       "' holds batches of more than one "
+                       "store (",
+                       stats->store_uuid, ", ", UuidHex(b.uuid),
+                       "); choose one with --store UUID"));
     }
     std::string subj_uuid = natsMsg_GetSubject(m);
     subj_uuid = subj_uuid.substr(subj_uuid.rfind('.') + 1);
     if (subj_uuid != UuidHex(b.uuid)) {
       natsMsg_Destroy(m);
-      return absl::FailedPreconditionError(absl::StrCat(
-          "subject ", natsMsg_GetSubject(m), " holds a batch of store ",
-          UuidHex(b.uuid)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("subject ", natsMsg_GetSubject(m),
+                       " holds a batch of store ", UuidHex(b.uuid)));
     }
     if (b.previous_last_sequence != last_seq && b.first_sequence > last_seq)
       ++stats->gaps;
@@ -160,7 +160,8 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
     }
     stats->last_sequence = last_seq;
     natsMsg_Destroy(m);
-    if (progress && Clock::now() - last_progress >= std::chrono::milliseconds(200)) {
+    if (progress &&
+        Clock::now() - last_progress >= std::chrono::milliseconds(200)) {
       last_progress = Clock::now();
       progress(*stats);
     }

@@ -51,9 +51,8 @@ void EncodeShipRecord(const ShipRecord& r, std::string* out) {
 
 absl::Status DecodeShipBatch(std::string_view data, ShipBatch* batch) {
   if (data.size() < kBatchHeaderSize)
-    return absl::DataLossError(
-        absl::StrFormat("batch of %d bytes is shorter than its header",
-                        data.size()));
+    return absl::DataLossError(absl::StrFormat(
+        "batch of %d bytes is shorter than its header", data.size()));
   const char* p = data.data();
   if (GetLE(p, 4) != kBatchMagic)
     return absl::DataLossError("not a recmap batch (bad magic)");

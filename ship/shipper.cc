@@ -6,13 +6,14 @@
 // Nats-Msg-Id is a function of (uuid, first sequence) alone, so a batch
 // republished after a crash is dropped by JetStream's dedup window; on
 // start the resume point is the last batch the stream acknowledged.
+#include "recmap/shipper.h"
+
 #include <atomic>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nats_conn.h"
-#include "recmap/shipper.h"
 #include "recmap/tailer.h"
 
 namespace recmap {
@@ -41,8 +42,8 @@ absl::Status EnsureStream(const NatsOptions& nats, int replicas) {
   jsErrCode jerr = static_cast<jsErrCode>(0);
   natsStatus s = js_AddStream(&si, conn.js(), &sc, nullptr, &jerr);
   if (si != nullptr) jsStreamInfo_Destroy(si);
-  return FromNats(s, jerr, absl::StrCat("cannot create stream '", nats.stream,
-                                        "'"));
+  return FromNats(s, jerr,
+                  absl::StrCat("cannot create stream '", nats.stream, "'"));
 }
 
 struct Shipper::State {
@@ -65,8 +66,8 @@ struct Shipper::State {
     ShipBatch b;
     const char* data = natsMsg_GetData(msg);
     int len = natsMsg_GetDataLength(msg);
-    absl::Status dec = DecodeShipBatch(
-        std::string_view(data, static_cast<size_t>(len)), &b);
+    absl::Status dec =
+        DecodeShipBatch(std::string_view(data, static_cast<size_t>(len)), &b);
     {
       std::lock_guard<std::mutex> l(st->mu);
       if (pae != nullptr || pa == nullptr) {
@@ -116,9 +117,9 @@ absl::StatusOr<std::unique_ptr<Shipper>> Shipper::Create(
   // Resume point: the last batch the stream holds for this store.
   natsMsg* last = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus ns = js_GetLastMsg(&last, st->conn.js(),
-                                options.nats.stream.c_str(),
-                                st->subject.c_str(), nullptr, &jerr);
+  natsStatus ns =
+      js_GetLastMsg(&last, st->conn.js(), options.nats.stream.c_str(),
+                    st->subject.c_str(), nullptr, &jerr);
   if (ns == NATS_OK) {
     ShipBatch b;
     absl::Status dec = DecodeShipBatch(
@@ -136,8 +137,8 @@ absl::StatusOr<std::unique_ptr<Shipper>> Shipper::Create(
           " holds batches of another store (uuid ", UuidHex(b.uuid), ")"));
     st->last_shipped = b.last_sequence;
   } else if (jerr != JSNoMessageFoundErr && ns != NATS_NOT_FOUND) {
-    return FromNats(ns, jerr,
-                    absl::StrCat("cannot read the last batch of ", st->subject));
+    return FromNats(
+        ns, jerr, absl::StrCat("cannot read the last batch of ", st->subject));
   }
   st->progress.resumed_after = st->last_shipped;
   st->progress.acked_through = st->last_shipped;
@@ -201,9 +202,9 @@ absl::Status Shipper::Run(
     if (s == NATS_OK) s = js_PublishMsgAsync(st.conn.js(), &m, nullptr);
     if (m != nullptr) natsMsg_Destroy(m);
     if (s != NATS_OK)
-      return FromNats(s, 0,
-                      absl::StrCat("publish of batch from sequence ",
-                                   head.first_sequence));
+      return FromNats(
+          s, 0,
+          absl::StrCat("publish of batch from sequence ", head.first_sequence));
     st.last_shipped = head.last_sequence;
     {
       std::lock_guard<std::mutex> l(st.mu);
@@ -232,10 +233,10 @@ absl::Status Shipper::Run(
     absl::StatusOr<bool> got = (*tailer)->Next(&v, wait);
     if (!got.ok()) {
       if (absl::IsOutOfRange(got.status()) || absl::IsNotFound(got.status()))
-        result = absl::OutOfRangeError(absl::StrCat(
-            "records after sequence ", st.last_shipped,
-            " were retired before they were shipped: ",
-            got.status().message()));
+        result = absl::OutOfRangeError(
+            absl::StrCat("records after sequence ", st.last_shipped,
+                         " were retired before they were shipped: ",
+                         got.status().message()));
       else
         result = got.status();
       break;
@@ -255,13 +256,15 @@ absl::Status Shipper::Run(
         if (absl::Status f = flush(); !f.ok()) return f;
       }
     } else if (!*got) {
-      if (count > 0 && Clock::now() >= batch_start + st.options.max_batch_delay) {
+      if (count > 0 &&
+          Clock::now() >= batch_start + st.options.max_batch_delay) {
         if (absl::Status f = flush(); !f.ok()) return f;
       } else if (count == 0 && until_caught_up) {
         break;
       }
     }
-    if (progress && Clock::now() - last_progress >= std::chrono::milliseconds(200)) {
+    if (progress &&
+        Clock::now() - last_progress >= std::chrono::milliseconds(200)) {
       last_progress = Clock::now();
       progress(this->progress());
     }
@@ -273,9 +276,10 @@ absl::Status Shipper::Run(
   natsStatus s = js_PublishAsyncComplete(st.conn.js(), &po);
   if (absl::Status e = async_error(); !e.ok()) return e;
   if (s != NATS_OK) {
-    absl::Status w = FromNats(
-        s, 0, absl::StrFormat("acks not all received within %d ms",
-                              st.options.nats.timeout.count()));
+    absl::Status w =
+        FromNats(s, 0,
+                 absl::StrFormat("acks not all received within %d ms",
+                                 st.options.nats.timeout.count()));
     return w;
   }
   if (progress) progress(this->progress());

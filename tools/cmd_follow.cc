@@ -16,7 +16,8 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
 Registration reg(77, [](CLI::App& app) -> Runner {
-  auto* cmd = app.add_subcommand("follow", "Keep a replica store current from a JetStream stream, live");
+  auto* cmd = app.add_subcommand(
+      "follow", "Keep a replica store current from a JetStream stream, live");
   auto out = std::make_shared<std::string>();
   auto o = std::make_shared<RestoreOptions>();
   auto timeout = std::make_shared<double>(10);
@@ -33,8 +34,7 @@ Registration reg(77, [](CLI::App& app) -> Runner {
   cmd->add_option("--timeout", *timeout,
                   "seconds to wait for a connection, a request or a message")
       ->capture_default_str();
-  cmd->add_option("out", *out, "store file to build (or continue)")
-      ->required();
+  cmd->add_option("out", *out, "store file to build (or continue)")->required();
   cmd->footer(
       "Ids, values, deletes and their order are those of the source; an\n"
       "existing OUT is continued after the records it already holds.\n"
@@ -57,22 +57,23 @@ Registration reg(77, [](CLI::App& app) -> Runner {
         *o, *out, so, [] { return !g_stop.load(); }, &st,
         [&](const RestoreStats& p) {
           if (tty)
-            std::fprintf(stderr, "\r%llu records applied, source sequence %llu   ",
+            std::fprintf(stderr,
+                         "\r%llu records applied, source sequence %llu   ",
                          static_cast<unsigned long long>(p.records),
                          static_cast<unsigned long long>(p.last_sequence));
         });
     if (tty) std::fprintf(stderr, "\n");
     if (!s.ok()) return Fail(s);
-    std::printf("applied %llu records (%llu already there) from %llu batches "
-                "of store %s through source sequence %llu; duplicates %llu, "
-                "gaps %llu\n",
-                static_cast<unsigned long long>(st.records),
-                static_cast<unsigned long long>(st.skipped),
-                static_cast<unsigned long long>(st.batches),
-                st.store_uuid.c_str(),
-                static_cast<unsigned long long>(st.last_sequence),
-                static_cast<unsigned long long>(st.duplicates),
-                static_cast<unsigned long long>(st.gaps));
+    std::printf(
+        "applied %llu records (%llu already there) from %llu batches "
+        "of store %s through source sequence %llu; duplicates %llu, "
+        "gaps %llu\n",
+        static_cast<unsigned long long>(st.records),
+        static_cast<unsigned long long>(st.skipped),
+        static_cast<unsigned long long>(st.batches), st.store_uuid.c_str(),
+        static_cast<unsigned long long>(st.last_sequence),
+        static_cast<unsigned long long>(st.duplicates),
+        static_cast<unsigned long long>(st.gaps));
     return static_cast<int>(kExitOk);
   };
 });

@@ -16,7 +16,9 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
 Registration reg(76, [](CLI::App& app) -> Runner {
-  auto* cmd = app.add_subcommand("restore", "Build a store from a JetStream stream written by recmap ship");
+  auto* cmd = app.add_subcommand(
+      "restore",
+      "Build a store from a JetStream stream written by recmap ship");
   auto out = std::make_shared<std::string>();
   auto o = std::make_shared<RestoreOptions>();
   auto timeout = std::make_shared<double>(10);
@@ -33,13 +35,13 @@ Registration reg(76, [](CLI::App& app) -> Runner {
   cmd->add_option("--timeout", *timeout,
                   "seconds to wait for a connection, a request or a message")
       ->capture_default_str();
-  cmd->add_option("out", *out, "store file to build (or continue)")
-      ->required();
+  cmd->add_option("out", *out, "store file to build (or continue)")->required();
   cmd->footer(
       "Ids, values, deletes and their order are those of the source; an\n"
       "existing OUT is continued after the records it already holds.\n"
       "Examples:\n"
-      "  recmap restore --nats nats://127.0.0.1:4222 --stream RECMAP copy.rmap");
+      "  recmap restore --nats nats://127.0.0.1:4222 --stream RECMAP "
+      "copy.rmap");
   return [=]() {
     o->follow = false;
     o->nats.timeout =
@@ -57,22 +59,23 @@ Registration reg(76, [](CLI::App& app) -> Runner {
         *o, *out, so, [] { return !g_stop.load(); }, &st,
         [&](const RestoreStats& p) {
           if (tty)
-            std::fprintf(stderr, "\r%llu records applied, source sequence %llu   ",
+            std::fprintf(stderr,
+                         "\r%llu records applied, source sequence %llu   ",
                          static_cast<unsigned long long>(p.records),
                          static_cast<unsigned long long>(p.last_sequence));
         });
     if (tty) std::fprintf(stderr, "\n");
     if (!s.ok()) return Fail(s);
-    std::printf("applied %llu records (%llu already there) from %llu batches "
-                "of store %s through source sequence %llu; duplicates %llu, "
-                "gaps %llu\n",
-                static_cast<unsigned long long>(st.records),
-                static_cast<unsigned long long>(st.skipped),
-                static_cast<unsigned long long>(st.batches),
-                st.store_uuid.c_str(),
-                static_cast<unsigned long long>(st.last_sequence),
-                static_cast<unsigned long long>(st.duplicates),
-                static_cast<unsigned long long>(st.gaps));
+    std::printf(
+        "applied %llu records (%llu already there) from %llu batches "
+        "of store %s through source sequence %llu; duplicates %llu, "
+        "gaps %llu\n",
+        static_cast<unsigned long long>(st.records),
+        static_cast<unsigned long long>(st.skipped),
+        static_cast<unsigned long long>(st.batches), st.store_uuid.c_str(),
+        static_cast<unsigned long long>(st.last_sequence),
+        static_cast<unsigned long long>(st.duplicates),
+        static_cast<unsigned long long>(st.gaps));
     return static_cast<int>(kExitOk);
   };
 });

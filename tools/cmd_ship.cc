@@ -71,8 +71,8 @@ Registration reg(75, [](CLI::App& app) -> Runner {
       "  recmap ship data.rmap --nats nats://127.0.0.1:4222 --stream RECMAP "
       "--once");
   return [=]() {
-    o->nats.timeout = std::chrono::milliseconds(
-        static_cast<int64_t>(*timeout * 1000));
+    o->nats.timeout =
+        std::chrono::milliseconds(static_cast<int64_t>(*timeout * 1000));
     o->max_batch_delay = std::chrono::milliseconds(*linger);
     absl::StatusOr<std::unique_ptr<Store>> store =
         OpenForTool(*path, /*read_only=*/true);
@@ -94,7 +94,8 @@ Registration reg(75, [](CLI::App& app) -> Runner {
     auto last_progress = Clock::now();
     while (true) {
       absl::Status s;
-      absl::StatusOr<std::unique_ptr<Shipper>> sh = Shipper::Create(**store, *o);
+      absl::StatusOr<std::unique_ptr<Shipper>> sh =
+          Shipper::Create(**store, *o);
       if (sh.ok()) {
         if (first) resumed = (*sh)->progress().resumed_after;
         first = false;
@@ -106,17 +107,16 @@ Registration reg(75, [](CLI::App& app) -> Runner {
               acked = p.acked_through;
               last_progress = Clock::now();
               if (tty) {
-                uint64_t end = p.store_next_sequence > 0
-                                   ? p.store_next_sequence - 1
-                                   : 0;
-                std::fprintf(stderr,
-                             "\rshipped %llu records, acked through %llu, "
-                             "lag %llu   ",
-                             static_cast<unsigned long long>(total),
-                             static_cast<unsigned long long>(p.acked_through),
-                             static_cast<unsigned long long>(
-                                 end > p.acked_through ? end - p.acked_through
-                                                       : 0));
+                uint64_t end =
+                    p.store_next_sequence > 0 ? p.store_next_sequence - 1 : 0;
+                std::fprintf(
+                    stderr,
+                    "\rshipped %llu records, acked through %llu, "
+                    "lag %llu   ",
+                    static_cast<unsigned long long>(total),
+                    static_cast<unsigned long long>(p.acked_through),
+                    static_cast<unsigned long long>(
+                        end > p.acked_through ? end - p.acked_through : 0));
               }
             });
         ShipperProgress p = (*sh)->progress();
@@ -141,13 +141,13 @@ Registration reg(75, [](CLI::App& app) -> Runner {
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
     }
     if (tty) std::fprintf(stderr, "\n");
-    std::printf("shipped %llu records (resumed after sequence %llu); stream "
-                "'%s' holds store %s through sequence %llu\n",
-                static_cast<unsigned long long>(total),
-                static_cast<unsigned long long>(resumed),
-                o->nats.stream.c_str(),
-                UuidString((*store)->info().uuid).c_str(),
-                static_cast<unsigned long long>(acked));
+    std::printf(
+        "shipped %llu records (resumed after sequence %llu); stream "
+        "'%s' holds store %s through sequence %llu\n",
+        static_cast<unsigned long long>(total),
+        static_cast<unsigned long long>(resumed), o->nats.stream.c_str(),
+        UuidString((*store)->info().uuid).c_str(),
+        static_cast<unsigned long long>(acked));
     return static_cast<int>(kExitOk);
   };
 });

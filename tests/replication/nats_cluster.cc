@@ -49,7 +49,8 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_file) {
       ::close(fd);
     }
     std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const std::string& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execv(args[0], args.data());
     ::_exit(127);
@@ -58,8 +59,9 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_file) {
 }
 
 int WaitFor(pid_t pid, double seconds) {
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
   int status = 0;
   while (true) {
     pid_t r = ::waitpid(pid, &status, WNOHANG);
@@ -83,17 +85,16 @@ NatsCluster::NatsCluster(const std::string& stream, int nodes)
     cports.push_back(FreePort());
   }
   std::vector<std::string> routes;
-  for (int c : cports) routes.push_back(absl::StrCat("nats-route://127.0.0.1:", c));
+  for (int c : cports)
+    routes.push_back(absl::StrCat("nats-route://127.0.0.1:", c));
   for (int i = 0; i < nodes; ++i) {
     std::string conf = tmp_.File(absl::StrCat("n", i, ".conf"));
-    WriteFile(conf,
-              absl::StrCat("listen: 127.0.0.1:", ports_[i], "\n",
-                           "server_name: n", i, "\n",
-                           "jetstream { store_dir: \"", tmp_.path(), "/js", i,
-                           "\" }\n",
-                           "cluster { name: rc\n listen: 127.0.0.1:", cports[i],
-                           "\n routes: [", absl::StrJoin(routes, ", "),
-                           "] }\n"));
+    WriteFile(conf, absl::StrCat(
+                        "listen: 127.0.0.1:", ports_[i], "\n", "server_name: n",
+                        i, "\n", "jetstream { store_dir: \"", tmp_.path(),
+                        "/js", i, "\" }\n",
+                        "cluster { name: rc\n listen: 127.0.0.1:", cports[i],
+                        "\n routes: [", absl::StrJoin(routes, ", "), "] }\n"));
     pids_.push_back(Spawn({"/usr/sbin/nats-server", "-c", conf},
                           tmp_.File(absl::StrCat("n", i, ".log"))));
   }
@@ -127,7 +128,8 @@ std::string NatsCluster::url(int node) const {
 
 std::string NatsCluster::urls() const {
   std::vector<std::string> u;
-  for (size_t i = 0; i < ports_.size(); ++i) u.push_back(url(static_cast<int>(i)));
+  for (size_t i = 0; i < ports_.size(); ++i)
+    u.push_back(url(static_cast<int>(i)));
   return absl::StrJoin(u, ",");
 }
 

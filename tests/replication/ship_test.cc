@@ -29,9 +29,9 @@ std::vector<Rec> ReadAll(const std::string& path) {
   std::unique_ptr<Store> s = OpenOrDie(path, o);
   std::vector<Rec> out;
   REQUIRE(s->ForEachRecord([&](const RecordView& v) {
-               out.emplace_back(v.id, v.sequence, v.type, std::string(v.value));
-               return true;
-             }).ok());
+             out.emplace_back(v.id, v.sequence, v.type, std::string(v.value));
+             return true;
+           }).ok());
   return out;
 }
 
@@ -62,7 +62,8 @@ void RestoreAndCompare(const NatsCluster& c, const std::string& src,
   ro.nats.timeout = std::chrono::seconds(20);
   Options so;
   so.prefault_bytes = 0;
-  absl::Status s = Restore(ro, out, so, [] { return true; }, st);
+  absl::Status s = Restore(
+      ro, out, so, [] { return true; }, st);
   INFO(s.ToString());
   REQUIRE(s.ok());
   std::vector<Rec> a = ReadAll(src);
@@ -102,11 +103,12 @@ TEST_CASE("ship under random SIGKILL of the shipper: each record exactly once",
   REQUIRE(rc == 0);
   RestoreStats st;
   RestoreAndCompare(c, src, t.File("restored.rmap"), &st);
-  std::printf("ship kill test: %d kill cycles, %d records shipped, %llu "
-              "batches, duplicates %llu, gaps %llu\n",
-              killed, kRecords, static_cast<unsigned long long>(st.batches),
-              static_cast<unsigned long long>(st.duplicates),
-              static_cast<unsigned long long>(st.gaps));
+  std::printf(
+      "ship kill test: %d kill cycles, %d records shipped, %llu "
+      "batches, duplicates %llu, gaps %llu\n",
+      killed, kRecords, static_cast<unsigned long long>(st.batches),
+      static_cast<unsigned long long>(st.duplicates),
+      static_cast<unsigned long long>(st.gaps));
   CHECK(killed >= 1);
   CHECK(st.records == static_cast<uint64_t>(kRecords));
   CHECK(st.duplicates == 0);
@@ -231,8 +233,8 @@ TEST_CASE("errors are clear and bounded", "[replication]") {
       CHECK(out.find("not found") != std::string::npos);
     }
     {
-      auto [rc, out] = run({"restore", "--nats", c.urls(), "--stream",
-                            "NOSUCH", "--timeout", "5", t.File("r0.rmap")},
+      auto [rc, out] = run({"restore", "--nats", c.urls(), "--stream", "NOSUCH",
+                            "--timeout", "5", t.File("r0.rmap")},
                            60);
       INFO(out);
       CHECK(rc > 0);
@@ -361,13 +363,16 @@ TEST_CASE("ship bench against the raw async-publish ceiling", "[.ship_bench]") {
   RestoreStats st;
   Options ropt;
   auto t2 = Clock::now();
-  REQUIRE(Restore(ro, t.File("r.rmap"), ropt, [] { return true; }, &st).ok());
+  REQUIRE(Restore(
+              ro, t.File("r.rmap"), ropt, [] { return true; }, &st)
+              .ok());
   double restore_s = std::chrono::duration<double>(Clock::now() - t2).count();
   REQUIRE(st.records == n);
   double ship_rate = n / ship_s, raw_rate = (msgs * 64) / raw_s;
-  std::printf("ship %.0f records/s, raw async publish %.0f records/s (%.0f%%), "
-              "restore %.0f records/s\n",
-              ship_rate, raw_rate, 100 * ship_rate / raw_rate, n / restore_s);
+  std::printf(
+      "ship %.0f records/s, raw async publish %.0f records/s (%.0f%%), "
+      "restore %.0f records/s\n",
+      ship_rate, raw_rate, 100 * ship_rate / raw_rate, n / restore_s);
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ namespace recmap {
 struct NatsOptions {
   // One URL or a comma-separated list (several cluster nodes).
   std::string url = "nats://127.0.0.1:4222";
-  std::string stream;                 // JetStream stream name
+  std::string stream;  // JetStream stream name
   std::string subject_prefix = "recmap";
   // Bound on every wait: connect, request, ack, next message.
   std::chrono::milliseconds timeout{10000};
@@ -55,10 +55,10 @@ struct ShipperOptions {
 };
 
 struct ShipperProgress {
-  uint64_t resumed_after = 0;     // last sequence found in the stream at start
-  uint64_t shipped_records = 0;   // records published by this Shipper
+  uint64_t resumed_after = 0;    // last sequence found in the stream at start
+  uint64_t shipped_records = 0;  // records published by this Shipper
   uint64_t shipped_batches = 0;
-  uint64_t acked_through = 0;     // every record <= this is acknowledged
+  uint64_t acked_through = 0;  // every record <= this is acknowledged
   uint64_t store_next_sequence = 0;
 };
 
@@ -102,11 +102,11 @@ struct RestoreOptions {
 
 struct RestoreStats {
   uint64_t batches = 0;
-  uint64_t records = 0;          // records applied by this call
-  uint64_t skipped = 0;          // records already in `out` (resume)
-  uint64_t duplicates = 0;       // records seen twice in the stream
-  uint64_t gaps = 0;             // breaks of the batch chain
-  uint64_t last_sequence = 0;    // source sequence of the last record seen
+  uint64_t records = 0;        // records applied by this call
+  uint64_t skipped = 0;        // records already in `out` (resume)
+  uint64_t duplicates = 0;     // records seen twice in the stream
+  uint64_t gaps = 0;           // breaks of the batch chain
+  uint64_t last_sequence = 0;  // source sequence of the last record seen
   std::string store_uuid;
 };
 
