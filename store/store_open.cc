@@ -399,8 +399,11 @@ absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
   }
   const RegionRef& r = ri.ref;
   const RecoveryMode mode = options_.recovery_mode;
-  rr.committed_tail = r.committed_tail().load(std::memory_order_acquire);
+  // The durable tail first: a live writer may append and Sync() between
+  // the two loads, and only in this order is durable <= committed (the
+  // durable tail never passes the committed tail, and neither goes back).
   rr.durable_tail = r.DurableTail();
+  rr.committed_tail = r.committed_tail().load(std::memory_order_acquire);
   const bool tail_ok = r.PlausibleTail(rr.committed_tail);
   // How far to read: with a live writer, exactly its published tail; when
   // no writer is live, every record that validates (an unpublished but
