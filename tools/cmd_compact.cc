@@ -21,7 +21,8 @@ Registration reg(80, [](CLI::App& app) -> Runner {
                   "write the compacted store here (must not exist) and leave "
                   "FILE untouched");
   cmd->add_option("--region-size", *region_size,
-                  "region size of the new store (default: FILE's)");
+                  "region size of the new store (default: FILE's)")
+      ->check(DecimalU64("byte count"));
   cmd->add_flag("-q,--quiet", *quiet, "no progress bar and no summary");
   cmd->footer(
       "Superseded versions, deleted ids and their tombstones are dropped;\n"
