@@ -269,7 +269,10 @@ absl::Status StoreRep::OpenFile(bool* created) {
   bool existed = ::access(path_.c_str(), F_OK) == 0;
   absl::Status s = io::Open(path_, flags, 0644, &fd_);
   if (!s.ok()) {
-    if (absl::IsNotFound(s)) {
+    // Only a missing file is said so; a symlink loop, a name too long or a
+    // missing directory keep the system's reason.
+    if (absl::IsNotFound(s) && errno == ENOENT &&
+        !options_.create_if_missing) {
       return absl::NotFoundError(absl::StrCat(
           path_, ": no such store file (create_if_missing is off)"));
     }

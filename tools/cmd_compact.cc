@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "compaction.h"
 #include "progress.h"
 #include "recmap/compaction.h"
 
@@ -46,7 +47,7 @@ Registration reg(80, [](CLI::App& app) -> Runner {
     absl::StatusOr<CompactionResult> r = Compact(*path, co);
     bar.Finish();
     if (!r.ok()) {
-      if (absl::IsFailedPrecondition(r.status())) {
+      if (IsStoreBusy(r.status())) {
         std::fprintf(stderr, "recmap: %s\n",
                      std::string(r.status().message()).c_str());
         return static_cast<int>(kExitBusy);

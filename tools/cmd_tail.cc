@@ -3,8 +3,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "command.h"
 #include "format.h"
@@ -45,7 +47,14 @@ Registration reg(70, [](CLI::App& app) -> Runner {
   cmd->add_option("--idle-timeout", *idle,
                   "exit after this many seconds without a record (0: never)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            double v = 0;
+            if (!absl::SimpleAtod(s, &v) || !(v >= 0) || std::isinf(v))
+              return "'" + s + "' is not a non-negative number of seconds";
+            return std::string();
+          },
+          "SECONDS"));
   cmd->add_flag("--no-deletes", *no_deletes, "do not print tombstones");
   cmd->add_option("--preview", *preview, "payload bytes shown in text mode")
       ->capture_default_str()

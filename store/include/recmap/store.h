@@ -114,7 +114,9 @@ struct StoreInfo {
 class Store {
  public:
   // Opens (or creates) the store at `path`, recovering it if needed.
-  // Errors: NotFound (no file and !create_if_missing), AlreadyExists,
+  // Errors: NotFound (no file and !create_if_missing; a path that does not
+  // resolve: a missing directory, a symlink loop, a name too long),
+  // AlreadyExists,
   // InvalidArgument (bad options, a directory), PermissionDenied,
   // DataLoss (empty or damaged file: wrong magic, bad header checksum,
   // damage the recovery mode does not tolerate), FailedPrecondition (a newer
