@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "file_lock.h"
@@ -250,11 +251,23 @@ std::vector<uint64_t> InSequenceOrder(LiveSet& live) {
 
 }  // namespace
 
+namespace {
+absl::Status Busy(std::string message) {
+  absl::Status s = absl::FailedPreconditionError(std::move(message));
+  s.SetPayload(kBusyPayload, absl::Cord("1"));
+  return s;
+}
+}  // namespace
+
+bool IsStoreBusy(const absl::Status& s) {
+  return absl::IsFailedPrecondition(s) && s.GetPayload(kBusyPayload);
+}
+
 absl::Status LockForCompaction(int fd, const std::string& path) {
   absl::StatusOr<bool> got = TryLock(fd, kLockCompaction, LockKind::kExclusive);
   if (!got.ok()) return got.status();
   if (!*got) {
-    return absl::FailedPreconditionError(
+    return Busy(
         absl::StrCat(path, ": another compaction of this store is running"));
   }
   if (absl::Status s = Lock(fd, kLockRecovery, LockKind::kExclusive); !s.ok())
@@ -263,7 +276,7 @@ absl::Status LockForCompaction(int fd, const std::string& path) {
       IsLockedByOther(fd, kLockWriters, LockKind::kExclusive);
   if (!writers.ok()) return writers.status();
   if (*writers) {
-    return absl::FailedPreconditionError(
+    return Busy(
         absl::StrCat(path, ": the store is open for writing by another process",
                      LiveWriterPids(path),
                      "; offline compaction needs every writer closed"));

@@ -20,7 +20,16 @@ namespace recmap {
 // that no handle holds kLockWriters (FailedPrecondition naming the owner
 // pids of live regions if one does). The locks are released by closing
 // `fd`.
+// Both refusals carry the payload kBusyPayload (see IsStoreBusy).
 absl::Status LockForCompaction(int fd, const std::string& path);
+
+// The payload type on LockForCompaction's refusals: the store is busy.
+inline constexpr char kBusyPayload[] = "recmap.dev/busy";
+// True for an error of Compact that says the store is busy (a writer or
+// another compaction has it), as opposed to its other FailedPrecondition
+// errors, such as a newer format version: a tool's exit code tells them
+// apart.
+bool IsStoreBusy(const absl::Status& s);
 
 // Checks that `copy` holds exactly the records at `copied` in `original`
 // (StoreRep::Pack locations of puts with distinct ids, in the order they

@@ -105,6 +105,11 @@ absl::Status ErrnoStatus(int err, const std::string& what,
     case EROFS:
       return absl::PermissionDeniedError(msg);
     case ENOENT:
+    // A path that does not resolve to a file: no such file, as far as the
+    // caller can tell (the message says which).
+    case ENOTDIR:
+    case ELOOP:
+    case ENAMETOOLONG:
       return absl::NotFoundError(msg);
     case EISDIR:
       return absl::InvalidArgumentError(msg);

@@ -163,6 +163,10 @@ constexpr uint64_t RecordSize(uint64_t length) {
 constexpr uint64_t MaxPayload(uint64_t region_size) {
   return region_size - kRegionDataOffset - kRecordHeaderSize;
 }
+// InvalidArgument if a payload of `length` bytes does not fit a region of
+// `region_size` bytes (the message names both and the limit).
+[[nodiscard]] absl::Status CheckPayloadSize(uint64_t length,
+                                            uint64_t region_size);
 
 // The per-region checksum seed: binds every record to one file (uuid), one
 // region (index) and one formatting of that region (epoch), so that stale

@@ -46,4 +46,22 @@ absl::Status Mapping::EnsureMapped(int fd, uint64_t size, bool read_only,
   return absl::OkStatus();
 }
 
+absl::Status Mapping::MapZeros(uint64_t end, const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  const uint64_t have = mapped_.load(std::memory_order_relaxed);
+  const uint64_t page = 4096;
+  const uint64_t want = (end + page - 1) / page * page;
+  if (want <= have) return absl::OkStatus();
+  if (want > reserved_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        path, ": ", want, " bytes exceed max_file_size ", reserved_));
+  }
+  void* p = ::mmap(base_ + have, want - have, PROT_READ,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+                   0);
+  if (p == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path);
+  mapped_.store(want, std::memory_order_release);
+  return absl::OkStatus();
+}
+
 }  // namespace recmap

@@ -30,6 +30,14 @@ class Mapping {
   absl::Status EnsureMapped(int fd, uint64_t size, bool read_only,
                             const std::string& path);
 
+  // Maps anonymous read-only zero pages over [mapped(), end) and counts
+  // them as mapped: a read-only view of a file whose last region is cut
+  // short, where the missing bytes read as zeros (as if the file had been
+  // extended) instead of raising SIGBUS. Later EnsureMapped calls map the
+  // file from `end` on. Errors: ResourceExhausted (beyond the reservation),
+  // Internal.
+  absl::Status MapZeros(uint64_t end, const std::string& path);
+
   char* base() const { return base_; }
   // Bytes of the file currently mapped (acquire).
   uint64_t mapped() const { return mapped_.load(std::memory_order_acquire); }

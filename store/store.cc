@@ -413,6 +413,8 @@ StoreStats StoreRep::Stats() {
   st.regions = known_regions();
   st.index_memory_bytes =
       index_.MemoryBytes() + (base_ != nullptr ? base_->file_bytes() : 0);
+  st.unreadable_bytes = recovery_.unreadable_bytes;
+  st.unreadable = recovery_.unreadable;
   st.next_sequence = read_only()
                          ? local_next_sequence_
                          : next_sequence().load(std::memory_order_acquire);
@@ -438,6 +440,7 @@ StoreStats StoreRep::Stats() {
     rs.capacity_bytes = region_size() - kRegionDataOffset;
     rs.records = ri.records;
     rs.fill_bytes = ri.fill;
+    rs.unreadable_bytes = ri.unreadable_bytes;
     st.records += ri.records;
     st.payload_bytes += ri.payload_bytes;
     if (ri.formatted) {

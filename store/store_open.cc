@@ -169,7 +169,15 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
         return s;
     }
   }
-  const uint64_t reserve = std::max(options.max_file_size, file_size);
+  // Read-only, with no live writer, a cut last region cannot be given back
+  // its zero tail in the file: map zero pages over its missing part instead
+  // (below), which is the same view, and leaves the file alone.
+  uint64_t cut_end = 0;
+  if (rep->recovery_.trailing_bytes != 0 && full && !writable) {
+    cut_end = file_size + (rs - rep->recovery_.trailing_bytes);
+  }
+  const uint64_t reserve =
+      std::max({options.max_file_size, file_size, cut_end});
   rep->max_regions_ = static_cast<uint32_t>(
       std::min<uint64_t>((reserve - kFirstRegionOffset) / rs, 1u << 24));
   rep->regions_.Init(rep->max_regions_);
@@ -178,8 +186,20 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
                                               options.read_only, path);
       !s.ok())
     return s;
-  uint32_t regions = static_cast<uint32_t>(std::min<uint64_t>(
-      (file_size - kFirstRegionOffset) / rs, rep->max_regions_));
+  uint32_t regions = static_cast<uint32_t>(
+      std::min<uint64_t>((std::max(file_size, cut_end) - kFirstRegionOffset) /
+                             rs,
+                         rep->max_regions_));
+  if (cut_end != 0 && regions * rs + kFirstRegionOffset == cut_end) {
+    // Pages wholly past the end of the file would raise SIGBUS; the last,
+    // partial one reads as zeros past the end.
+    if (absl::Status s = rep->map_.EnsureMapped(rep->fd_, file_size,
+                                                /*read_only=*/true, path);
+        !s.ok())
+      return s;
+    if (absl::Status s = rep->map_.MapZeros(cut_end, path); !s.ok()) return s;
+    rep->recovery_.cut_region = regions - 1;
+  }
   if (!full) {
     // Live writers: only regions they have published (formatted, synced)
     // exist; one being added right now is picked up by LoadNewRegions.
@@ -202,6 +222,25 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
   }
   rep->AdoptPersistedIndex();
   if (absl::Status s = rep->Recover(full); !s.ok()) return s;
+  if (rep->recovery_.cut_region >= 0 &&
+      rep->recovery_.trailing_bytes < kRegionDataOffset) {
+    // Cut inside its header pages: the region's committed tail is gone
+    // with its whole log, so nothing says whether it held records -- unless
+    // what is left is zeros (a region never formatted).
+    RegionInfo& ri = rep->regions_[regions - 1];
+    bool zeros = true;
+    for (uint64_t k = 0; zeros && k < rep->recovery_.trailing_bytes; ++k)
+      zeros = ri.ref.base[k] == 0;
+    if (!zeros) {
+      ri.unreadable_bytes = rs - rep->recovery_.trailing_bytes;
+      rep->recovery_.unreadable_bytes += ri.unreadable_bytes;
+      rep->recovery_.unreadable.push_back(absl::StrCat(
+          path, ": region ", regions - 1, ": the file is cut short at offset ",
+          file_size, ", inside the region's header pages: its committed "
+          "tail and its whole log are missing, and any records in it cannot "
+          "be read"));
+    }
+  }
 
   if (writable) {
     // Become a registered writer before letting the next opener in.
@@ -250,7 +289,10 @@ absl::Status StoreRep::OpenFile(bool* created) {
   bool existed = ::access(path_.c_str(), F_OK) == 0;
   absl::Status s = io::Open(path_, flags, 0644, &fd_);
   if (!s.ok()) {
-    if (absl::IsNotFound(s)) {
+    // Only a missing file is said so; a symlink loop, a name too long or a
+    // missing directory keep the system's reason.
+    if (absl::IsNotFound(s) && errno == ENOENT &&
+        !options_.create_if_missing) {
       return absl::NotFoundError(absl::StrCat(
           path_, ": no such store file (create_if_missing is off)"));
     }
@@ -471,6 +513,24 @@ absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
                       : std::string(),
           below_tail ? " (below a live writer's committed tail)" : ""));
     }
+  }
+  if (full && read_only() && tail_ok && res.end < rr.committed_tail) {
+    // A writable open would cut the log here and say nothing: these
+    // records were published, and this handle cannot return them.
+    const bool cut = static_cast<int64_t>(i) == recovery_.cut_region &&
+                     rr.committed_tail > recovery_.trailing_bytes;
+    ri.unreadable_bytes = rr.committed_tail - res.end;
+    recovery_.unreadable_bytes += ri.unreadable_bytes;
+    recovery_.unreadable.push_back(absl::StrCat(
+        path_, ": region ", i, ": ",
+        cut ? absl::StrCat("the file is cut short at offset ",
+                           RegionOffset(i) + recovery_.trailing_bytes)
+            : absl::StrCat("the log ends (", ScanStopName(res.stop),
+                           ") at file offset ", RegionOffset(i) + res.end),
+        ", below the committed tail at file offset ",
+        RegionOffset(i) + rr.committed_tail, ": ",
+        rr.committed_tail - res.end,
+        " bytes of published records cannot be read"));
   }
   ri.indexed_end.store(res.end, std::memory_order_release);
   if (full && !read_only()) {

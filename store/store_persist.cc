@@ -27,6 +27,14 @@ void StoreRep::AdoptPersistedIndex() {
       return;
     }
   }
+  if (recovery_.trailing_bytes != 0 && covered.size() >= known_regions()) {
+    // The file was cut short inside a region the index covers: its entries
+    // there may point past the end of what is left.
+    recovery_.persisted_index_rejected = absl::StrCat(
+        IndexPathFor(path_), ": the store file is cut short inside region ",
+        known_regions() - 1, ", which the index covers");
+    return;
+  }
   if (absl::Status s = CheckCoverage(covered); !s.ok()) {
     recovery_.persisted_index_rejected =
         absl::StrCat(IndexPathFor(path_), ": ", s.message());

@@ -50,6 +50,17 @@ struct RecoveryReport {
   bool full_recovery = false;  // no writer was live: the log was rescanned
   std::vector<RegionRecovery> regions;
   uint64_t trailing_bytes = 0;  // bytes past the last whole region
+  // A read-only open of a file whose last region is cut short maps that
+  // region with zero pages past the end of the file (in memory only; the
+  // file is not changed), so the records of its surviving part are read as
+  // a first writer would recover them. -1: no region is cut.
+  int64_t cut_region = -1;
+  // Published log bytes (below a region's committed tail) that this
+  // read-only open found missing or unreadable, and one line per region
+  // saying where and why. Writable opens recover instead (and log nothing
+  // here).
+  uint64_t unreadable_bytes = 0;
+  std::vector<std::string> unreadable;
   // The persisted index (persisted_index.h): whether it was used, and if
   // one was found but not trusted, why.
   bool persisted_index_used = false;
@@ -71,6 +82,9 @@ class StoreRep {
     uint64_t fill = 0;           // guarded by index_mu_
     uint64_t payload_bytes = 0;  // guarded by index_mu_
     bool done = false;           // sealed and fully indexed
+    // Read-only opens: published bytes found unreadable at open (see
+    // RecoveryReport::unreadable_bytes).
+    uint64_t unreadable_bytes = 0;
   };
 
   // Per-region state with stable addresses, allocated in chunks as the file

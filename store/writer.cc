@@ -256,14 +256,9 @@ absl::Status Writer::State::Rotate(uint64_t need) {
 absl::Status Writer::State::Write(RecordType type, uint64_t id,
                                   std::string_view value, bool assign_id,
                                   uint64_t sequence, uint64_t* assigned) {
-  const uint64_t max = MaxPayload(rep->region_size());
-  if (value.size() > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("value of ", value.size(),
-                     " bytes exceeds the largest record a region "
-                     "of ",
-                     rep->region_size(), " bytes holds (", max, " bytes)"));
-  }
+  if (absl::Status s = CheckPayloadSize(value.size(), rep->region_size());
+      !s.ok())
+    return s;
   const uint32_t len = static_cast<uint32_t>(value.size());
   const uint64_t size = RecordSize(len);
   // Room to claim: the record, plus a page skip and a resume marker in case

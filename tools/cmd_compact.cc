@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "compaction.h"
 #include "progress.h"
 #include "recmap/compaction.h"
 
@@ -21,7 +22,8 @@ Registration reg(80, [](CLI::App& app) -> Runner {
                   "write the compacted store here (must not exist) and leave "
                   "FILE untouched");
   cmd->add_option("--region-size", *region_size,
-                  "region size of the new store (default: FILE's)");
+                  "region size of the new store (default: FILE's)")
+      ->check(DecimalU64("byte count"));
   cmd->add_flag("-q,--quiet", *quiet, "no progress bar and no summary");
   cmd->footer(
       "Superseded versions, deleted ids and their tombstones are dropped;\n"
@@ -45,7 +47,7 @@ Registration reg(80, [](CLI::App& app) -> Runner {
     absl::StatusOr<CompactionResult> r = Compact(*path, co);
     bar.Finish();
     if (!r.ok()) {
-      if (absl::IsFailedPrecondition(r.status())) {
+      if (IsStoreBusy(r.status())) {
         std::fprintf(stderr, "recmap: %s\n",
                      std::string(r.status().message()).c_str());
         return static_cast<int>(kExitBusy);

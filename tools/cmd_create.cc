@@ -13,7 +13,8 @@ Registration reg(10, [](CLI::App& app) -> Runner {
   cmd->add_option("file", *path, "store file to create")->required();
   cmd->add_option("--region-size", *region_size,
                   "region size in bytes (multiple of 4096, 16 KiB..4 GiB)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(DecimalU64("byte count"));
   cmd->footer("Example:\n  recmap create data.rmap --region-size 16777216");
   return [=]() {
     Options o;

@@ -112,12 +112,15 @@ Registration reg(50, [](CLI::App& app) -> Runner {
   auto preview = std::make_shared<size_t>(32);
   cmd->add_option("file", *path, "store file")->required();
   CLI::Option* region_opt =
-      cmd->add_option("--region", *region, "dump only this region");
+      cmd->add_option("--region", *region, "dump only this region")
+          ->check(DecimalU64("region index"));
   cmd->add_option("--limit", *limit, "stop after this many records (0: all)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(DecimalU64("count"));
   cmd->add_option("--preview", *preview,
                   "payload bytes shown per record (0: none)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(DecimalU64("byte count"));
   auto json = std::make_shared<bool>(false);
   auto encoding = std::make_shared<std::string>("base64");
   cmd->add_flag("--json", *json,
@@ -155,7 +158,7 @@ Registration reg(50, [](CLI::App& app) -> Runner {
                               [&](const RecordView& v) { printer.Record(v); });
     std::fflush(stdout);
     if (!s.ok()) return Fail(s);
-    return static_cast<int>(kExitOk);
+    return ReportUnreadable(**store, opt.region ? int64_t{*opt.region} : -1);
   };
 });
 

@@ -32,8 +32,13 @@ Registration reg(30, [](CLI::App& app) -> Runner {
     if (!store.ok()) return FailOpen(store.status());
     absl::StatusOr<std::string_view> v = (*store)->Get(*id);
     if (!v.ok()) {
-      return Fail(absl::Status(
+      const int rc = Fail(absl::Status(
           v.status().code(), absl::StrCat(*path, ": ", v.status().message())));
+      // Not found, while published records could not be read: the id may
+      // be one of them, so this is damage, not a missing id.
+      if (absl::IsNotFound(v.status()) && ReportUnreadable(**store) != 0)
+        return static_cast<int>(kExitDamaged);
+      return rc;
     }
     std::string hexed;
     std::string_view bytes = *v;

@@ -148,7 +148,7 @@ Registration reg(60, [](CLI::App& app) -> Runner {
       PrintInspectText(GatherInspect(**store), stdout);
     }
     std::fflush(stdout);
-    return static_cast<int>(kExitOk);
+    return ReportUnreadable(**store);
   };
 });
 

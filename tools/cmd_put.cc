@@ -1,11 +1,17 @@
 // recmap put FILE ID [VALUE] [--file PATH]
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "command.h"
+#include "format.h"
 
 namespace recmap::tool {
 namespace {
@@ -21,6 +27,24 @@ absl::StatusOr<std::string> ReadAll(std::FILE* f, const std::string& what) {
         absl::StrCat(what, ": read failed: ", std::strerror(errno)));
   }
   return out;
+}
+
+// The region size in the file header of the store at `path`, read without
+// opening the store (which, writable, may recover it: a write); nullopt if
+// the header cannot be read, for the open to report why.
+std::optional<uint64_t> RegionSizeOf(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return std::nullopt;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  char buf[FileHeader::kEncodedSize];
+  const ssize_t r = ::pread(fd, buf, sizeof(buf), 0);
+  ::close(fd);
+  FileHeader h;
+  if (r <= 0 || !h.DecodeFrom(buf, static_cast<size_t>(r)).ok())
+    return std::nullopt;
+  return h.region_size;
 }
 
 absl::StatusOr<std::string> ReadValueFile(const std::string& path) {
@@ -78,6 +102,12 @@ Registration reg(20, [](CLI::App& app) -> Runner {
       bytes = ReadAll(stdin, "stdin");
     }
     if (!bytes.ok()) return Fail(bytes.status());
+    // Validate before the writable open: a command that fails validation
+    // writes nothing (the open would recover the store, a write).
+    if (std::optional<uint64_t> rs = RegionSizeOf(*path)) {
+      if (absl::Status s = CheckPayloadSize(bytes->size(), *rs); !s.ok())
+        return Fail(s);
+    }
     absl::StatusOr<std::unique_ptr<Store>> store =
         OpenForTool(*path, /*read_only=*/false);
     if (!store.ok()) return FailOpen(store.status());

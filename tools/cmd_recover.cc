@@ -30,7 +30,7 @@ Registration reg(85, [](CLI::App& app) -> Runner {
                 "only report what would be dropped; never modify the file");
   cmd->footer(
       "Exit status: 0 recovered (or nothing to do); 3 absolute mode found "
-      "damage, or damage below a durable tail; 1/4 the file cannot be "
+      "damage, or damage below a durable tail; 4 the file cannot be "
       "opened; 3 also when writers are live (without --dry-run).\n"
       "Example:\n  recmap recover data.rmap --mode salvage --dry-run");
   return [=]() {
@@ -38,7 +38,7 @@ Registration reg(85, [](CLI::App& app) -> Runner {
     o.mode = *mode;
     o.dry_run = *dry_run;
     absl::StatusOr<RecoverResult> r = RecoverStore(*path, o);
-    if (!r.ok()) return Fail(r.status());
+    if (!r.ok()) return FailOpen(r.status());
     const char* verb = r->dry_run ? "would drop" : "dropped";
     for (const RecoverDrop& d : r->drops) {
       absl::PrintF("region %d offset %d: %s %d bytes (%s)%s\n", d.region,

@@ -64,7 +64,7 @@ Registration reg(65, [](CLI::App& app) -> Runner {
       absl::PrintF("next sequence %d\n", s.next_sequence);
     }
     std::fflush(stdout);
-    return static_cast<int>(kExitOk);
+    return ReportUnreadable(**store);
   };
 });
 

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "command.h"
 #include "format.h"
@@ -38,7 +40,8 @@ Registration reg(70, [](CLI::App& app) -> Runner {
   cmd->add_option("file", *path, "store file")->required();
   cmd->add_option("--from", *from,
                   "first sequence number to print (default: only records "
-                  "written from now on; 1: the whole log)");
+                  "written from now on; 1: the whole log)")
+      ->check(DecimalU64("sequence number"));
   cmd->add_flag("--json", *json, "one JSON object per line");
   cmd->add_option("--encoding", *encoding,
                   "payload encoding in JSON: base64, hex or none")
@@ -46,13 +49,23 @@ Registration reg(70, [](CLI::App& app) -> Runner {
       ->check(CLI::IsMember({"base64", "hex", "none"}));
   cmd->add_option("-n,--count", *count,
                   "exit after this many records (0: never)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(DecimalU64("count"));
   cmd->add_option("--idle-timeout", *idle,
                   "exit after this many seconds without a record (0: never)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Validator(
+          [](std::string& s) -> std::string {
+            double v = 0;
+            if (!absl::SimpleAtod(s, &v) || !(v >= 0) || std::isinf(v))
+              return "'" + s + "' is not a non-negative number of seconds";
+            return std::string();
+          },
+          "SECONDS"));
   cmd->add_flag("--no-deletes", *no_deletes, "do not print tombstones");
   cmd->add_option("--preview", *preview, "payload bytes shown in text mode")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(DecimalU64("byte count"));
   cmd->add_option("--wait", *wait,
                   "how to wait for records: park (sleep until a writer "
                   "wakes us; no CPU when idle), spin (poll: lowest latency, "

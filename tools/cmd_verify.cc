@@ -17,11 +17,11 @@ Registration reg(80, [](CLI::App& app) -> Runner {
   cmd->add_option("file", *path, "store file")->required();
   cmd->footer(
       "Exit status: 0 clean; 3 damaged (each problem printed with its file "
-      "offset); 1/4 the file cannot be opened.\n"
+      "offset); 4 the file cannot be opened.\n"
       "Example:\n  recmap verify data.rmap");
   return [=]() {
     absl::StatusOr<VerifyReport> r = VerifyStore(*path);
-    if (!r.ok()) return Fail(r.status());
+    if (!r.ok()) return FailOpen(r.status());
     for (const VerifyIssue& i : r->issues) {
       if (i.region >= 0) {
         absl::PrintF("DAMAGE region %d offset %d: %s\n", i.region,

@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "store_rep.h"
 
 namespace recmap::tool {
 
@@ -60,21 +61,40 @@ absl::StatusOr<std::unique_ptr<Store>> OpenForTool(const std::string& path,
   return Store::Open(path, o);
 }
 
-CLI::Option* AddIdArgument(CLI::App* cmd, uint64_t* id) {
-  CLI::Validator decimal_u64(
-      [](std::string& s) -> std::string {
+int ReportUnreadable(Store& store, int64_t region) {
+  // From the open's recovery report: cheaper than Stats() (no index walk).
+  StoreRep& rep = *store.rep();
+  const RecoveryReport& report = rep.recovery();
+  if (report.unreadable_bytes == 0) return kExitOk;
+  if (region >= 0 && (region >= rep.known_regions() ||
+                      rep.region(static_cast<uint32_t>(region))
+                              .unreadable_bytes == 0)) {
+    return kExitOk;
+  }
+  for (const std::string& m : report.unreadable) {
+    std::fprintf(stderr, "recmap: %s\n", m.c_str());
+  }
+  return kExitDamaged;
+}
+
+CLI::Validator DecimalU64(const std::string& name) {
+  return CLI::Validator(
+      [name](std::string& s) -> std::string {
         uint64_t v = 0;
         const bool digits = !s.empty() && s.find_first_not_of("0123456789") ==
                                               std::string::npos;
         if (!digits || !absl::SimpleAtoi(s, &v)) {
-          return "'" + s + "' is not an unsigned 64-bit decimal id";
+          return "'" + s + "' is not an unsigned 64-bit decimal " + name;
         }
         return std::string();
       },
-      "ID");
+      "UINT");
+}
+
+CLI::Option* AddIdArgument(CLI::App* cmd, uint64_t* id) {
   return cmd->add_option("id", *id, "record id (0 to 2^64-1, decimal)")
       ->required()
-      ->check(decimal_u64);
+      ->check(DecimalU64("id"));
 }
 
 std::string HumanBytes(uint64_t bytes) {

@@ -47,6 +47,17 @@ absl::StatusOr<std::unique_ptr<Store>> OpenForTool(const std::string& path,
                                                    bool read_only,
                                                    bool create = false);
 
+// For a tool that opened a store read-only: prints "recmap: <message>" to
+// stderr for each set of published records the open found unreadable
+// (StoreStats::unreadable; a file cut short, a log ending below its
+// committed tail) and returns kExitDamaged, or returns kExitOk if every
+// published record was read. With `region` >= 0, only that region counts.
+int ReportUnreadable(Store& store, int64_t region = -1);
+
+// Checks that an option's text is an unsigned 64-bit decimal number (CLI11
+// alone wraps "-1" and clamps overflow).
+CLI::Validator DecimalU64(const std::string& name);
+
 // Adds the required positional ID to `cmd`, accepting only a decimal
 // unsigned 64-bit integer (CLI11 alone wraps "-3" and clamps overflow).
 CLI::Option* AddIdArgument(CLI::App* cmd, uint64_t* id);

@@ -2,6 +2,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #include "command.h"
@@ -35,6 +37,23 @@ int main(int argc, char** argv) {
     Runner r = setup(app);
     auto subs = app.get_subcommands({});
     if (subs.size() > before) runners.emplace_back(subs.back(), std::move(r));
+  }
+  // CLI11 would take an unknown first word for an extra argument and say
+  // only "A subcommand is required": name it, and the subcommands.
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    std::string names;
+    for (CLI::App* sub : app.get_subcommands({})) {
+      known = known || sub->get_name() == argv[1];
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::fprintf(stderr,
+                   "recmap: unknown subcommand '%s' (the subcommands: %s)\n"
+                   "Run with --help for more information.\n",
+                   argv[1], names.c_str());
+      return kExitUsage;
+    }
   }
   try {
     app.parse(argc, argv);

@@ -74,6 +74,8 @@ struct RegionStats {
   uint64_t records = 0;         // records indexed in this region
   uint64_t fill_bytes = 0;      // bytes of records (headers + payloads)
   uint64_t capacity_bytes = 0;  // bytes available for records
+  // Published bytes a read-only handle cannot read (StoreStats::unreadable).
+  uint64_t unreadable_bytes = 0;
 };
 
 struct StoreStats {
@@ -90,6 +92,13 @@ struct StoreStats {
   // persisted index file it maps (0 if none).
   uint64_t index_memory_bytes = 0;
   std::vector<RegionStats> region_stats;
+  // Published records a read-only handle found at open that it cannot read
+  // (a file cut short inside its last region, a log that ends below its
+  // committed tail): their bytes, and one message per region naming the
+  // offsets. 0 and empty when every published record is readable, and
+  // always for a writable handle (its open recovers the store instead).
+  uint64_t unreadable_bytes = 0;
+  std::vector<std::string> unreadable;
 };
 
 // Identity of an open store file.
@@ -105,7 +114,9 @@ struct StoreInfo {
 class Store {
  public:
   // Opens (or creates) the store at `path`, recovering it if needed.
-  // Errors: NotFound (no file and !create_if_missing), AlreadyExists,
+  // Errors: NotFound (no file and !create_if_missing; a path that does not
+  // resolve: a missing directory, a symlink loop, a name too long),
+  // AlreadyExists,
   // InvalidArgument (bad options, a directory), PermissionDenied,
   // DataLoss (empty or damaged file: wrong magic, bad header checksum,
   // damage the recovery mode does not tolerate), FailedPrecondition (a newer
