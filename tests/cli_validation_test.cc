@@ -190,7 +190,8 @@ TEST_CASE("cli: exit codes of issue 11 agree with docs/CLI.md",
   CHECK(r.rc == 2);
   CHECK(r.err ==
         "recmap: unknown subcommand 'frob' (the subcommands: create, put, "
-        "get, del, dump, inspect, stats, tail, compact, verify, recover)\n"
+        "get, del, dump, inspect, stats, tail, ship, restore, follow, compact, "
+        "verify, recover)\n"
         "Run with --help for more information.\n");
 
   const std::string db = dir.File("s.rmap");
