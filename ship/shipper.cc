@@ -205,6 +205,21 @@ absl::Status Shipper::Run(
       return FromNats(
           s, 0,
           absl::StrCat("publish of batch from sequence ", head.first_sequence));
+    // With one batch in flight, the next is published only once this one
+    // is acknowledged: a batch lost (a leader change, a node killed) is
+    // then never followed by a later one that lands, so the stream has no
+    // gap, and a restart resumes after the last batch it holds.
+    if (st.options.max_in_flight <= 1) {
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MaxWait = st.options.nats.timeout.count();
+      natsStatus c = js_PublishAsyncComplete(st.conn.js(), &po);
+      if (absl::Status e = async_error(); !e.ok()) return e;
+      if (c != NATS_OK)
+        return FromNats(c, 0,
+                        absl::StrCat("no ack for the batch from sequence ",
+                                     head.first_sequence));
+    }
     st.last_shipped = head.last_sequence;
     {
       std::lock_guard<std::mutex> l(st.mu);

@@ -50,8 +50,11 @@ struct ShipperOptions {
   size_t max_batch_bytes = 64 * 1024;
   // A partial batch is published once its first record is this old.
   std::chrono::milliseconds max_batch_delay{5};
-  // Batches published and not yet acknowledged.
-  int max_in_flight = 256;
+  // Batches published and not yet acknowledged. 1 (the default) waits for
+  // each batch's ack before the next: no gap is possible. More pipelines
+  // the publishes, but a batch that fails while a later one lands leaves a
+  // gap in the stream (restore and follow report it).
+  int max_in_flight = 1;
 };
 
 struct ShipperProgress {
