@@ -187,4 +187,65 @@ void StartGate::Open(int children) {
   WriteAll(fds_[1], s.data(), s.size());
 }
 
+Measure RunProcessesAtOnce(
+    int procs, uint64_t ops, const std::string& what,
+    const std::function<std::function<bool()>(int)>& setup) {
+  Measure m;
+  // Per child: start and end time, CPU of the measured section, and ok.
+  struct Slot {
+    double start, end, cpu;
+    int ok;
+  };
+  auto* slots = static_cast<Slot*>(::mmap(nullptr, sizeof(Slot) * procs,
+                                          PROT_READ | PROT_WRITE,
+                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  if (slots == MAP_FAILED) {
+    m.error = "mmap failed";
+    return m;
+  }
+  StartGate gate;
+  std::vector<pid_t> pids;
+  for (int p = 0; p < procs; ++p) {
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      std::function<bool()> work = setup(p);
+      gate.Wait();
+      slots[p].start = Now();
+      const double c0 = CpuNow();
+      const bool ok = work && work();
+      slots[p].end = Now();
+      slots[p].cpu = CpuNow() - c0;
+      slots[p].ok = ok;
+      work = nullptr;  // closes what setup opened
+      ::_exit(0);
+    }
+    pids.push_back(pid);
+  }
+  ::usleep(200000);  // let every child set up and reach the gate
+  gate.Open(procs);
+  bool ok = true;
+  for (pid_t pid : pids) {
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    ok = ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+  }
+  double start = 1e300, end = 0;
+  for (int p = 0; p < procs; ++p) {
+    ok = ok && slots[p].ok;
+    start = std::min(start, slots[p].start);
+    end = std::max(end, slots[p].end);
+    m.cpu_seconds += slots[p].cpu;
+  }
+  ::munmap(slots, sizeof(Slot) * procs);
+  if (!ok) {
+    m.error = what + " process failed";
+    return m;
+  }
+  m.seconds = end - start;
+  m.ops = ops;
+  m.ok = true;
+  return m;
+}
+
 }  // namespace recmap::bench

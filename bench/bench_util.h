@@ -64,6 +64,16 @@ void RemovePath(const std::string& path);
 // Total size of the files under `path` (a file or a directory).
 uint64_t DiskUsage(const std::string& path);
 
+// Runs `procs` child processes at once. Each calls setup(p), untimed (it
+// opens what it needs and returns the measured work, or null on failure),
+// waits at a common start gate, then runs the work, which returns true on
+// success. Returns the wall time from the first start to the last end, the
+// CPU of the measured sections summed, ops = `ops`, and ok when every child
+// succeeded. On failure, error is `what` + " process failed".
+Measure RunProcessesAtOnce(
+    int procs, uint64_t ops, const std::string& what,
+    const std::function<std::function<bool()>(int)>& setup);
+
 // Parent/child start barrier for the multi-process workloads.
 class StartGate {
  public:

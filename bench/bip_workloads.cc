@@ -51,16 +51,25 @@ bool OpenBip(const std::string& path, uint64_t n, size_t len, bool create,
           bip::create_only, path.c_str(), size);
       f->hdr = f->file->construct<Header>("header")();
       f->table = f->file->construct<uint64_t>("table")[n + 1](0);
-      f->log = f->file->construct<char>("log")[log_size]();
+      // The log is allocated, not constructed: constructing a char array
+      // zeroes it, which would populate every page before the clock.
+      f->log = static_cast<char*>(f->file->allocate(log_size));
+      f->file->construct<uint64_t>("log_handle")(
+          f->file->get_handle_from_address(f->log));
+      f->file->construct<uint64_t>("log_size")(log_size);
       f->log_size = log_size;
     } else {
       f->file = std::make_unique<bip::managed_mapped_file>(bip::open_only,
                                                            path.c_str());
       f->hdr = f->file->find<Header>("header").first;
       f->table = f->file->find<uint64_t>("table").first;
-      auto log = f->file->find<char>("log");
-      f->log = log.first;
-      f->log_size = log.second;
+      const uint64_t* handle = f->file->find<uint64_t>("log_handle").first;
+      const uint64_t* size = f->file->find<uint64_t>("log_size").first;
+      if (handle != nullptr && size != nullptr) {
+        f->log = static_cast<char*>(f->file->get_address_from_handle(
+            static_cast<bip::managed_mapped_file::handle_t>(*handle)));
+        f->log_size = *size;
+      }
     }
     if (f->hdr == nullptr || f->table == nullptr || f->log == nullptr) {
       *error = "bip: " + path + " lacks its objects";
@@ -123,58 +132,19 @@ Measure BipWriters(const std::string& dir, uint64_t n, size_t len,
     BipFile f;
     if (!OpenBip(path, n, len, true, &f, &m.error)) return m;
   }
-  struct Slot {
-    double start, end, cpu;
-    int ok;
-  };
-  auto* slots = static_cast<Slot*>(::mmap(nullptr, sizeof(Slot) * procs,
-                                          PROT_READ | PROT_WRITE,
-                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-  StartGate gate;
-  std::vector<pid_t> pids;
   const uint64_t each = n / procs;
-  for (int p = 0; p < procs; ++p) {
-    std::fflush(nullptr);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      Measure cm;
-      BipFile f;
-      bool ok = OpenBip(path, n, len, false, &f, &cm.error);
-      gate.Wait();
-      slots[p].start = Now();
-      const double c0 = CpuNow();
-      ok = ok && BipAppendRange(f, 1 + p * each, 1 + (p + 1) * each, len, &cm);
-      slots[p].end = Now();
-      slots[p].cpu = CpuNow() - c0;
-      slots[p].ok = ok;
-      ::_exit(0);
-    }
-    pids.push_back(pid);
-  }
-  ::usleep(200000);  // let every child open the file and reach the gate
-  gate.Open(procs);
-  bool ok = true;
-  for (pid_t pid : pids) {
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    ok = ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-  }
-  double start = 1e300, end = 0;
-  for (int p = 0; p < procs; ++p) {
-    ok = ok && slots[p].ok;
-    start = std::min(start, slots[p].start);
-    end = std::max(end, slots[p].end);
-    m.cpu_seconds += slots[p].cpu;
-  }
-  ::munmap(slots, sizeof(Slot) * procs);
-  if (!ok) {
-    m.error = "bip: a writer process failed";
-    return m;
-  }
-  m.seconds = end - start;
-  m.ops = each * procs;
-  m.ok = true;
-  return m;
+  return RunProcessesAtOnce(
+      procs, each * procs, "bip: a writer",
+      [&](int p) -> std::function<bool()> {
+        auto f = std::make_shared<BipFile>();
+        std::string error;
+        if (!OpenBip(path, n, len, false, f.get(), &error)) return nullptr;
+        return [f, p, each, len] {
+          Measure wm;
+          return BipAppendRange(*f, 1 + p * each, 1 + (p + 1) * each, len,
+                                &wm);
+        };
+      });
 }
 
 bool BipBuild(const std::string& path, uint64_t n, size_t len,

@@ -17,25 +17,44 @@
 #endif
 
 namespace recmap::bench {
+namespace {
+
+// A shared writable mapping of a new file of `size` bytes, its blocks
+// allocated (fallocate) and its pages not yet touched. Null on failure,
+// with m->error set; UnmapFresh undoes it.
+char* MapFresh(const std::string& path, uint64_t size, int* fd, Measure* m) {
+  *fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (*fd < 0 || ::posix_fallocate(*fd, 0, static_cast<off_t>(size)) != 0) {
+    m->error = "raw: cannot create " + path;
+    if (*fd >= 0) ::close(*fd);
+    return nullptr;
+  }
+  void* base =
+      ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+  if (base == MAP_FAILED) {
+    m->error = "raw: mmap failed";
+    ::close(*fd);
+    return nullptr;
+  }
+  return static_cast<char*>(base);
+}
+
+void UnmapFresh(const std::string& path, char* base, uint64_t size, int fd) {
+  ::munmap(base, size);
+  ::close(fd);
+  ::unlink(path.c_str());
+}
+
+}  // namespace
 
 Measure RawAppend(const std::string& dir, uint64_t n, size_t len) {
   Measure m;
   const uint64_t rec = 32 + ((len + 7) & ~size_t{7});
   const uint64_t size = n * rec;
   const std::string path = dir + "/raw.bin";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0 || ::posix_fallocate(fd, 0, static_cast<off_t>(size)) != 0) {
-    m.error = "raw: cannot create " + path;
-    if (fd >= 0) ::close(fd);
-    return m;
-  }
-  char* base = static_cast<char*>(
-      ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
-  if (base == MAP_FAILED) {
-    m.error = "raw: mmap failed";
-    ::close(fd);
-    return m;
-  }
+  int fd = -1;
+  char* base = MapFresh(path, size, &fd, &m);
+  if (base == nullptr) return m;
   if (::madvise(base, size, MADV_POPULATE_WRITE) != 0) {
     m.error = "raw: MADV_POPULATE_WRITE failed";
   }
@@ -53,9 +72,7 @@ Measure RawAppend(const std::string& dir, uint64_t n, size_t len) {
   m.cpu_seconds = CpuNow() - c0;
   m.ops = n;
   m.ok = m.error.empty();
-  ::munmap(base, size);
-  ::close(fd);
-  ::unlink(path.c_str());
+  UnmapFresh(path, base, size, fd);
   return m;
 }
 
@@ -67,19 +84,9 @@ Measure RawFreshAppend(const std::string& dir, uint64_t n, size_t len) {
   constexpr uint64_t kAhead = uint64_t{16} << 20;  // kept populated ahead
   const uint64_t size = (n * rec + kChunk - 1) / kChunk * kChunk;
   const std::string path = dir + "/raw_fresh.bin";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0 || ::posix_fallocate(fd, 0, static_cast<off_t>(size)) != 0) {
-    m.error = "raw_fresh: cannot create " + path;
-    if (fd >= 0) ::close(fd);
-    return m;
-  }
-  char* base = static_cast<char*>(
-      ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
-  if (base == MAP_FAILED) {
-    m.error = "raw_fresh: mmap failed";
-    ::close(fd);
-    return m;
-  }
+  int fd = -1;
+  char* base = MapFresh(path, size, &fd, &m);
+  if (base == nullptr) return m;
   // The writer publishes how far it got; the helper keeps kAhead bytes past
   // it populated, as recmap's prefault thread does. Pages the helper has
   // not reached yet fault in the writer.
@@ -120,9 +127,7 @@ Measure RawFreshAppend(const std::string& dir, uint64_t n, size_t len) {
   m.cpu_seconds = CpuNow() - c0;
   m.ops = n;
   m.ok = true;
-  ::munmap(base, size);
-  ::close(fd);
-  ::unlink(path.c_str());
+  UnmapFresh(path, base, size, fd);
   return m;
 }
 

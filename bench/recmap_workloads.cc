@@ -211,63 +211,27 @@ Measure RecmapWriters(const std::string& dir, uint64_t n, size_t len,
     auto store = Open(path, &m);
     if (!store) return m;
   }
-  // Per child: start and end time, and ok.
-  struct Slot {
-    double start, end, cpu;
-    int ok;
-  };
-  auto* slots = static_cast<Slot*>(::mmap(nullptr, sizeof(Slot) * procs,
-                                          PROT_READ | PROT_WRITE,
-                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-  StartGate gate;
-  std::vector<pid_t> pids;
   const uint64_t each = n / procs;
-  for (int p = 0; p < procs; ++p) {
-    std::fflush(nullptr);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      Measure cm;
-      Options o = BenchOptions();
-      o.create_if_missing = false;
-      auto store = Open(path, &cm, o);
-      auto w = store ? NewWriter(*store, &cm) : nullptr;
-      gate.Wait();
-      slots[p].start = Now();
-      const double c0 = CpuNow();
-      bool ok =
-          w && AppendRange(*w, 1 + p * each, 1 + (p + 1) * each, len, &cm);
-      slots[p].end = Now();
-      slots[p].cpu = CpuNow() - c0;
-      slots[p].ok = ok;
-      w.reset();
-      ::_exit(0);
-    }
-    pids.push_back(pid);
-  }
-  ::usleep(200000);  // let every child open the store and reach the gate
-  gate.Open(procs);
-  bool ok = true;
-  for (pid_t pid : pids) {
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    ok = ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-  }
-  double start = 1e300, end = 0;
-  for (int p = 0; p < procs; ++p) {
-    ok = ok && slots[p].ok;
-    start = std::min(start, slots[p].start);
-    end = std::max(end, slots[p].end);
-    m.cpu_seconds += slots[p].cpu;
-  }
-  ::munmap(slots, sizeof(Slot) * procs);
-  if (!ok) {
-    m.error = "a writer process failed";
-    return m;
-  }
-  m.seconds = end - start;
-  m.ops = each * procs;
-  m.ok = true;
-  return m;
+  return RunProcessesAtOnce(
+      procs, each * procs, "a writer", [&](int p) -> std::function<bool()> {
+        // The writer is destroyed before its store (members in reverse).
+        struct Child {
+          std::unique_ptr<Store> store;
+          std::unique_ptr<Writer> w;
+        };
+        auto c = std::make_shared<Child>();
+        Measure cm;
+        Options o = BenchOptions();
+        o.create_if_missing = false;
+        c->store = Open(path, &cm, o);
+        if (c->store) c->w = NewWriter(*c->store, &cm);
+        if (!c->w) return nullptr;
+        return [c, p, each, len] {
+          Measure wm;
+          return AppendRange(*c->w, 1 + p * each, 1 + (p + 1) * each, len,
+                             &wm);
+        };
+      });
 }
 
 Measure RecmapDurable(const std::string& dir, uint64_t batches, uint64_t batch,
