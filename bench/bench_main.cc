@@ -91,9 +91,8 @@ std::string BaseLabel(const std::string& name) {
 
 // "yes" / "no" / "" (no target).
 std::string Met(const Row& r) {
-  bool any = false,
-       ok = r.recmap.ok && (!r.base.has() || r.base.m.ok) &&
-            (!r.raw.has() || r.raw.m.ok);
+  bool any = false, ok = r.recmap.ok && (!r.base.has() || r.base.m.ok) &&
+                         (!r.raw.has() || r.raw.m.ok);
   if (r.min_ratio > 0) any = true, ok = ok && Ratio(r) >= r.min_ratio;
   if (r.min_raw > 0) any = true, ok = ok && RawFraction(r) >= r.min_raw;
   if (r.max_seconds > 0)
@@ -106,7 +105,8 @@ std::string Met(const Row& r) {
 std::string Target(const Row& r) {
   std::vector<std::string> t;
   if (r.min_ratio > 0)
-    t.push_back(absl::StrFormat(">=%gx %s", r.min_ratio, BaseLabel(r.base.name)));
+    t.push_back(
+        absl::StrFormat(">=%gx %s", r.min_ratio, BaseLabel(r.base.name)));
   if (r.min_raw > 0)
     t.push_back(absl::StrFormat(">=%g%% raw", r.min_raw * 100));
   if (r.max_seconds > 0)
@@ -141,10 +141,10 @@ std::string Json(const Row& r) {
       r.records ? double(r.recmap.peak_rss) / r.records : 0.0);
   if (r.base.has()) {
     // Flat keys kept for bench/plot.sh.
-    s += absl::StrFormat(",\"baseline\":\"%s\",\"%s_ops_per_sec\":%.0f,"
-                         "\"ratio\":%.3f",
-                         r.base.name, r.base.name, r.base.m.OpsPerSec(),
-                         Ratio(r));
+    s += absl::StrFormat(
+        ",\"baseline\":\"%s\",\"%s_ops_per_sec\":%.0f,"
+        "\"ratio\":%.3f",
+        r.base.name, r.base.name, r.base.m.OpsPerSec(), Ratio(r));
     s += JsonSide(r, r.base, "ratio");
   }
   if (r.raw.has()) {
@@ -202,10 +202,9 @@ void PrintTable(FILE* out, const std::vector<Row>& rows) {
     std::string rec = Mops(r.recmap);
     if (r.max_seconds > 0 && r.recmap.ok)
       rec = absl::StrFormat("%.0f ms", r.recmap.seconds * 1000);
-    const std::string cpu =
-        r.recmap.cpu_seconds > 0 && r.max_seconds == 0
-            ? absl::StrFormat("%.0f", r.recmap.CpuNsPerOp())
-            : "-";
+    const std::string cpu = r.recmap.cpu_seconds > 0 && r.max_seconds == 0
+                                ? absl::StrFormat("%.0f", r.recmap.CpuNsPerOp())
+                                : "-";
     std::string rss =
         r.records
             ? absl::StrFormat("%.0f", double(r.recmap.peak_rss) / r.records)
@@ -244,8 +243,7 @@ class Runner {
       std::fflush(stdout);
     }
     absl::FPrintF(human, "  %-22s recmap %s  baseline %s  %s\n", r.workload,
-                  Mops(r.recmap), r.base.has() ? Mops(r.base.m) : "-",
-                  Met(r));
+                  Mops(r.recmap), r.base.has() ? Mops(r.base.m) : "-", Met(r));
     std::fflush(human);
     rows_.push_back(std::move(r));
   }
@@ -364,15 +362,14 @@ class Runner {
     r.what = "put 100-byte values, ids shuffled";
     r.records = c_.records;
     r.base.name = "lmdb";
-    Interleaved(
-        "random_put",
-        {[&](const std::string& d) {
-           return RecmapRandomPut(d, c_.records, 100);
-         },
-         [&](const std::string& d) {
-           return LmdbRandomPut(d, c_.records, 100, c_.lmdb_txn);
-         }},
-        &r.recmap, {&r.base});
+    Interleaved("random_put",
+                {[&](const std::string& d) {
+                   return RecmapRandomPut(d, c_.records, 100);
+                 },
+                 [&](const std::string& d) {
+                   return LmdbRandomPut(d, c_.records, 100, c_.lmdb_txn);
+                 }},
+                &r.recmap, {&r.base});
     Emit(std::move(r));
   }
 
@@ -511,14 +508,13 @@ class Runner {
     r.what = "compact a store with half its records superseded";
     r.records = c_.records;
     r.base.name = "lmdb";
-    Interleaved("compact",
-                {[&](const std::string& d) {
-                   return RecmapCompact(d, c_.records, 100);
-                 },
-                 [&](const std::string& d) {
-                   return LmdbCompact(d, c_.records, 100);
-                 }},
-                &r.recmap, {&r.base});
+    Interleaved(
+        "compact",
+        {[&](const std::string& d) {
+           return RecmapCompact(d, c_.records, 100);
+         },
+         [&](const std::string& d) { return LmdbCompact(d, c_.records, 100); }},
+        &r.recmap, {&r.base});
     r.extra_name = "size_after_over_before";
     Emit(std::move(r));
   }

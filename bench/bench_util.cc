@@ -26,7 +26,8 @@ double CpuNow() {
     return r.ru_utime.tv_sec + r.ru_utime.tv_usec * 1e-6 + r.ru_stime.tv_sec +
            r.ru_stime.tv_usec * 1e-6;
   };
-  struct rusage self {}, kids {};
+  struct rusage self {
+  }, kids{};
   ::getrusage(RUSAGE_SELF, &self);
   ::getrusage(RUSAGE_CHILDREN, &kids);
   return secs(self) + secs(kids);
@@ -82,8 +83,8 @@ Measure RunInChild(const std::function<Measure()>& fn) {
   if (pid == 0) {
     ::close(p[0]);
     Measure r = fn();
-    Wire w{r.ok, r.ops, r.seconds, r.extra, r.cpu_seconds,
-           static_cast<uint32_t>(r.error.size())};
+    Wire w{r.ok,    r.ops,         r.seconds,
+           r.extra, r.cpu_seconds, static_cast<uint32_t>(r.error.size())};
     WriteAll(p[1], &w, sizeof(w));
     WriteAll(p[1], r.error.data(), r.error.size());
     ::close(p[1]);

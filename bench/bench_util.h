@@ -22,11 +22,11 @@ double CpuNow();
 // What one measured run produced.
 struct Measure {
   bool ok = false;
-  std::string error;      // when !ok
-  uint64_t ops = 0;       // records written / read / opened
-  double seconds = 0;     // time of the measured section only
-  double extra = 0;       // workload-specific (e.g. index bytes per record)
-  uint64_t peak_rss = 0;  // child's peak resident set, bytes (ru_maxrss)
+  std::string error;       // when !ok
+  uint64_t ops = 0;        // records written / read / opened
+  double seconds = 0;      // time of the measured section only
+  double extra = 0;        // workload-specific (e.g. index bytes per record)
+  uint64_t peak_rss = 0;   // child's peak resident set, bytes (ru_maxrss)
   double cpu_seconds = 0;  // CPU of the measured section, every thread
   double OpsPerSec() const { return seconds > 0 ? ops / seconds : 0; }
   // CPU nanoseconds per operation (0 when not measured).

@@ -47,8 +47,8 @@ bool OpenBip(const std::string& path, uint64_t n, size_t len, bool create,
     const uint64_t log_size = n * RecordSize(len);
     if (create) {
       const uint64_t size = log_size + (n + 1) * 8 + (1 << 20);
-      f->file = std::make_unique<bip::managed_mapped_file>(
-          bip::create_only, path.c_str(), size);
+      f->file = std::make_unique<bip::managed_mapped_file>(bip::create_only,
+                                                           path.c_str(), size);
       f->hdr = f->file->construct<Header>("header")();
       f->table = f->file->construct<uint64_t>("table")[n + 1](0);
       // The log is allocated, not constructed: constructing a char array
@@ -124,8 +124,7 @@ Measure BipAppend(const std::string& dir, uint64_t n, size_t len) {
   return m;
 }
 
-Measure BipWriters(const std::string& dir, uint64_t n, size_t len,
-                   int procs) {
+Measure BipWriters(const std::string& dir, uint64_t n, size_t len, int procs) {
   Measure m;
   const std::string path = dir + "/bip_writers.bin";
   {
@@ -141,8 +140,7 @@ Measure BipWriters(const std::string& dir, uint64_t n, size_t len,
         if (!OpenBip(path, n, len, false, f.get(), &error)) return nullptr;
         return [f, p, each, len] {
           Measure wm;
-          return BipAppendRange(*f, 1 + p * each, 1 + (p + 1) * each, len,
-                                &wm);
+          return BipAppendRange(*f, 1 + p * each, 1 + (p + 1) * each, len, &wm);
         };
       });
 }

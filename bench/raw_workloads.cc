@@ -1,7 +1,6 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
 #include <xxhash.h>
 
 #include <algorithm>
@@ -80,7 +79,7 @@ Measure RawFreshAppend(const std::string& dir, uint64_t n, size_t len) {
   Measure m;
   const uint64_t padded = (len + 7) & ~size_t{7};
   const uint64_t rec = 32 + padded;
-  constexpr uint64_t kChunk = uint64_t{2} << 20;  // populated per madvise
+  constexpr uint64_t kChunk = uint64_t{2} << 20;   // populated per madvise
   constexpr uint64_t kAhead = uint64_t{16} << 20;  // kept populated ahead
   const uint64_t size = (n * rec + kChunk - 1) / kChunk * kChunk;
   const std::string path = dir + "/raw_fresh.bin";
@@ -101,8 +100,8 @@ Measure RawFreshAppend(const std::string& dir, uint64_t n, size_t len) {
         std::this_thread::sleep_for(std::chrono::microseconds(50));
         continue;
       }
-      populated = std::max(populated, written.load(std::memory_order_relaxed) /
-                                          kChunk * kChunk);
+      populated = std::max(
+          populated, written.load(std::memory_order_relaxed) / kChunk * kChunk);
       ::madvise(base + populated, kChunk, MADV_POPULATE_WRITE);
       populated += kChunk;
     }

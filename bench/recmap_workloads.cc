@@ -228,8 +228,7 @@ Measure RecmapWriters(const std::string& dir, uint64_t n, size_t len,
         if (!c->w) return nullptr;
         return [c, p, each, len] {
           Measure wm;
-          return AppendRange(*c->w, 1 + p * each, 1 + (p + 1) * each, len,
-                             &wm);
+          return AppendRange(*c->w, 1 + p * each, 1 + (p + 1) * each, len, &wm);
         };
       });
 }

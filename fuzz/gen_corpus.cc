@@ -292,8 +292,8 @@ void StoreOpen() {
     auto w = (*s)->NewWriter();
     CheckOk(w.status());
     for (uint64_t i = 0; i < 30; ++i) {
-      CheckOk((*s)->Put(i, std::string(300 + i * 17 % 200,
-                                       static_cast<char>('a' + i % 26))));
+      CheckOk((*s)->Put(
+          i, std::string(300 + i * 17 % 200, static_cast<char>('a' + i % 26))));
       CheckOk((*w)->Put(1000 + i, std::string(700, 'w')));
       if (i % 7 == 0) CheckOk((*s)->Delete(1000 + i - 1));
       if (i % 5 == 0) CheckOk((*w)->Put(i, "newer"));

@@ -26,13 +26,13 @@
 // exactly the records and status of the one-thread scan.
 #include <xxhash.h>
 
-#include <cstdint>
-#include <set>
-#include <tuple>
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -71,7 +71,7 @@ Options MakeOptions(RecoveryMode mode, bool read_only, bool verify) {
 }
 
 ScanChecksums g_scan_side = ScanChecksums::kShared;  // from the input's flags
-std::string g_index;      // the index file of this input
+std::string g_index;       // the index file of this input
 bool g_has_index = false;  // whether there is one
 
 // Writes the store image and, if the input has one, its index file.
@@ -117,8 +117,9 @@ void CheckReturnedAreValid(Store* store, const std::set<RecordKey>& valid) {
     return true;
   });
   // Ids the index may name even where the live scan stopped early.
-  store->rep()->ForEachLatestLocation(
-      [&](uint64_t id, uint64_t) { ids.push_back(id); }).IgnoreError();
+  store->rep()
+      ->ForEachLatestLocation([&](uint64_t id, uint64_t) { ids.push_back(id); })
+      .IgnoreError();
   for (uint64_t id : ids) {
     absl::StatusOr<RecordView> v = store->GetRecord(id);
     if (!v.ok()) continue;

@@ -182,10 +182,9 @@ const char* RecordTypeName(RecordType type) {
 absl::Status CheckPayloadSize(uint64_t length, uint64_t region_size) {
   const uint64_t max = MaxPayload(region_size);
   if (length <= max) return absl::OkStatus();
-  return absl::InvalidArgumentError(
-      absl::StrCat("value of ", length,
-                   " bytes exceeds the largest record a region of ",
-                   region_size, " bytes holds (", max, " bytes)"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "value of ", length, " bytes exceeds the largest record a region of ",
+      region_size, " bytes holds (", max, " bytes)"));
 }
 
 }  // namespace recmap

@@ -56,9 +56,9 @@ absl::Status Mapping::MapZeros(uint64_t end, const std::string& path) {
     return absl::ResourceExhaustedError(absl::StrCat(
         path, ": ", want, " bytes exceed max_file_size ", reserved_));
   }
-  void* p = ::mmap(base_ + have, want - have, PROT_READ,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
-                   0);
+  void* p =
+      ::mmap(base_ + have, want - have, PROT_READ,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path);
   mapped_.store(want, std::memory_order_release);
   return absl::OkStatus();

@@ -117,8 +117,8 @@ class Pipeline {
             uint64_t c = caller_.load(std::memory_order_acquire);
             // (In the kVerifier test mode the caller waits for every
             // record, so being caught up with is no reason to jump.)
-            if (c == kStopped || (mode_ != ScanChecksums::kVerifier &&
-                                  c > Pos(r, rec.offset))) {
+            if (c == kStopped ||
+                (mode_ != ScanChecksums::kVerifier && c > Pos(r, rec.offset))) {
               jump = true;  // the caller has passed us (or is gone)
               return false;
             }

@@ -123,8 +123,7 @@ bool StoreRep::CoveredRecordVerifies(uint64_t loc) const {
   ScannedRecord rec;
   return region < base_regions_ &&
          CheckRecordAt(regions_[region].ref, offset,
-                       base_->regions()[region].tail,
-                       &rec) == ScanStop::kLimit;
+                       base_->regions()[region].tail, &rec) == ScanStop::kLimit;
 }
 
 absl::StatusOr<uint64_t> StoreRep::FindLocked(uint64_t id) const {
@@ -141,9 +140,9 @@ absl::StatusOr<uint64_t> StoreRep::CheckBaseLocation(uint64_t id,
     const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
     return absl::DataLossError(absl::StrCat(
         path_, ": the record for id ", id, " at offset ",
-        region < base_regions_ ? RegionOffset(static_cast<uint32_t>(region)) +
-                                     offset
-                               : 0,
+        region < base_regions_
+            ? RegionOffset(static_cast<uint32_t>(region)) + offset
+            : 0,
         " (located through ", IndexPathFor(path_),
         ") is not a record of that id: damaged record or index file"));
   }
@@ -243,8 +242,8 @@ absl::StatusOr<RecordView> StoreRep::ResultFor(
     const ScanStop stop = CheckRecordAt(ri.ref, off, limit, &rec);
     if (stop != ScanStop::kLimit || rec.header.id != id) {
       return absl::DataLossError(absl::StrCat(
-          path_, ": record for id ", id, " at offset ", RegionOffset(region) + off,
-          " failed verification (",
+          path_, ": record for id ", id, " at offset ",
+          RegionOffset(region) + off, " failed verification (",
           stop != ScanStop::kLimit ? ScanStopName(stop) : "another id's record",
           ")"));
     }

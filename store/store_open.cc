@@ -186,10 +186,9 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
                                               options.read_only, path);
       !s.ok())
     return s;
-  uint32_t regions = static_cast<uint32_t>(
-      std::min<uint64_t>((std::max(file_size, cut_end) - kFirstRegionOffset) /
-                             rs,
-                         rep->max_regions_));
+  uint32_t regions = static_cast<uint32_t>(std::min<uint64_t>(
+      (std::max(file_size, cut_end) - kFirstRegionOffset) / rs,
+      rep->max_regions_));
   if (cut_end != 0 && regions * rs + kFirstRegionOffset == cut_end) {
     // Pages wholly past the end of the file would raise SIGBUS; the last,
     // partial one reads as zeros past the end.
@@ -236,7 +235,8 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
       rep->recovery_.unreadable_bytes += ri.unreadable_bytes;
       rep->recovery_.unreadable.push_back(absl::StrCat(
           path, ": region ", regions - 1, ": the file is cut short at offset ",
-          file_size, ", inside the region's header pages: its committed "
+          file_size,
+          ", inside the region's header pages: its committed "
           "tail and its whole log are missing, and any records in it cannot "
           "be read"));
     }
@@ -291,8 +291,7 @@ absl::Status StoreRep::OpenFile(bool* created) {
   if (!s.ok()) {
     // Only a missing file is said so; a symlink loop, a name too long or a
     // missing directory keep the system's reason.
-    if (absl::IsNotFound(s) && errno == ENOENT &&
-        !options_.create_if_missing) {
+    if (absl::IsNotFound(s) && errno == ENOENT && !options_.create_if_missing) {
       return absl::NotFoundError(absl::StrCat(
           path_, ": no such store file (create_if_missing is off)"));
     }
@@ -528,8 +527,7 @@ absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
             : absl::StrCat("the log ends (", ScanStopName(res.stop),
                            ") at file offset ", RegionOffset(i) + res.end),
         ", below the committed tail at file offset ",
-        RegionOffset(i) + rr.committed_tail, ": ",
-        rr.committed_tail - res.end,
+        RegionOffset(i) + rr.committed_tail, ": ", rr.committed_tail - res.end,
         " bytes of published records cannot be read"));
   }
   ri.indexed_end.store(res.end, std::memory_order_release);

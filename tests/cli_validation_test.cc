@@ -36,9 +36,9 @@ Result Tool(const TempDir& dir, const std::string& args,
             const std::string& stdin_path = "/dev/null") {
   Result r;
   const std::string err_path = dir.File("stderr.txt");
-  r.rc = RunCommand(Q(ToolPath()) + " " + args + " <" + Q(stdin_path) +
-                        " 2>" + Q(err_path),
-                    &r.out);
+  r.rc = RunCommand(
+      Q(ToolPath()) + " " + args + " <" + Q(stdin_path) + " 2>" + Q(err_path),
+      &r.out);
   r.err = ReadFile(err_path);
   INFO("recmap " << args << "\nrc=" << r.rc << "\nstderr: " << r.err);
   return r;

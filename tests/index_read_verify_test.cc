@@ -130,8 +130,8 @@ void CheckEveryReadFails(const std::string& path, const Victim& v,
 
 void CheckToolGetFails(const std::string& path, const Victim& v) {
   std::string out;
-  int rc = RunCommand(absl::StrCat(ToolPath(), " get ", path, " ", v.id, " 2>&1"),
-                      &out);
+  int rc = RunCommand(
+      absl::StrCat(ToolPath(), " get ", path, " ", v.id, " 2>&1"), &out);
   CHECK(rc == 3);
   CHECK_THAT(out, Catch::Contains(absl::StrCat(v.offset)));
   CHECK_THAT(out, !Catch::Contains(ValueFor(v.id).substr(0, 20)));

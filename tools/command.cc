@@ -66,9 +66,9 @@ int ReportUnreadable(Store& store, int64_t region) {
   StoreRep& rep = *store.rep();
   const RecoveryReport& report = rep.recovery();
   if (report.unreadable_bytes == 0) return kExitOk;
-  if (region >= 0 && (region >= rep.known_regions() ||
-                      rep.region(static_cast<uint32_t>(region))
-                              .unreadable_bytes == 0)) {
+  if (region >= 0 &&
+      (region >= rep.known_regions() ||
+       rep.region(static_cast<uint32_t>(region)).unreadable_bytes == 0)) {
     return kExitOk;
   }
   for (const std::string& m : report.unreadable) {

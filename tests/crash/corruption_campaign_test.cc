@@ -64,7 +64,8 @@ struct Model {
 std::string ValueFor(uint64_t id, int version) {
   std::string v = absl::StrCat("id=", id, ";v=", version, ";");
   const size_t len = 16 + (id * 7 + version * 13) % 150;
-  while (v.size() < len) v.push_back(static_cast<char>('A' + (v.size() + id) % 26));
+  while (v.size() < len)
+    v.push_back(static_cast<char>('A' + (v.size() + id) % 26));
   return v;
 }
 
@@ -121,8 +122,8 @@ Fixture* BuildFixture() {
     for (const auto& [id, w] : log)
       expected[{id, absl::StrCat(static_cast<int>(w.type), ":", w.value)}]++;
   absl::Status st = s->ForEachRecord([&](const RecordView& r) {
-    auto key = std::make_pair(
-        r.id, absl::StrCat(static_cast<int>(r.type), ":", std::string(r.value)));
+    auto key = std::make_pair(r.id, absl::StrCat(static_cast<int>(r.type), ":",
+                                                 std::string(r.value)));
     auto it = expected.find(key);
     REQUIRE(it != expected.end());
     if (--it->second == 0) expected.erase(it);
@@ -229,7 +230,8 @@ void LibraryReads(const Model& m, const std::string& path, bool read_only,
   if (tailer.ok()) {
     RecordView r;
     while (true) {
-      absl::StatusOr<bool> got = (*tailer)->Next(&r, std::chrono::nanoseconds(0));
+      absl::StatusOr<bool> got =
+          (*tailer)->Next(&r, std::chrono::nanoseconds(0));
       if (!got.ok()) {
         t->errors++;
         break;
@@ -378,7 +380,8 @@ TEST_CASE("corruption campaign: byte flips in stores with index files",
         name, (unsigned long long)t.returned, (unsigned long long)t.wrong,
         (unsigned long long)t.stale, (unsigned long long)t.errors,
         (unsigned long long)t.open_failed, (unsigned long long)t.signals);
-    for (const std::string& e : t.examples) std::printf("  wrong: %s\n", e.c_str());
+    for (const std::string& e : t.examples)
+      std::printf("  wrong: %s\n", e.c_str());
   };
   std::printf(
       "corruption campaign: %llu trials over a %llu-record, %d-writer store "
