@@ -1,81 +1,15 @@
-// recmap follow --nats URL --stream NAME [--store UUID] OUT
-#include <signal.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <cstdio>
-
-#include "absl/strings/str_replace.h"
-#include "command.h"
-#include "recmap/shipper.h"
+// recmap follow --nats URL --stream NAME [--store UUID] OUT: restore, then
+// keep applying the stream's new batches until interrupted.
+#include "restore_command.h"
 
 namespace recmap::tool {
 namespace {
 
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop.store(true); }
-
 Registration reg(77, [](CLI::App& app) -> Runner {
-  auto* cmd = app.add_subcommand(
-      "follow", "Keep a replica store current from a JetStream stream, live");
-  auto out = std::make_shared<std::string>();
-  auto o = std::make_shared<RestoreOptions>();
-  auto timeout = std::make_shared<double>(10);
-  cmd->add_option("--nats", o->nats.url,
-                  "NATS server URL, or a comma-separated list of cluster nodes")
-      ->required();
-  cmd->add_option("--stream", o->nats.stream, "JetStream stream name")
-      ->required();
-  cmd->add_option("--store", o->store_uuid,
-                  "uuid of the store to take (needed when the stream holds "
-                  "several)");
-  cmd->add_option("--prefix", o->nats.subject_prefix, "subject prefix")
-      ->capture_default_str();
-  cmd->add_option("--timeout", *timeout,
-                  "seconds to wait for a connection, a request or a message")
-      ->capture_default_str();
-  cmd->add_option("out", *out, "store file to build (or continue)")->required();
-  cmd->footer(
-      "Ids, values, deletes and their order are those of the source; an\n"
-      "existing OUT is continued after the records it already holds.\n"
-      "Examples:\n"
-      "  recmap follow --nats nats://127.0.0.1:4222 --stream RECMAP copy.rmap");
-  return [=]() {
-    o->follow = true;
-    o->nats.timeout =
-        std::chrono::milliseconds(static_cast<int64_t>(*timeout * 1000));
-    o->store_uuid = absl::StrReplaceAll(o->store_uuid, {{"-", ""}});
-    struct sigaction sa = {};
-    sa.sa_handler = OnSignal;
-    ::sigaction(SIGINT, &sa, nullptr);
-    ::sigaction(SIGTERM, &sa, nullptr);
-    const bool tty = ::isatty(2) != 0;
-    Options so;
-    so.prefault_bytes = 0;
-    RestoreStats st;
-    absl::Status s = Restore(
-        *o, *out, so, [] { return !g_stop.load(); }, &st,
-        [&](const RestoreStats& p) {
-          if (tty)
-            std::fprintf(stderr,
-                         "\r%llu records applied, source sequence %llu   ",
-                         static_cast<unsigned long long>(p.records),
-                         static_cast<unsigned long long>(p.last_sequence));
-        });
-    if (tty) std::fprintf(stderr, "\n");
-    if (!s.ok()) return Fail(s);
-    std::printf(
-        "applied %llu records (%llu already there) from %llu batches "
-        "of store %s through source sequence %llu; duplicates %llu, "
-        "gaps %llu\n",
-        static_cast<unsigned long long>(st.records),
-        static_cast<unsigned long long>(st.skipped),
-        static_cast<unsigned long long>(st.batches), st.store_uuid.c_str(),
-        static_cast<unsigned long long>(st.last_sequence),
-        static_cast<unsigned long long>(st.duplicates),
-        static_cast<unsigned long long>(st.gaps));
-    return static_cast<int>(kExitOk);
-  };
+  return AddRestoreCommand(
+      app, "follow",
+      "Keep a replica store current from a JetStream stream, live",
+      /*follow=*/true);
 });
 
 }  // namespace

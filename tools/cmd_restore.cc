@@ -1,4 +1,5 @@
-// recmap restore --nats URL --stream NAME [--store UUID] OUT
+// recmap restore --nats URL --stream NAME [--store UUID] OUT, and the body
+// recmap follow shares with it (restore_command.h).
 #include <signal.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include "absl/strings/str_replace.h"
 #include "command.h"
 #include "recmap/shipper.h"
+#include "restore_command.h"
 
 namespace recmap::tool {
 namespace {
@@ -15,10 +17,11 @@ namespace {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
-Registration reg(76, [](CLI::App& app) -> Runner {
-  auto* cmd = app.add_subcommand(
-      "restore",
-      "Build a store from a JetStream stream written by recmap ship");
+}  // namespace
+
+Runner AddRestoreCommand(CLI::App& app, const char* name,
+                         const char* description, bool follow) {
+  auto* cmd = app.add_subcommand(name, description);
   auto out = std::make_shared<std::string>();
   auto o = std::make_shared<RestoreOptions>();
   auto timeout = std::make_shared<double>(10);
@@ -40,10 +43,11 @@ Registration reg(76, [](CLI::App& app) -> Runner {
       "Ids, values, deletes and their order are those of the source; an\n"
       "existing OUT is continued after the records it already holds.\n"
       "Examples:\n"
-      "  recmap restore --nats nats://127.0.0.1:4222 --stream RECMAP "
-      "copy.rmap");
+      "  recmap " +
+      std::string(name) +
+      " --nats nats://127.0.0.1:4222 --stream RECMAP copy.rmap");
   return [=]() {
-    o->follow = false;
+    o->follow = follow;
     o->nats.timeout =
         std::chrono::milliseconds(static_cast<int64_t>(*timeout * 1000));
     o->store_uuid = absl::StrReplaceAll(o->store_uuid, {{"-", ""}});
@@ -78,7 +82,14 @@ Registration reg(76, [](CLI::App& app) -> Runner {
         static_cast<unsigned long long>(st.gaps));
     return static_cast<int>(kExitOk);
   };
-});
+}
 
+namespace {
+Registration reg(76, [](CLI::App& app) -> Runner {
+  return AddRestoreCommand(
+      app, "restore",
+      "Build a store from a JetStream stream written by recmap ship",
+      /*follow=*/false);
+});
 }  // namespace
 }  // namespace recmap::tool
