@@ -88,8 +88,11 @@ struct Report {
 };
 
 // Opens the store, reads the blob through a view, touches every page,
-// waits until every reader has done the same, then measures.
-int Reader(const std::string& path, int ready, int go, int out) {
+// waits until every reader has done the same, then measures, and keeps the
+// blob mapped until every reader has measured (a reader that unmapped early
+// would leave the pages shared by fewer processes, and a later reader's Pss
+// would grow with it).
+int Reader(const std::string& path, int ready, int go, int out, int done) {
   recmap::Options o;
   o.read_only = true;
   auto store = recmap::Store::Open(path, o);
@@ -110,6 +113,7 @@ int Reader(const std::string& path, int ready, int go, int out) {
   std::error_code ec;
   r.store_pss = MappedFilePss(std::filesystem::canonical(path, ec).string());
   if (write(out, &r, sizeof r) != sizeof r) return 4;
+  if (read(done, &c, 1) < 0) return 5;  // EOF: every reader has measured
   return 0;
 }
 
@@ -148,8 +152,9 @@ int main(int argc, char** argv) {
   }
   std::printf("wrote one %llu MiB record\n",
               static_cast<unsigned long long>(mib));
-  int ready[2], go[2], out[2];
-  if (pipe(ready) != 0 || pipe(go) != 0 || pipe(out) != 0) return 1;
+  int ready[2], go[2], out[2], done[2];
+  if (pipe(ready) != 0 || pipe(go) != 0 || pipe(out) != 0 || pipe(done) != 0)
+    return 1;
   std::fflush(stdout);
   std::vector<pid_t> pids;
   for (int k = 0; k < readers; ++k) {
@@ -158,13 +163,15 @@ int main(int argc, char** argv) {
       close(ready[0]);
       close(go[1]);  // or the readers never see the parent's "go"
       close(out[0]);
-      _exit(Reader(path, ready[1], go[0], out[1]));
+      close(done[1]);
+      _exit(Reader(path, ready[1], go[0], out[1], done[0]));
     }
     pids.push_back(pid);
   }
   close(ready[1]);
   close(go[0]);
   close(out[1]);
+  close(done[0]);
   char c;
   for (int k = 0; k < readers; ++k) {
     if (read(ready[0], &c, 1) != 1) break;
@@ -189,10 +196,14 @@ int main(int argc, char** argv) {
         r.zero_copy ? "yes" : "NO", r.rss_after >> 10, r.pss >> 10,
         r.private_kib >> 10, r.store_pss >> 10);
   }
+  close(done[1]);  // every reader has reported: they may unmap now
   for (pid_t p : pids) {
     int st = 0;
     waitpid(p, &st, 0);
-    ok = ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+      std::printf("reader process %d ended with status %#x\n", int(p), st);
+      ok = false;
+    }
   }
   const long long one_copy = static_cast<long long>(size >> 10);
   std::printf(
