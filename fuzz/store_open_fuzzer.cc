@@ -27,7 +27,9 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
@@ -38,7 +40,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "coding.h"
 #include "fuzz_util.h"
+#include "persisted_index.h"
 #include "recmap/store.h"
 #include "scan_pipeline.h"
 #include "store_rep.h"
@@ -130,14 +134,34 @@ void CheckReturnedAreValid(Store* store, const std::set<RecordKey>& valid) {
   }
 }
 
-// The index file's own checksum (docs/FORMAT.md "Index file"), rewritten so
-// that mutations of its contents reach the trust checks at open.
+// The index file's checksums (docs/FORMAT.md "Index file": the header's,
+// each page's, the page sums') and its boot id, rewritten so that
+// mutations of its contents reach the trust checks at open.
 void RepairIndexChecksum(std::string* idx) {
-  if (idx->size() < 80) return;
-  const uint64_t c =
-      XXH3_64bits_withSeed(idx->data(), idx->size() - 8, 0x726d6170696478ULL);
-  for (int k = 0; k < 8; ++k)
-    (*idx)[idx->size() - 8 + k] = static_cast<char>(c >> (8 * k));
+  if (idx->size() < kIndexPageSize) return;
+  char* p = idx->data();
+  const uint64_t size = idx->size();
+  const std::array<uint8_t, 16> boot = CurrentBootId();
+  std::memcpy(p + kIxBootId, boot.data(), 16);
+  const uint64_t slots = DecodeFixed64(p + kIxSlots);
+  const uint64_t cap = DecodeFixed32(p + kIxRegionCapacity);
+  if (slots <= size / kIndexSlotSize && cap <= size / kIndexRegionEntrySize) {
+    const IndexLayout l = IndexLayout::For(cap, slots);
+    if (l.file_size() == size) {
+      char* sums = p + l.sum_offset();
+      for (uint64_t k = 0; k < l.summed_pages(); ++k) {
+        EncodeFixed64(
+            sums + 8 * k,
+            XXH3_64bits_withSeed(p + (1 + k) * kIndexPageSize, kIndexPageSize,
+                                 kIndexChecksumSeed ^ (1 + k)));
+      }
+      EncodeFixed64(p + kIxSumsChecksum,
+                    XXH3_64bits_withSeed(sums, l.sum_pages * kIndexPageSize,
+                                         kIndexChecksumSeed));
+    }
+  }
+  EncodeFixed64(p + kIxHeaderChecksum,
+                XXH3_64bits_withSeed(p, kIxHeaderChecksum, kIndexChecksumSeed));
 }
 
 struct Scanned {

@@ -50,11 +50,13 @@ void BackgroundTask::Loop() {
   LowerPriority();
   absl::MutexLock lock(&mu_);
   while (true) {
-    mu_.Await(absl::Condition(
-        +[](BackgroundTask* t) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-          return t->stopped_ || t->pending_;
-        },
-        this));
+    mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](BackgroundTask* t) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return t->stopped_ || t->pending_;
+            },
+            this),
+        interval_);
     if (stopped_) return;
     pending_ = false;
     running_ = true;

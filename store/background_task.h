@@ -13,6 +13,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace recmap {
 
@@ -21,7 +22,11 @@ class BackgroundTask {
   // `fn` runs on the helper thread; it should return soon after `stop`
   // becomes true.
   using Fn = std::function<void(const std::atomic<bool>& stop)>;
-  explicit BackgroundTask(Fn fn) : fn_(std::move(fn)) {}
+  // With an `interval`, once started the task also runs every `interval`
+  // without being asked.
+  explicit BackgroundTask(Fn fn,
+                          absl::Duration interval = absl::InfiniteDuration())
+      : fn_(std::move(fn)), interval_(interval) {}
   ~BackgroundTask() { Stop(); }
   BackgroundTask(const BackgroundTask&) = delete;
   BackgroundTask& operator=(const BackgroundTask&) = delete;
@@ -38,6 +43,7 @@ class BackgroundTask {
   void Loop();
 
   const Fn fn_;
+  const absl::Duration interval_;
   std::atomic<bool> stop_{false};
   absl::Mutex mu_;
   bool pending_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,27 +1,31 @@
-// Writing the persisted index in the background, as regions seal, so that
-// an open after a crash scans only the log past the covered tails (an
-// index written only at a clean close never exists for a store whose
-// writers never close cleanly). See docs/DESIGN.md, "The persisted index".
+// Extending the persisted index in place as the log grows, on a background
+// thread, so that neither an append nor a close ever waits for it, and an
+// open (after a clean close or after kill -9 of every writer) scans only the
+// log written since its last batch. See docs/DESIGN.md, "The persisted
+// index", and persisted_index.h for the trust rules.
 //
 // Invariants:
-// - The file written covers, for each region, a prefix of its log: a
-//   sealed region up to its final tail, any other region as far as the
-//   index on disk covered it (or not at all). Each entry is the latest
-//   record of its id within the covered prefixes, built by merging the
-//   index on disk (only if it passes the open-time trust rules) with the
-//   records between its covered tails and the new ones.
-// - The records newly covered are durable, and so are their regions'
-//   durable tails (>= the covered tails), before the file is renamed into
-//   place: an opener after a power loss trusts it only on that condition.
-//   Sealed regions are flushed by range (msync), never the whole file.
-// - Sealed regions never change while a writable handle is open (only
-//   a recovering first writer or compaction reformats regions, and both
-//   exclude live writers), so a scan of a sealed region's log holds.
-// - kLockIndex: one background writer of the file at a time; a clean close
-//   needs no writer live, so no background writer either.
+// - Every location upserted is a record this pass validated (checksum)
+//   below its region's committed tail, read through the mapping; records
+//   below a committed tail never change while a writable handle is open
+//   (only a recovering first writer or compaction rewrites regions, and
+//   both exclude live writers), so the entry stays true.
+// - An entry is replaced only by a record of the same id with a higher
+//   sequence (or when the old entry no longer names a record of its id):
+//   regions are covered in batches, in no order of sequence.
+// - A region's covered tail advances only at the end of the batch that
+//   upserted its records (EndUpdate), so an opener that trusts a covered
+//   tail finds every record before it in the table; entries past a covered
+//   tail are harmless (readers bound them by the live log).
+// - kLockIndex held exclusively for each batch: one writer of the file at a
+//   time, and openers (which take it shared to validate the file) never see
+//   a batch in progress unless its writer died. It is released between
+//   batches so that an opener waits for one batch at most.
 // - This runs on the handle's BackgroundTask thread and reads the regions
 //   only through the mapping (RegionAt), never the indexing thread's
 //   RegionInfo fields or index_mu_: appends and lookups never wait for it.
+#include <sched.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +34,16 @@
 #include "store_rep.h"
 
 namespace recmap {
+namespace {
+
+// Records per batch: bounds how long an opener waits for kLockIndex and how
+// soon a close's stop request is seen.
+constexpr uint64_t kBatchRecords = 65536;
+// A region still being written is covered again once this much was
+// appended to it (a sealed one always, to its final tail).
+constexpr uint64_t kOpenRegionStepBytes = uint64_t{1} << 20;
+
+}  // namespace
 
 void StoreRep::RegionSealed() {
   if (index_task_ == nullptr) return;
@@ -57,199 +71,163 @@ absl::Status StoreRep::FlushRange(uint64_t offset, uint64_t len) {
   return s;
 }
 
-void StoreRep::PersistSealedIndex(const std::atomic<bool>& stop) {
+bool StoreRep::OpenIndexWriter(const std::vector<RegionRef>& refs,
+                               uint64_t log_bytes) {
+  const std::string path = IndexPathFor(path_);
+  if (index_writer_ != nullptr && !index_writer_->IsCurrent())
+    index_writer_.reset();  // another handle's writer replaced it
+  if (index_writer_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<PersistedIndexWriter>> w =
+        PersistedIndexWriter::Open(path, header_.uuid, region_size());
+    if (w.ok()) index_writer_ = std::move(*w);
+  }
+  // A file that no longer describes this log (a region reformatted, cut
+  // below its covered tail) is started again.
+  if (index_writer_ != nullptr && !CheckCoverage(index_writer_->regions()).ok())
+    index_writer_.reset();
+  if (index_writer_ == nullptr) {
+    // Sized for the log as it is, assuming records of 100 bytes or more;
+    // the table doubles when it fills.
+    const uint64_t expect = log_bytes / RecordSize(100);
+    absl::StatusOr<std::unique_ptr<PersistedIndexWriter>> w =
+        PersistedIndexWriter::Create(
+            path, header_.uuid, region_size(),
+            OffsetIndex::SlotsFor(std::max<uint64_t>(expect, 1024)),
+            static_cast<uint32_t>(std::max<size_t>(64, 2 * refs.size())));
+    if (!w.ok()) return false;
+    index_writer_ = std::move(*w);
+  }
+  return true;
+}
+
+bool StoreRep::IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
+                                uint64_t epoch, uint64_t to,
+                                const std::atomic<bool>& stop, uint64_t* from) {
+  PersistedIndexWriter& w = *index_writer_;
+  IndexedRegion g;
+  g.epoch = epoch;
+  g.tail = kRegionDataOffset;
+  if (i < w.regions().size()) g = w.regions()[i];
+  // Whether the record at `old` is older than (id, sequence), or not a
+  // record of `id` at all (then it is replaced).
+  auto older = [&](uint64_t old, uint64_t id, uint64_t sequence) {
+    const uint32_t r = static_cast<uint32_t>(old >> 40);
+    const uint64_t off = (old & ((uint64_t{1} << 40) - 1)) << 3;
+    RecordHeader h;
+    if (r >= refs.size() || off < kRegionDataOffset ||
+        off + kRecordHeaderSize >
+            refs[r].committed_tail().load(std::memory_order_acquire) ||
+        !h.DecodeFrom(refs[r].base + off) || h.id != id)
+      return true;
+    return sequence > h.sequence;
+  };
+  bool full = false;
+  uint64_t n = 0;
+  w.BeginUpdate(i);
+  ScanResult res = ScanRegion(
+      refs[i], *from, to, false, [&](const ScannedRecord& rec) -> bool {
+        g.fill += RecordSize(rec.header.length);
+        if (rec.header.type != RecordType::kPadding) {
+          g.records++;
+          g.payload_bytes += rec.header.length;
+          const uint64_t id = rec.header.id, seq = rec.header.sequence;
+          w.Upsert(id, Pack(i, rec.offset),
+                   [&](uint64_t old) { return older(old, id, seq); });
+        }
+        full = !w.HasRoom(1);
+        return !full && ++n < kBatchRecords &&
+               !(n % 4096 == 0 && stop.load(std::memory_order_acquire));
+      });
+  w.RaiseMaxSequence(res.max_sequence);
+  g.tail = res.end;
+  w.SetRegion(i, g);
+  w.EndUpdate();
+  const bool progress = res.end > *from;
+  *from = res.end;
+  if (full) {
+    if (!w.Grow(OffsetIndex::SlotsFor(2 * w.entries()), w.region_capacity())
+             .ok())
+      return false;
+  }
+  // Damage before `to` ends the coverage of this region there: the
+  // open-time scan reports it.
+  return progress && (res.stopped || res.end >= to);
+}
+
+void StoreRep::PersistIndexPass(const std::atomic<bool>& stop, bool to_tail) {
   if (!SyncError().ok()) return;
+  (void)LoadNewRegions();
+  const uint32_t n = known_regions();
+  std::vector<RegionRef> refs;
+  std::vector<uint64_t> epochs;
+  uint64_t log_bytes = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    RegionRef ref;
+    uint64_t epoch = 0;
+    if (!RegionAt(i, &ref, &epoch)) break;  // coverage ends before it
+    const uint64_t t = ref.committed_tail().load(std::memory_order_acquire);
+    if (ref.PlausibleTail(t)) log_bytes += t - kRegionDataOffset;
+    refs.push_back(ref);
+    epochs.push_back(epoch);
+  }
+  // Stores that cannot hold the floor of records get no index file.
+  if (log_bytes / RecordSize(0) < options_.persist_index_min_records) return;
+
   absl::StatusOr<bool> got = TryLock(fd_, kLockIndex, LockKind::kExclusive);
   if (!got.ok() || !*got) return;  // another handle is writing it
   struct Unlocker {
     int fd;
-    ~Unlocker() { (void)Unlock(fd, kLockIndex); }
+    bool held = true;
+    ~Unlocker() {
+      if (held) (void)Unlock(fd, kLockIndex);
+    }
   } unlocker{fd_};
-  (void)LoadNewRegions();
-  const uint32_t n = known_regions();
-  const std::string path = IndexPathFor(path_);
+  if (!OpenIndexWriter(refs, log_bytes)) return;
 
-  // What the index on disk covers, if it still describes this log (another
-  // handle may have written it since this one last looked). Only its
-  // header is read here: most runs stop at the rate limit.
-  std::vector<IndexedRegion> cov;
-  if (absl::StatusOr<std::vector<IndexedRegion>> c =
-          PersistedIndex::ReadCoverage(path, header_.uuid, region_size());
-      c.ok() && CheckCoverage(*c).ok()) {
-    cov = std::move(*c);
-  }
-
-  // The coverage to write (`next`), and the sealed parts to add (entries
-  // of tallies_: each part is scanned once and kept until written).
-  std::vector<IndexedRegion> next;
-  std::vector<RegionRef> refs;
-  std::vector<const SealedTally*> adds;
-  uint64_t covered_records = 0, new_records = 0;
-  uint32_t last_covered = 0;  // regions [0, last_covered) are written
-  auto plan = [&]() -> bool {
-    next.clear();
-    refs.clear();
-    adds.clear();
-    covered_records = new_records = 0;
-    last_covered = 0;
-    std::vector<SealedTally> tallies;
-    for (uint32_t i = 0; i < n; ++i) {
-      if (stop.load(std::memory_order_acquire)) return false;
-      RegionRef ref;
-      uint64_t epoch = 0;
-      if (!RegionAt(i, &ref, &epoch)) break;  // coverage ends before it
-      IndexedRegion g;
-      g.epoch = epoch;
-      g.tail = kRegionDataOffset;
-      if (i < cov.size()) g = cov[i];  // same epoch: checked
-      covered_records += g.records;
-      next.push_back(g);
-      refs.push_back(ref);
-      if (g.tail > kRegionDataOffset) last_covered = i + 1;
-      if (!ref.sealed()) continue;
-      // The sealed word is stored after the owner's last tail store.
-      const uint64_t to = ref.committed_tail().load(std::memory_order_acquire);
-      if (!ref.PlausibleTail(to) || to <= g.tail) continue;
-      SealedTally t;
-      auto it = std::find_if(tallies_.begin(), tallies_.end(), [&](auto& x) {
-        return x.region == i && x.epoch == epoch && x.from == g.tail &&
-               x.to == to;
-      });
-      if (it != tallies_.end()) {
-        t = *it;
-      } else {
-        t.region = i;
-        t.epoch = epoch;
-        t.from = g.tail;
-        t.to = to;
-        ScanResult res =
-            ScanRegion(ref, g.tail, to, false, [&](const ScannedRecord& rec) {
-              t.fill += RecordSize(rec.header.length);
-              if (rec.header.type == RecordType::kPadding) return;
-              t.records++;
-              t.payload_bytes += rec.header.length;
-            });
-        t.max_sequence = res.max_sequence;
-        // A sealed log that does not validate to its tail is left to the
-        // open-time scan, which reports it.
-        t.whole = res.end == to;
-      }
-      tallies.push_back(t);
-    }
-    tallies_ = std::move(tallies);
-    for (const SealedTally& t : tallies_) {
-      if (!t.whole) continue;
-      adds.push_back(&t);
-      new_records += t.records;
-    }
-    return true;
-  };
-  if (!plan()) return;
-  // Rate limit: the file is rewritten whole, so only when the uncovered
-  // records are a good part of it.
-  if (adds.empty() || new_records == 0 ||
-      new_records < std::max({options_.persist_index_min_records,
-                              options_.persist_index_background_min_records,
-                              covered_records / 4}))
-    return;
-  // Now the whole file, checksum and all; if it is not the one whose
-  // header was read (it cannot change under kLockIndex) or is damaged,
-  // rebuild from the log alone.
-  std::unique_ptr<PersistedIndex> old;
-  if (!cov.empty()) {
-    absl::StatusOr<std::unique_ptr<PersistedIndex>> ix =
-        PersistedIndex::Load(path, header_.uuid, region_size());
-    bool same = ix.ok() && (*ix)->regions().size() == cov.size();
-    for (size_t i = 0; same && i < cov.size(); ++i) {
-      same = (*ix)->regions()[i].epoch == cov[i].epoch &&
-             (*ix)->regions()[i].tail == cov[i].tail;
-    }
-    if (same) {
-      old = std::move(*ix);
-    } else {
-      cov.clear();
-      if (!plan() || adds.empty()) return;
-    }
-  }
-
-  // Durable first: the records, then each region's durable tail. Ranged
-  // flushes: an fdatasync would also write back (and write-protect) the
-  // live regions' pages, which their writers are filling.
-  for (const SealedTally* t : adds) {
-    if (!FlushRange(RegionOffset(t->region) + t->from, t->to - t->from).ok())
-      return;
-  }
-  {
-    absl::MutexLock lock(&sync_mu_);
-    for (const SealedTally* t : adds) {
-      const RegionRef& r = refs[t->region];
-      if (r.DurableTail() < t->to) r.SetDurableTail(t->to);
-    }
-  }
-  for (const SealedTally* t : adds) {
-    if (!FlushRange(RegionOffset(t->region) + kRegionStatePageOffset, kPageSize)
+  for (uint32_t i = 0; i < refs.size(); ++i) {
+    if (stop.load(std::memory_order_acquire)) return;
+    PersistedIndexWriter& w = *index_writer_;
+    // Region entries are kept in region order: a region is covered only
+    // once the one before it has an entry.
+    if (i > w.regions().size()) return;
+    if (i >= w.region_capacity() &&
+        !w.Grow(w.slots(), std::max<uint32_t>(2 * w.region_capacity(),
+                                              static_cast<uint32_t>(n)))
              .ok())
       return;
-  }
-
-  uint64_t max_sequence = old ? old->max_sequence() : 0;
-  for (const SealedTally* t : adds) {
-    IndexedRegion& g = next[t->region];
-    g.tail = t->to;
-    g.records += t->records;
-    g.fill += t->fill;
-    g.payload_bytes += t->payload_bytes;
-    max_sequence = std::max(max_sequence, t->max_sequence);
-    last_covered = std::max(last_covered, t->region + 1);
-  }
-  next.resize(last_covered);
-  const uint64_t carried = old ? old->entries() : 0;
-  absl::StatusOr<std::unique_ptr<PersistedIndexBuilder>> b =
-      PersistedIndexBuilder::Create(
-          path, header_.uuid, region_size(), last_covered,
-          OffsetIndex::SlotsFor(carried + new_records));
-  if (!b.ok()) return;
-  PersistedIndexBuilder& out = **b;
-  bool ok = true;
-  uint64_t done = 0;
-  if (old != nullptr) {
-    old->ForEach([&](uint64_t id, uint64_t loc) {
-      if (!ok || (++done % 65536 == 0 && stop.load(std::memory_order_acquire)))
-        ok = false;
-      else
-        ok = out.Put(id, loc);
-    });
-    old.reset();  // the new file replaces it
-  }
-  // The sequence of the record at `loc`, 0 if `loc` is not a well-formed
-  // record of `id` in the new coverage (an entry of a damaged old index:
-  // replaced).
-  auto sequence_at = [&](uint64_t loc, uint64_t id) -> uint64_t {
-    const uint32_t r = static_cast<uint32_t>(loc >> 40);
-    const uint64_t off = (loc & ((uint64_t{1} << 40) - 1)) << 3;
-    RecordHeader h;
-    if (r >= next.size() || off < kRegionDataOffset ||
-        off + kRecordHeaderSize > next[r].tail ||
-        !h.DecodeFrom(refs[r].base + off) || h.id != id)
-      return 0;
-    return h.sequence;
-  };
-  for (const SealedTally* t : adds) {
-    if (!ok || stop.load(std::memory_order_acquire)) {
-      ok = false;
-      break;
+    const bool known = i < w.regions().size();
+    uint64_t from = known ? w.regions()[i].tail : kRegionDataOffset;
+    const uint64_t to =
+        refs[i].committed_tail().load(std::memory_order_acquire);
+    if (!refs[i].PlausibleTail(to)) return;
+    const bool step = to > from && (to_tail || refs[i].sealed() ||
+                                    to - from >= kOpenRegionStepBytes);
+    if (!step) {
+      if (!known) {
+        // An entry that covers nothing yet, so that the next region can
+        // have one.
+        IndexedRegion g;
+        g.epoch = epochs[i];
+        g.tail = from;
+        w.BeginUpdate(i);
+        w.SetRegion(i, g);
+        w.EndUpdate();
+      }
+      continue;
     }
-    (void)ScanRegion(
-        refs[t->region], t->from, t->to, false, [&](const ScannedRecord& rec) {
-          if (!ok || rec.header.type == RecordType::kPadding) return;
-          const uint64_t have = out.Find(rec.header.id);
-          if (have == 0 ||
-              rec.header.sequence > sequence_at(have, rec.header.id))
-            ok = out.Put(rec.header.id, Pack(t->region, rec.offset));
-        });
+    while (from < to) {
+      if (!IndexRegionBatch(refs, i, epochs[i], to, stop, &from)) break;
+      if (stop.load(std::memory_order_acquire)) return;
+      // Let a waiting opener in between batches.
+      (void)Unlock(fd_, kLockIndex);
+      unlocker.held = false;
+      sched_yield();
+      got = TryLock(fd_, kLockIndex, LockKind::kExclusive);
+      if (!got.ok() || !*got) return;
+      unlocker.held = true;
+      if (!index_writer_->IsCurrent()) return;
+    }
   }
-  if (!ok) return;  // the builder removes its temporary file
-  if (out.Finish(max_sequence, next).ok()) tallies_.clear();
 }
 
 }  // namespace recmap

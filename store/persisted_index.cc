@@ -6,10 +6,10 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "coding.h"
@@ -18,94 +18,120 @@
 namespace recmap {
 namespace {
 
-// Header field offsets (docs/FORMAT.md "Index file").
-constexpr uint64_t kIxMagic = 0;
-constexpr uint64_t kIxVersion = 8;
-constexpr uint64_t kIxRegionCount = 12;
-constexpr uint64_t kIxUuid = 16;
-constexpr uint64_t kIxRegionSize = 32;
-constexpr uint64_t kIxSlots = 40;
-constexpr uint64_t kIxEntries = 48;
-constexpr uint64_t kIxMaxSequence = 56;
-
-constexpr uint64_t kChecksumSeed = 0x726d6170696478ULL;  // "rmapidx"
-
-uint64_t FileSize(uint64_t regions, uint64_t slots) {
-  return kIndexHeaderSize + regions * kIndexRegionEntrySize +
-         slots * kIndexSlotSize + kIndexTrailerSize;
-}
-
-uint64_t Checksum(const char* p, uint64_t size) {
-  // Everything but the checksum word itself (the trailer's last 8 bytes).
-  return XXH3_64bits_withSeed(p, size - 8, kChecksumSeed);
-}
-
 absl::Status Damaged(const std::string& path, const std::string& why) {
   return absl::DataLossError(absl::StrCat(path, ": index file ", why));
 }
 
-// Opens an index file for reading; NotFound if there is none.
-absl::Status OpenIndexFile(const std::string& path, int* fd) {
-  *fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (*fd >= 0) return absl::OkStatus();
-  if (errno == ENOENT)
-    return absl::NotFoundError(absl::StrCat(path, ": no index file"));
-  return io::ErrnoStatus(errno, "open", path);
+uint64_t PageSum(const char* map, uint64_t page) {
+  return XXH3_64bits_withSeed(map + page * kIndexPageSize, kIndexPageSize,
+                              kIndexChecksumSeed ^ page);
 }
 
-// The counts in header `h` of a file of `size` bytes.
-struct HeaderCounts {
-  uint64_t regions = 0;
+uint64_t HeaderSum(const char* map) {
+  return XXH3_64bits_withSeed(map, kIxHeaderChecksum, kIndexChecksumSeed);
+}
+
+// What a validated header says.
+struct Header {
+  uint32_t state = 0;
   uint64_t slots = 0;
   uint64_t entries = 0;
+  uint64_t max_sequence = 0;
+  uint32_t region_capacity = 0;
+  uint32_t region_count = 0;
+  IndexLayout layout;
 };
 
-// Magic, version, and counts that match the file's size.
-absl::Status CheckHeaderShape(const std::string& path, const char* h,
-                              uint64_t size, HeaderCounts* c) {
-  if (std::memcmp(h + kIxMagic, kIndexMagic, 8) != 0)
+// Every check of the trust rules that the file alone can answer
+// (persisted_index.h). `check_pages`: also the page sums, unless the file
+// was left updating.
+absl::Status Validate(const std::string& path, const char* p, uint64_t size,
+                      const std::array<uint8_t, 16>& uuid, uint64_t region_size,
+                      Header* h, std::vector<IndexedRegion>* regions) {
+  if (size < kIndexPageSize)
+    return Damaged(path, absl::StrCat("of ", size, " bytes is truncated"));
+  if (std::memcmp(p + kIxMagic, kIndexMagic, 8) != 0)
     return Damaged(path, "has a wrong magic");
-  if (const uint32_t v = DecodeFixed32(h + kIxVersion);
-      v < kIndexOldestVersion || v > kIndexVersion)
-    return Damaged(path, absl::StrCat("has version ", v));
-  c->regions = DecodeFixed32(h + kIxRegionCount);
-  c->slots = DecodeFixed64(h + kIxSlots);
-  c->entries = DecodeFixed64(h + kIxEntries);
-  // Bound the counts before multiplying: the file size bounds them all.
-  if (c->regions > size / kIndexRegionEntrySize ||
-      c->slots > size / kIndexSlotSize ||
-      FileSize(c->regions, c->slots) != size || c->entries > c->slots ||
-      (c->slots != 0 && c->entries == c->slots))
-    return Damaged(path, "header does not match its size");
-  return absl::OkStatus();
-}
-
-// The file names this store and its region size.
-absl::Status CheckHeaderOwner(const std::string& path, const char* h,
-                              const std::array<uint8_t, 16>& uuid,
-                              uint64_t region_size) {
-  if (std::memcmp(h + kIxUuid, uuid.data(), 16) != 0)
+  if (HeaderSum(p) != DecodeFixed64(p + kIxHeaderChecksum))
+    return Damaged(path, "header checksum mismatch");
+  if (const uint32_t v = DecodeFixed32(p + kIxVersion); v != kIndexVersion)
+    return Damaged(path, absl::StrCat("has version ", v, " (this build reads ",
+                                      kIndexVersion, ")"));
+  if (std::memcmp(p + kIxUuid, uuid.data(), 16) != 0)
     return Damaged(path, "belongs to another store file");
-  if (DecodeFixed64(h + kIxRegionSize) != region_size)
+  if (DecodeFixed64(p + kIxRegionSize) != region_size)
     return Damaged(path, "has another region size");
-  return absl::OkStatus();
-}
-
-// Decodes `n` region entries starting at `r`, each tail checked.
-absl::Status DecodeRegions(const std::string& path, const char* r, uint64_t n,
-                           uint64_t region_size,
-                           std::vector<IndexedRegion>* out) {
-  out->resize(n);
-  for (uint64_t i = 0; i < n; ++i, r += kIndexRegionEntrySize) {
-    IndexedRegion& g = (*out)[i];
-    g.epoch = DecodeFixed64(r);
-    g.tail = DecodeFixed64(r + 8);
-    g.records = DecodeFixed64(r + 16);
-    g.fill = DecodeFixed64(r + 24);
-    g.payload_bytes = DecodeFixed64(r + 32);
+  const std::array<uint8_t, 16> boot = CurrentBootId();
+  if (boot == std::array<uint8_t, 16>{} ||
+      std::memcmp(p + kIxBootId, boot.data(), 16) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": index file was written before the machine last booted"));
+  }
+  h->state = DecodeFixed32(p + kIxState);
+  h->slots = DecodeFixed64(p + kIxSlots);
+  h->entries = DecodeFixed64(p + kIxEntries);
+  h->max_sequence = DecodeFixed64(p + kIxMaxSequence);
+  h->region_capacity = DecodeFixed32(p + kIxRegionCapacity);
+  h->region_count = DecodeFixed32(p + kIxRegionCount);
+  // Bound the counts before multiplying: the file size bounds them all.
+  if (h->slots > size / kIndexSlotSize || h->slots == 0 ||
+      h->region_capacity > size / kIndexRegionEntrySize ||
+      h->region_count > h->region_capacity || h->entries >= h->slots ||
+      (h->state & ~kIndexStateUpdating) != 0)
+    return Damaged(path, "header does not match its size");
+  h->layout = IndexLayout::For(h->region_capacity, h->slots);
+  if (h->layout.file_size() != size)
+    return Damaged(path, "header does not match its size");
+  if ((h->state & kIndexStateUpdating) == 0) {
+    const char* sums = p + h->layout.sum_offset();
+    if (XXH3_64bits_withSeed(sums, h->layout.sum_pages * kIndexPageSize,
+                             kIndexChecksumSeed) !=
+        DecodeFixed64(p + kIxSumsChecksum))
+      return Damaged(path, "page sums checksum mismatch");
+    for (uint64_t k = 0; k < h->layout.summed_pages(); ++k) {
+      if (PageSum(p, 1 + k) != DecodeFixed64(sums + 8 * k)) {
+        return Damaged(
+            path, absl::StrCat("page ", 1 + k, " checksum mismatch (offset ",
+                               (1 + k) * kIndexPageSize, ")"));
+      }
+    }
+  }
+  regions->resize(h->region_count);
+  const char* r = p + h->layout.region_offset();
+  for (uint32_t i = 0; i < h->region_count; ++i, r += kIndexRegionEntrySize) {
+    IndexedRegion& g = (*regions)[i];
+    g.epoch = DecodeFixed64(r + kIxRegionEpoch);
+    g.tail = DecodeFixed64(r + kIxRegionTail);
+    g.records = DecodeFixed64(r + kIxRegionRecords);
+    g.fill = DecodeFixed64(r + kIxRegionFill);
+    g.payload_bytes = DecodeFixed64(r + kIxRegionPayloadBytes);
     if (g.tail % 8 != 0 || g.tail > region_size)
       return Damaged(path, absl::StrCat("region ", i, " has a bad tail"));
   }
+  return absl::OkStatus();
+}
+
+// Opens `path`; NotFound if there is none.
+absl::Status OpenIndexFile(const std::string& path, int flags, int* fd) {
+  absl::Status s = io::Open(path, flags | O_CLOEXEC, 0644, fd);
+  if (!s.ok() && errno == ENOENT)
+    return absl::NotFoundError(absl::StrCat(path, ": no index file"));
+  return s;
+}
+
+absl::Status MapFile(const std::string& path, int fd, bool writable, char** map,
+                     uint64_t* size) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return io::ErrnoStatus(errno, "fstat", path);
+  if (!S_ISREG(st.st_mode)) return Damaged(path, "is not a regular file");
+  *size = static_cast<uint64_t>(st.st_size);
+  if (*size < kIndexPageSize)
+    return Damaged(path, absl::StrCat("of ", *size, " bytes is truncated"));
+  void* m =
+      ::mmap(nullptr, *size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+             MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path);
+  *map = static_cast<char*>(m);
   return absl::OkStatus();
 }
 
@@ -115,14 +141,39 @@ std::string IndexPathFor(const std::string& store_path) {
   return store_path + ".idx";
 }
 
-PersistedIndex::~PersistedIndex() {
-  if (map_ != nullptr) ::munmap(const_cast<char*>(map_), size_);
+std::array<uint8_t, 16> CurrentBootId() {
+  static const std::array<uint8_t, 16> id = [] {
+    std::array<uint8_t, 16> out{};
+    std::ifstream in("/proc/sys/kernel/random/boot_id");
+    std::string s;
+    if (!std::getline(in, s)) return out;
+    size_t k = 0;
+    for (size_t i = 0; i + 1 < s.size() && k < 32;) {
+      if (s[i] == '-') {
+        ++i;
+        continue;
+      }
+      auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+      };
+      const int hi = hex(s[i]), lo = hex(s[i + 1]);
+      if (hi < 0 || lo < 0) return std::array<uint8_t, 16>{};
+      out[k / 2] = static_cast<uint8_t>(hi << 4 | lo);
+      k += 2;
+      i += 2;
+    }
+    return k == 32 ? out : std::array<uint8_t, 16>{};
+  }();
+  return id;
 }
 
-void PersistedIndex::ReadSlot(uint64_t i, uint64_t* id, uint64_t* loc) const {
-  const char* p = slots_base_ + i * kIndexSlotSize;
-  *id = DecodeFixed64(p);
-  *loc = DecodeFixed64(p + 8);
+// ---- PersistedIndex
+
+PersistedIndex::~PersistedIndex() {
+  if (map_ != nullptr) ::munmap(const_cast<char*>(map_), size_);
 }
 
 uint64_t PersistedIndex::Find(uint64_t id) const {
@@ -143,218 +194,241 @@ absl::StatusOr<std::unique_ptr<PersistedIndex>> PersistedIndex::Load(
     const std::string& path, const std::array<uint8_t, 16>& uuid,
     uint64_t region_size) {
   int fd = -1;
-  if (absl::Status s = OpenIndexFile(path, &fd); !s.ok()) return s;
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    int e = errno;
-    ::close(fd);
-    return io::ErrnoStatus(e, "fstat", path);
-  }
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (!S_ISREG(st.st_mode) || size < kIndexHeaderSize + kIndexTrailerSize) {
-    ::close(fd);
-    return Damaged(path, absl::StrCat("of ", size, " bytes is truncated"));
-  }
-  // Mapped, not copied: open after a clean close stays a map and a
-  // checksum pass. A copy into huge-page anonymous memory was tried: it
-  // tripled the open of 10M records (60 -> 186 ms, close to the 200 ms
-  // target) for no gain in Get that this machine could tell apart from
-  // noise.
-  void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (absl::Status s = OpenIndexFile(path, O_RDONLY, &fd); !s.ok()) return s;
+  char* m = nullptr;
+  uint64_t size = 0;
+  absl::Status s = MapFile(path, fd, false, &m, &size);
   ::close(fd);
-  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path);
+  if (!s.ok()) return s;
   std::unique_ptr<PersistedIndex> ix(new PersistedIndex());
-  ix->map_ = static_cast<const char*>(m);
+  ix->map_ = m;
   ix->size_ = size;
-  const char* p = ix->map_;
-  HeaderCounts c;
-  if (absl::Status s = CheckHeaderShape(path, p, size, &c); !s.ok()) return s;
-  if (Checksum(p, size) != DecodeFixed64(p + size - 8))
-    return Damaged(path, "checksum mismatch");
-  if (absl::Status s = CheckHeaderOwner(path, p, uuid, region_size); !s.ok())
-    return s;
-  ix->slots_ = c.slots;
-  ix->entries_ = c.entries;
-  ix->max_sequence_ = DecodeFixed64(p + kIxMaxSequence);
-  if (absl::Status s = DecodeRegions(path, p + kIndexHeaderSize, c.regions,
-                                     region_size, &ix->regions_);
-      !s.ok())
-    return s;
-  ix->slots_base_ = p + kIndexHeaderSize + c.regions * kIndexRegionEntrySize;
+  Header h;
+  if (absl::Status v =
+          Validate(path, m, size, uuid, region_size, &h, &ix->regions_);
+      !v.ok())
+    return v;
+  ix->slots_ = h.slots;
+  ix->entries_ = h.entries;
+  ix->max_sequence_ = h.max_sequence;
+  ix->was_updating_ = (h.state & kIndexStateUpdating) != 0;
+  ix->slots_base_ = m + h.layout.slot_offset();
   return ix;
 }
 
-absl::StatusOr<std::vector<IndexedRegion>> PersistedIndex::ReadCoverage(
-    const std::string& path, const std::array<uint8_t, 16>& uuid,
-    uint64_t region_size) {
+// ---- PersistedIndexWriter
+
+PersistedIndexWriter::~PersistedIndexWriter() {
+  if (map_ != nullptr) ::munmap(map_, size_);
+}
+
+absl::Status PersistedIndexWriter::Map(int fd, uint64_t size) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return io::ErrnoStatus(errno, "fstat", path_);
+  dev_ = st.st_dev;
+  ino_ = st.st_ino;
+  void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path_);
+  if (map_ != nullptr) ::munmap(map_, size_);
+  map_ = static_cast<char*>(m);
+  size_ = size;
+  const IndexLayout l = IndexLayout::For(region_capacity_, slots_);
+  slots_base_ = map_ + l.slot_offset();
+  dirty_.assign((size / kIndexPageSize + 63) / 64, 0);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<PersistedIndexWriter>>
+PersistedIndexWriter::Open(const std::string& path,
+                           const std::array<uint8_t, 16>& uuid,
+                           uint64_t region_size) {
   int fd = -1;
-  if (absl::Status s = OpenIndexFile(path, &fd); !s.ok()) return s;
+  if (absl::Status s = OpenIndexFile(path, O_RDWR, &fd); !s.ok()) return s;
   struct Closer {
     int fd;
     ~Closer() { ::close(fd); }
   } closer{fd};
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return io::ErrnoStatus(errno, "fstat", path);
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
-  char h[kIndexHeaderSize];
-  if (!S_ISREG(st.st_mode) || size < kIndexHeaderSize + kIndexTrailerSize ||
-      ::pread(fd, h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h)))
-    return Damaged(path, absl::StrCat("of ", size, " bytes is truncated"));
-  HeaderCounts c;
-  if (absl::Status s = CheckHeaderShape(path, h, size, &c); !s.ok()) return s;
-  if (absl::Status s = CheckHeaderOwner(path, h, uuid, region_size); !s.ok())
-    return s;
-  const uint64_t regions = c.regions;
-  std::string table(regions * kIndexRegionEntrySize, '\0');
-  if (!table.empty() &&
-      ::pread(fd, table.data(), table.size(), kIndexHeaderSize) !=
-          static_cast<ssize_t>(table.size()))
-    return Damaged(path, "shrank while being read");
-  std::vector<IndexedRegion> out;
+  std::unique_ptr<PersistedIndexWriter> w(new PersistedIndexWriter());
+  w->path_ = path;
+  w->uuid_ = uuid;
+  w->region_size_ = region_size;
+  char* m = nullptr;
+  uint64_t size = 0;
+  if (absl::Status s = MapFile(path, fd, true, &m, &size); !s.ok()) return s;
+  w->map_ = m;
+  w->size_ = size;
+  Header h;
+  if (absl::Status v =
+          Validate(path, m, size, uuid, region_size, &h, &w->regions_);
+      !v.ok())
+    return v;
+  w->slots_ = h.slots;
+  w->entries_ = h.entries;
+  w->max_sequence_ = h.max_sequence;
+  w->region_capacity_ = h.region_capacity;
+  if (absl::Status s = w->Map(fd, size); !s.ok()) return s;
+  if ((h.state & kIndexStateUpdating) != 0) {
+    // Left by a batch cut short: its pages are what it wrote, their sums
+    // may not be.
+    w->SumAllPages();
+    w->WriteHeader(0, 0);
+  }
+  return w;
+}
+
+absl::StatusOr<std::unique_ptr<PersistedIndexWriter>>
+PersistedIndexWriter::Create(const std::string& path,
+                             const std::array<uint8_t, 16>& uuid,
+                             uint64_t region_size, uint64_t slots,
+                             uint32_t region_capacity) {
+  slots = std::max<uint64_t>(slots, 64);
+  const IndexLayout l = IndexLayout::For(region_capacity, slots);
+  const std::string tmp = path + ".tmp";
+  int fd = -1;
   if (absl::Status s =
-          DecodeRegions(path, table.data(), regions, region_size, &out);
+          io::Open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644, &fd);
       !s.ok())
     return s;
-  return out;
-}
-
-absl::Status PersistedIndex::Write(
-    const std::string& path, const std::array<uint8_t, 16>& uuid,
-    uint64_t region_size, uint64_t max_sequence,
-    const std::vector<IndexedRegion>& regions,
-    const std::vector<OffsetIndex::Slot>& entries) {
-  absl::StatusOr<std::unique_ptr<PersistedIndexBuilder>> b =
-      PersistedIndexBuilder::Create(path, uuid, region_size,
-                                    static_cast<uint32_t>(regions.size()),
-                                    OffsetIndex::SlotsFor(entries.size()));
-  if (!b.ok()) return b.status();
-  for (const OffsetIndex::Slot& e : entries) {
-    if (!(*b)->Put(e.id, e.location))
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": more index entries than slots"));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  std::unique_ptr<PersistedIndexWriter> w(new PersistedIndexWriter());
+  w->path_ = path;
+  w->uuid_ = uuid;
+  w->region_size_ = region_size;
+  w->slots_ = slots;
+  w->region_capacity_ = region_capacity;
+  // Every block allocated before a byte is stored through the mapping.
+  absl::Status s = io::Allocate(fd, 0, l.file_size(), tmp);
+  if (s.ok()) s = w->Map(fd, l.file_size());
+  if (s.ok()) {
+    w->SumAllPages();
+    w->WriteHeader(0, 0);
+    if (::rename(tmp.c_str(), path.c_str()) != 0)
+      s = io::ErrnoStatus(errno, "rename", tmp);
   }
-  return (*b)->Finish(max_sequence, regions);
-}
-
-absl::StatusOr<std::unique_ptr<PersistedIndexBuilder>>
-PersistedIndexBuilder::Create(const std::string& path,
-                              const std::array<uint8_t, 16>& uuid,
-                              uint64_t region_size, uint32_t region_count,
-                              uint64_t slots) {
-  std::unique_ptr<PersistedIndexBuilder> b(new PersistedIndexBuilder());
-  b->path_ = path;
-  b->tmp_ = path + ".tmp";
-  b->uuid_ = uuid;
-  b->region_size_ = region_size;
-  b->region_count_ = region_count;
-  b->slots_ = std::max<uint64_t>(slots, 2);
-  b->size_ = FileSize(region_count, b->slots_);
-  if (absl::Status s = io::Open(b->tmp_, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-                                0644, &b->fd_);
-      !s.ok())
-    return s;
-  // Blocks reserved first, so that a full disk fails here, before any
-  // work (the destructor removes the file).
-  if (absl::Status s = io::Allocate(b->fd_, 0, b->size_, b->tmp_); !s.ok())
-    return s;
-  // Built in anonymous memory (zero-filled: every slot starts empty,
-  // location 0) and written with pwrite at Finish: a store into a writable
-  // mapping of the file would be a SIGBUS wherever its blocks could not be
-  // allocated, and a write() is an error.
-  void* m = ::mmap(nullptr, b->size_, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", b->tmp_);
-  b->map_ = static_cast<char*>(m);
-  b->table_ = b->map_ + kIndexHeaderSize + region_count * kIndexRegionEntrySize;
-  return b;
-}
-
-PersistedIndexBuilder::~PersistedIndexBuilder() { Abandon(); }
-
-void PersistedIndexBuilder::Abandon() {
-  if (map_ != nullptr) ::munmap(map_, size_);
-  map_ = nullptr;
-  if (fd_ >= 0) {
-    ::close(fd_);
-    ::unlink(tmp_.c_str());
-  }
-  fd_ = -1;
-}
-
-uint64_t PersistedIndexBuilder::Probe(uint64_t id) const {
-  uint64_t i = IndexHome(IndexHash(id), slots_);
-  // Ends: the table always keeps an empty slot (Put).
-  while (true) {
-    const char* p = table_ + i * kIndexSlotSize;
-    if (DecodeFixed64(p + 8) == 0 || DecodeFixed64(p) == id) return i;
-    if (++i == slots_) i = 0;
-  }
-}
-
-uint64_t PersistedIndexBuilder::Find(uint64_t id) const {
-  return DecodeFixed64(table_ + Probe(id) * kIndexSlotSize + 8);
-}
-
-bool PersistedIndexBuilder::Put(uint64_t id, uint64_t location) {
-  char* p = table_ + Probe(id) * kIndexSlotSize;
-  if (DecodeFixed64(p + 8) == 0) {
-    if (entries_ + 2 > slots_) return false;
-    ++entries_;
-  }
-  EncodeFixed64(p, id);
-  EncodeFixed64(p + 8, location);
-  return true;
-}
-
-absl::Status PersistedIndexBuilder::Finish(
-    uint64_t max_sequence, const std::vector<IndexedRegion>& regions) {
-  if (map_ == nullptr) return absl::FailedPreconditionError("builder spent");
-  if (regions.size() != region_count_) {
-    Abandon();
-    return absl::InvalidArgumentError(absl::StrCat(path_, ": ", regions.size(),
-                                                   " region entries for ",
-                                                   region_count_, " regions"));
-  }
-  char* p = map_;
-  std::memcpy(p + kIxMagic, kIndexMagic, 8);
-  EncodeFixed32(p + kIxVersion, kIndexVersion);
-  EncodeFixed32(p + kIxRegionCount, region_count_);
-  std::memcpy(p + kIxUuid, uuid_.data(), 16);
-  EncodeFixed64(p + kIxRegionSize, region_size_);
-  EncodeFixed64(p + kIxSlots, slots_);
-  EncodeFixed64(p + kIxEntries, entries_);
-  EncodeFixed64(p + kIxMaxSequence, max_sequence);
-  char* r = p + kIndexHeaderSize;
-  for (const IndexedRegion& g : regions) {
-    EncodeFixed64(r, g.epoch);
-    EncodeFixed64(r + 8, g.tail);
-    EncodeFixed64(r + 16, g.records);
-    EncodeFixed64(r + 24, g.fill);
-    EncodeFixed64(r + 32, g.payload_bytes);
-    EncodeFixed64(r + 40, 0);
-    r += kIndexRegionEntrySize;
-  }
-  EncodeFixed64(p + size_ - 16, 0);  // reserved trailer word
-  EncodeFixed64(p + size_ - 8, Checksum(p, size_));
-  absl::Status written = io::Write(fd_, 0, p, size_, tmp_);
-  ::munmap(map_, size_);
-  map_ = nullptr;
-  if (!written.ok()) {
-    Abandon();
-    return written;
-  }
-  if (absl::Status s = io::Fdatasync(fd_, tmp_); !s.ok()) {
-    Abandon();
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
     return s;
   }
-  ::close(fd_);
-  fd_ = -1;
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    absl::Status s = io::ErrnoStatus(errno, "rename", tmp_);
-    ::unlink(tmp_.c_str());
+  return w;
+}
+
+bool PersistedIndexWriter::IsCurrent() const {
+  struct stat st;
+  return ::stat(path_.c_str(), &st) == 0 &&
+         static_cast<uint64_t>(st.st_dev) == dev_ &&
+         static_cast<uint64_t>(st.st_ino) == ino_;
+}
+
+absl::Status PersistedIndexWriter::Grow(uint64_t slots,
+                                        uint32_t region_capacity) {
+  absl::StatusOr<std::unique_ptr<PersistedIndexWriter>> n =
+      Create(path_ + ".grow", uuid_, region_size_, slots, region_capacity);
+  if (!n.ok()) return n.status();
+  PersistedIndexWriter& g = **n;
+  g.BeginUpdate(0);
+  for (uint64_t i = 0; i < slots_; ++i) {
+    const char* p = slots_base_ + i * kIndexSlotSize;
+    const uint64_t loc = LoadLocation(p);
+    if (loc != 0)
+      g.Upsert(*reinterpret_cast<const uint64_t*>(p), loc,
+               [](uint64_t) { return false; });
+  }
+  for (uint32_t i = 0; i < regions_.size(); ++i) g.SetRegion(i, regions_[i]);
+  g.RaiseMaxSequence(max_sequence_);
+  g.EndUpdate();
+  // The grown file takes this one's name; readers that mapped this one
+  // keep a table that is no longer extended, which they never rely on.
+  if (::rename(g.path_.c_str(), path_.c_str()) != 0) {
+    absl::Status s = io::ErrnoStatus(errno, "rename", g.path_);
+    ::unlink(g.path_.c_str());
     return s;
   }
-  return io::SyncParentDir(path_);
+  std::swap(map_, g.map_);
+  std::swap(size_, g.size_);
+  slots_base_ = g.slots_base_;
+  slots_ = g.slots_;
+  entries_ = g.entries_;
+  region_capacity_ = g.region_capacity_;
+  dev_ = g.dev_;
+  ino_ = g.ino_;
+  dirty_ = std::move(g.dirty_);
+  return absl::OkStatus();
+}
+
+void PersistedIndexWriter::BeginUpdate(uint32_t region) {
+  WriteHeader(kIndexStateUpdating, region);
+}
+
+void PersistedIndexWriter::SetRegion(uint32_t i, const IndexedRegion& g) {
+  while (regions_.size() <= i) {
+    IndexedRegion none;
+    none.tail = 0;
+    regions_.push_back(none);
+  }
+  regions_[i] = g;
+  char* r = map_ + IndexLayout::For(region_capacity_, slots_).region_offset() +
+            uint64_t{i} * kIndexRegionEntrySize;
+  EncodeFixed64(r + kIxRegionEpoch, g.epoch);
+  EncodeFixed64(r + kIxRegionTail, g.tail);
+  EncodeFixed64(r + kIxRegionRecords, g.records);
+  EncodeFixed64(r + kIxRegionFill, g.fill);
+  EncodeFixed64(r + kIxRegionPayloadBytes, g.payload_bytes);
+  MarkDirty(r);
+  MarkDirty(r + kIndexRegionEntrySize - 1);  // an entry may straddle pages
+}
+
+void PersistedIndexWriter::EndUpdate() {
+  const IndexLayout l = IndexLayout::For(region_capacity_, slots_);
+  char* sums = map_ + l.sum_offset();
+  for (uint64_t w = 0; w < dirty_.size(); ++w) {
+    for (uint64_t bits = dirty_[w]; bits != 0; bits &= bits - 1) {
+      const uint64_t page =
+          w * 64 + static_cast<uint64_t>(__builtin_ctzll(bits));
+      if (page >= 1 && page <= l.summed_pages())
+        EncodeFixed64(sums + 8 * (page - 1), PageSum(map_, page));
+    }
+    dirty_[w] = 0;
+  }
+  WriteHeader(0, 0);
+}
+
+void PersistedIndexWriter::SumAllPages() {
+  const IndexLayout l = IndexLayout::For(region_capacity_, slots_);
+  char* sums = map_ + l.sum_offset();
+  for (uint64_t k = 0; k < l.summed_pages(); ++k)
+    EncodeFixed64(sums + 8 * k, PageSum(map_, 1 + k));
+  std::fill(dirty_.begin(), dirty_.end(), 0);
+}
+
+void PersistedIndexWriter::WriteHeader(uint32_t state,
+                                       uint32_t updating_region) {
+  const IndexLayout l = IndexLayout::For(region_capacity_, slots_);
+  char* h = map_;
+  std::memcpy(h + kIxMagic, kIndexMagic, 8);
+  EncodeFixed32(h + kIxVersion, kIndexVersion);
+  EncodeFixed32(h + kIxState, state);
+  std::memcpy(h + kIxUuid, uuid_.data(), 16);
+  EncodeFixed64(h + kIxRegionSize, region_size_);
+  EncodeFixed64(h + kIxSlots, slots_);
+  EncodeFixed64(h + kIxEntries, entries_);
+  EncodeFixed64(h + kIxMaxSequence, max_sequence_);
+  const std::array<uint8_t, 16> boot = CurrentBootId();
+  std::memcpy(h + kIxBootId, boot.data(), 16);
+  EncodeFixed32(h + kIxRegionCapacity, region_capacity_);
+  EncodeFixed32(h + kIxRegionCount, static_cast<uint32_t>(regions_.size()));
+  EncodeFixed32(h + kIxUpdatingRegion, updating_region);
+  if (state == 0) {
+    EncodeFixed64(
+        h + kIxSumsChecksum,
+        XXH3_64bits_withSeed(map_ + l.sum_offset(),
+                             l.sum_pages * kIndexPageSize, kIndexChecksumSeed));
+  }
+  // The header's own sum last: a header half written does not validate.
+  std::atomic_thread_fence(std::memory_order_release);
+  EncodeFixed64(h + kIxHeaderChecksum, HeaderSum(h));
 }
 
 }  // namespace recmap

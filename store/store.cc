@@ -21,8 +21,10 @@ StoreRep::~StoreRep() {
     absl::MutexLock lock(&writer_mu_);
     default_writer_.reset();
   }
+  // A close writes nothing of the index: the background writer stops
+  // between two records, and its file already holds every batch it ended.
   if (index_task_ != nullptr) index_task_->Stop();
-  if (fd_ >= 0 && opened_) PersistIndex();
+  if (fd_ >= 0 && opened_) CatchUpIndexAtClose();
   if (fd_ >= 0) ::close(fd_);  // drops every OFD lock of this handle
 }
 
@@ -74,7 +76,7 @@ void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
   // An entry taken from the base is trusted only once its record verifies;
   // if it does not, only a record newer than anything the base covers can
   // replace it (its real sequence is unknown).
-  if (InCoveredLog(old) && !CoveredRecordVerifies(old)) {
+  if (NeedsVerify(old) && !RecordVerifies(old)) {
     if (rec.header.sequence > base_->max_sequence()) *slot = packed;
     return;
   }
@@ -94,7 +96,7 @@ bool StoreRep::BaseRecordAt(uint64_t id, uint64_t loc, RecordHeader* h) const {
   const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
   return h->DecodeFrom(regions_[region].ref.base + offset) && h->id == id &&
          (h->type == RecordType::kPut || h->type == RecordType::kDelete) &&
-         offset + RecordSize(h->length) <= base_->regions()[region].tail;
+         offset + RecordSize(h->length) <= LiveEnd(region);
 }
 
 uint64_t StoreRep::NewerInBase(uint64_t id, uint64_t sequence) const {
@@ -106,24 +108,17 @@ uint64_t StoreRep::NewerInBase(uint64_t id, uint64_t sequence) const {
   // The base's record was never checksummed in this process: a damaged one
   // (whose sequence means nothing) wins, so that reads of `id` report the
   // damage instead of returning an older version.
-  if (!CoveredRecordVerifies(loc)) return loc;
+  if (!RecordVerifies(loc)) return loc;
   return h.sequence > sequence ? loc : 0;
 }
 
-bool StoreRep::InCoveredLog(uint64_t loc) const {
-  if (base_ == nullptr) return false;
-  const uint64_t region = loc >> 40;
-  const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
-  return region < base_regions_ && offset < base_->regions()[region].tail;
-}
-
-bool StoreRep::CoveredRecordVerifies(uint64_t loc) const {
+bool StoreRep::RecordVerifies(uint64_t loc) const {
   const uint32_t region = static_cast<uint32_t>(loc >> 40);
   const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
   ScannedRecord rec;
-  return region < base_regions_ &&
-         CheckRecordAt(regions_[region].ref, offset,
-                       base_->regions()[region].tail, &rec) == ScanStop::kLimit;
+  return region < known_regions() &&
+         CheckRecordAt(regions_[region].ref, offset, LiveEnd(region), &rec) ==
+             ScanStop::kLimit;
 }
 
 absl::StatusOr<uint64_t> StoreRep::FindLocked(uint64_t id) const {
@@ -138,9 +133,15 @@ absl::StatusOr<uint64_t> StoreRep::CheckBaseLocation(uint64_t id,
   if (loc != 0 && !BaseRecordAt(id, loc, &h)) {
     const uint64_t region = loc >> 40;
     const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+    // The file is extended by live writers: an entry may name a region this
+    // handle has not mapped yet.
+    if (region >= known_regions() &&
+        const_cast<StoreRep*>(this)->LoadNewRegions().ok() &&
+        BaseRecordAt(id, loc, &h))
+      return loc;
     return absl::DataLossError(absl::StrCat(
         path_, ": the record for id ", id, " at offset ",
-        region < base_regions_
+        region < known_regions()
             ? RegionOffset(static_cast<uint32_t>(region)) + offset
             : 0,
         " (located through ", IndexPathFor(path_),
@@ -232,12 +233,11 @@ absl::StatusOr<RecordView> StoreRep::ResultFor(
   // indexed from the log passed its checksum then; one located through the
   // persisted index (its covered log was never scanned here) is verified
   // on every read, before anything of its header is believed.
-  if (options_.verify_checksums_on_read || InCoveredLog(*loc)) {
+  if (options_.verify_checksums_on_read || NeedsVerify(*loc)) {
     const uint32_t region = static_cast<uint32_t>(*loc >> 40);
     const uint64_t off = (*loc & ((uint64_t{1} << 40) - 1)) << 3;
     const RegionInfo& ri = regions_[region];
-    const uint64_t limit =
-        InCoveredLog(*loc) ? base_->regions()[region].tail : ri.ref.size;
+    const uint64_t limit = LiveEnd(region);
     ScannedRecord rec;
     const ScanStop stop = CheckRecordAt(ri.ref, off, limit, &rec);
     if (stop != ScanStop::kLimit || rec.header.id != id) {

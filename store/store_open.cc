@@ -259,8 +259,16 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
       options.persist_index_in_background &&
       options.recovery_mode == RecoveryMode::kTolerateTornTail) {
     StoreRep* r = rep.get();
+    // Woken when a region seals, and then every kIndexPassInterval, so
+    // that the log a close or a crash leaves uncovered stays small.
     rep->index_task_ = std::make_unique<BackgroundTask>(
-        [r](const std::atomic<bool>& stop) { r->PersistSealedIndex(stop); });
+        [r](const std::atomic<bool>& stop) { r->PersistIndexPass(stop); },
+        kIndexPassInterval);
+    // A store reopened with much of its log uncovered (this open scanned
+    // it) gets it covered now, not at the next seal.
+    if (rep->recovery_.scanned_records >= options.persist_index_min_records &&
+        rep->recovery_.scanned_records > 0)
+      rep->index_task_->Notify();
   }
   rep->opened_ = true;
   return rep;

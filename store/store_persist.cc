@@ -1,5 +1,5 @@
-// Adopting the persisted offset index at open and writing it at a clean
-// close (persisted_index.h states the trust rules).
+// Adopting the persisted offset index at open (persisted_index.h states the
+// trust rules; index_persister.cc writes it).
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -12,8 +12,22 @@ void StoreRep::AdoptPersistedIndex() {
   if (!options_.persist_index ||
       options_.recovery_mode != RecoveryMode::kTolerateTornTail)
     return;
+  // Shared: no background writer is in the middle of a batch while the
+  // file is validated (one that died in one left a mark, which Load sees).
+  if (!Lock(fd_, kLockIndex, LockKind::kShared).ok()) return;
   absl::StatusOr<std::unique_ptr<PersistedIndex>> ix =
       PersistedIndex::Load(IndexPathFor(path_), header_.uuid, region_size());
+  (void)Unlock(fd_, kLockIndex);
+  if (ix.ok() && (*ix)->was_updating() && !read_only()) {
+    // Left by a writer killed in a batch: a writable opener repairs the
+    // page sums first, so that the file is checked whole again.
+    ix->reset();
+    if (!Lock(fd_, kLockIndex, LockKind::kExclusive).ok()) return;
+    (void)PersistedIndexWriter::Open(IndexPathFor(path_), header_.uuid,
+                                     region_size());
+    ix = PersistedIndex::Load(IndexPathFor(path_), header_.uuid, region_size());
+    (void)Unlock(fd_, kLockIndex);
+  }
   if (!ix.ok()) {
     if (!absl::IsNotFound(ix.status()))
       recovery_.persisted_index_rejected = std::string(ix.status().message());
@@ -79,68 +93,49 @@ absl::Status StoreRep::CheckCoverage(
           absl::StrCat("region ", i, " was reformatted (epoch ", epoch,
                        ", index has ", g.epoch, ")"));
     }
-    // A covered tail of kRegionDataOffset covers nothing and needs no
-    // durable tail.
-    if (g.tail < kRegionDataOffset ||
-        (g.tail > kRegionDataOffset && ref.DurableTail() < g.tail)) {
+    // Within one boot (Load checked it) the covered records are in the
+    // page cache, durable or not; a log cut below its covered tail is
+    // another log.
+    const uint64_t tail = ref.committed_tail().load(std::memory_order_acquire);
+    if (g.tail < kRegionDataOffset || !ref.PlausibleTail(tail) ||
+        tail < g.tail) {
       return absl::FailedPreconditionError(
           absl::StrCat("region ", i, " covered tail ", g.tail,
-                       " is past its durable tail ", ref.DurableTail()));
+                       " is past its committed tail ", tail));
     }
   }
   return absl::OkStatus();
 }
 
-void StoreRep::PersistIndex() {
-  if (read_only() || !options_.persist_index) return;
-  // Only the last writable handle, with no opener recovering: then nobody
-  // can append while the index is built (this handle's own Writers are
-  // gone by contract), and the tails it records are the final ones.
-  absl::StatusOr<bool> got = TryLock(fd_, kLockRecovery, LockKind::kExclusive);
-  if (!got.ok() || !*got) return;
-  got = TryLock(fd_, kLockWriters, LockKind::kExclusive);
-  if (!got.ok() || !*got) return;  // the closing fd drops the locks
-
-  std::vector<IndexedRegion> covered;
-  std::vector<OffsetIndex::Slot> entries;
-  uint64_t records = 0;
-  {
-    absl::MutexLock lock(&index_mu_);
-    RefreshLocked();
-    const uint32_t n = known_regions();
-    bool changed = base_ == nullptr || index_.size() != 0 || n != base_regions_;
-    for (uint32_t i = 0; i < n; ++i) {
-      const RegionInfo& ri = regions_[i];
-      RegionHeader rh;
-      const uint64_t end = ri.indexed_end.load(std::memory_order_acquire);
-      // Only a log fully indexed, undamaged, is worth a persisted index.
-      if (!ri.formatted || ri.damaged ||
-          !rh.DecodeFrom(ri.ref.base, kPageSize).ok() ||
-          end != ri.ref.committed_tail().load(std::memory_order_acquire))
-        return;
-      if (i < base_regions_ && base_->regions()[i].tail != end) changed = true;
-      covered.push_back(
-          IndexedRegion{rh.epoch, end, ri.records, ri.fill, ri.payload_bytes});
-      records += ri.records;
-    }
-    if (!changed || records < options_.persist_index_min_records) return;
-    entries.reserve(index_.size() + (base_ ? base_->entries() : 0));
-    // A wrong entry in the old file must not be carried into the new one.
-    if (!ForEachLatestLocked([&](uint64_t id, uint64_t loc) {
-          entries.push_back(OffsetIndex::Slot{id, loc});
-        }))
-      return;
+void StoreRep::CatchUpIndexAtClose() {
+  if (read_only() || !options_.persist_index ||
+      options_.recovery_mode != RecoveryMode::kTolerateTornTail)
+    return;
+  const std::atomic<bool> never{false};
+  if (!options_.persist_index_in_background) {
+    PersistIndexPass(never, /*to_tail=*/true);
+    return;
   }
-  // The records the index covers must be durable before the index is: a
-  // power loss must not leave an index pointing at lost records. Sync
-  // also moves every durable tail to the committed tail, which the next
-  // open checks.
-  if (!Sync().ok()) return;
-  const uint64_t max_seq = next_sequence().load(std::memory_order_acquire) - 1;
-  // The index being replaced is still mapped (base_); the new file is
-  // written beside it and renamed over it.
-  (void)PersistedIndex::Write(IndexPathFor(path_), header_.uuid, region_size(),
-                              max_seq, covered, entries);
+  // The background writer has stopped. What it left uncovered is at most
+  // kOpenRegionStepBytes per region being written, unless it fell behind:
+  // a little is covered now (so that the next open scans nothing), a lot
+  // is left to the next open rather than make the close wait for it.
+  uint64_t uncovered = 0;
+  static const std::vector<IndexedRegion> kNone;
+  const std::vector<IndexedRegion>& cov = index_writer_ != nullptr
+                                              ? index_writer_->regions()
+                                          : base_ != nullptr ? base_->regions()
+                                                             : kNone;
+  for (uint32_t i = 0; i < known_regions(); ++i) {
+    RegionRef ref;
+    uint64_t epoch = 0;
+    if (!RegionAt(i, &ref, &epoch)) break;
+    const uint64_t t = ref.committed_tail().load(std::memory_order_acquire);
+    const uint64_t c = i < cov.size() ? cov[i].tail : kRegionDataOffset;
+    if (ref.PlausibleTail(t) && t > c) uncovered += t - c;
+  }
+  if (uncovered != 0 && uncovered <= kCloseCatchUpBytes)
+    PersistIndexPass(never, /*to_tail=*/true);
 }
 
 }  // namespace recmap

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "background_task.h"
 #include "format.h"
 #include "mapping.h"
@@ -27,6 +28,14 @@ namespace recmap {
 // owner_pid value left by recovery: the bytes past the committed tail are
 // not known to be zero, so the next claimer must scrub them.
 inline constexpr uint32_t kScrubOwner = 0xFFFFFFFF;
+
+// How often a writable handle's background index writer looks for log to
+// cover once it has started (index_persister.cc).
+inline constexpr absl::Duration kIndexPassInterval = absl::Milliseconds(200);
+// A clean close covers the log the background writer left uncovered if it
+// is at most this much (a few milliseconds of work), else leaves it to the
+// next open.
+inline constexpr uint64_t kCloseCatchUpBytes = uint64_t{8} << 20;
 
 // What recovery found in one region at open.
 struct RegionRecovery {
@@ -358,13 +367,38 @@ class StoreRep {
     return all_valid;
   }
   // Whether a persisted-index location names a whole record header inside
-  // the log its file covers, so that reading that header stays inside the
-  // mapping (what the record says is checked by its readers).
+  // the log as this handle sees it now, so that reading that header stays
+  // inside the mapping (what the record says is checked by its readers).
+  // The file is extended in place while this handle reads it, so its
+  // entries are bounded by the live committed tails, not by the tails the
+  // file covered at open.
   bool BaseEntryInBounds(uint64_t loc) const {
     const uint64_t region = loc >> 40;
     const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
-    return region < base_regions_ && offset >= kRegionDataOffset &&
-           offset + kRecordHeaderSize <= base_->regions()[region].tail;
+    return region < known_regions() && regions_[region].formatted &&
+           offset >= kRegionDataOffset &&
+           offset + kRecordHeaderSize <= LiveEnd(static_cast<uint32_t>(region));
+  }
+  // Region i's committed tail as published now (0 if implausible): the end
+  // of the records any entry may name.
+  uint64_t LiveEnd(uint32_t i) const {
+    const RegionRef& r = regions_[i].ref;
+    const uint64_t t = r.committed_tail().load(std::memory_order_acquire);
+    return r.PlausibleTail(t) ? t : 0;
+  }
+  // Whether the record at `loc` must be verified before it is believed:
+  // true unless this handle's own scans validated it (they read each
+  // region from the tail the persisted index covered at open to its
+  // indexed end).
+  bool NeedsVerify(uint64_t loc) const {
+    if (base_ == nullptr) return false;
+    const uint32_t region = static_cast<uint32_t>(loc >> 40);
+    const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+    if (region >= known_regions()) return true;
+    const uint64_t from =
+        region < base_regions_ ? base_->regions()[region].tail : 0;
+    return offset < from || offset >= regions_[region].indexed_end.load(
+                                          std::memory_order_acquire);
   }
   // Open: maps the persisted index if it proves to describe this log.
   void AdoptPersistedIndex();
@@ -380,22 +414,27 @@ class StoreRep {
   // The base's location for `id` if the base holds a well-formed record of
   // `id` inside its covered log with a sequence above `sequence`, else 0.
   uint64_t NewerInBase(uint64_t id, uint64_t sequence) const;
-  // Whether location `loc` lies in the log the persisted index covers
-  // (then it came from the base and its record was never checksummed by
-  // this handle's scans).
-  bool InCoveredLog(uint64_t loc) const;
-  // Whether the record at covered location `loc` passes its checksum.
-  bool CoveredRecordVerifies(uint64_t loc) const;
+  // Whether the record at location `loc` passes its checksum, read up to
+  // its region's live end.
+  bool RecordVerifies(uint64_t loc) const;
   // Whether persisted-index location `loc` holds a well-formed put or
-  // delete of `id` inside the log the index covers; its header in `h`.
+  // delete of `id` inside the live log; its header in `h`.
   bool BaseRecordAt(uint64_t id, uint64_t loc, RecordHeader* h) const;
-  // Background (index_persister.cc): writes an index covering every sealed
-  // region to its final tail, merged from the index on disk and the
-  // records sealed since, when enough records are uncovered.
-  void PersistSealedIndex(const std::atomic<bool>& stop);
-  // Clean close: writes the persisted index if this is the last writable
-  // handle. Best effort: a failure leaves the old file or none.
-  void PersistIndex();
+  // Background (index_persister.cc): extends the index file in place,
+  // covering each region's log up to its committed tail (a region still
+  // being written once kOpenRegionStepBytes more are there, unless
+  // `to_tail`).
+  void PersistIndexPass(const std::atomic<bool>& stop, bool to_tail = false);
+  // The pieces of a pass: the writer of the file, opened or created (false
+  // if neither could be done), and one batch of region i's records from
+  // *from towards `to` (false when the region's coverage cannot go on).
+  bool OpenIndexWriter(const std::vector<RegionRef>& refs, uint64_t log_bytes);
+  bool IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
+                        uint64_t epoch, uint64_t to,
+                        const std::atomic<bool>& stop, uint64_t* from);
+  // Clean close: covers the rest of the log on the closing thread -- all of
+  // it with persist_index_in_background off, else only if little is left.
+  void CatchUpIndexAtClose();
 
   std::string path_;
   Options options_;
@@ -432,16 +471,10 @@ class StoreRep {
   std::unique_ptr<Writer> default_writer_ ABSL_GUARDED_BY(writer_mu_);
 
   // The background index writer (null: read-only, or persisting off) and
-  // what it learned of sealed regions it has not covered yet (its thread
-  // only).
+  // its handle on the index file (its thread only, or the closing thread
+  // once it is stopped).
   std::unique_ptr<BackgroundTask> index_task_;
-  struct SealedTally {
-    uint32_t region = 0;
-    uint64_t epoch = 0, from = 0, to = 0;
-    bool whole = false;  // the log from `from` validated up to `to`
-    uint64_t records = 0, fill = 0, payload_bytes = 0, max_sequence = 0;
-  };
-  std::vector<SealedTally> tallies_;
+  std::unique_ptr<PersistedIndexWriter> index_writer_;
 
   absl::Mutex sync_mu_;  // serialises Sync() calls
   mutable absl::Mutex error_mu_;

@@ -157,21 +157,26 @@ TEST_CASE("compaction refuses a persisted index that names other records") {
     uuid = s->info().uuid;
     region_size = s->info().region_size;
   }
-  absl::StatusOr<std::unique_ptr<PersistedIndex>> ix =
-      PersistedIndex::Load(IndexPathFor(path), uuid, region_size);
-  REQUIRE(ix.ok());
-  const std::vector<IndexedRegion> regions = (*ix)->regions();
   std::vector<OffsetIndex::Slot> entries;
-  (*ix)->ForEach([&](uint64_t id, uint64_t loc) {
-    entries.push_back({id, loc});
-  });
-  const uint64_t max_seq = (*ix)->max_sequence();
-  ix->reset();
+  {
+    absl::StatusOr<std::unique_ptr<PersistedIndex>> ix =
+        PersistedIndex::Load(IndexPathFor(path), uuid, region_size);
+    REQUIRE(ix.ok());
+    (*ix)->ForEach([&](uint64_t id, uint64_t loc) {
+      entries.push_back({id, loc});
+    });
+  }
   REQUIRE(entries.size() == 300);
-  std::swap(entries[0].location, entries[1].location);
-  REQUIRE(PersistedIndex::Write(IndexPathFor(path), uuid, region_size, max_seq,
-                                regions, entries)
-              .ok());
+  {
+    absl::StatusOr<std::unique_ptr<PersistedIndexWriter>> w =
+        PersistedIndexWriter::Open(IndexPathFor(path), uuid, region_size);
+    REQUIRE(w.ok());
+    auto always = [](uint64_t) { return true; };
+    (*w)->BeginUpdate(0);
+    (*w)->Upsert(entries[0].id, entries[1].location, always);
+    (*w)->Upsert(entries[1].id, entries[0].location, always);
+    (*w)->EndUpdate();
+  }
   const std::string orig = testing::ReadFile(path);
 
   absl::StatusOr<CompactionResult> r = Compact(path, CompactionOptions());

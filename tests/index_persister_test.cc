@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "coding.h"
 #include "index_model.h"
 #include "persisted_index.h"
 #include "recmap/store.h"
@@ -78,7 +79,8 @@ TEST_CASE("background index: written as regions seal, used by an opener",
   REQUIRE(WaitForIndex(
       *s, [](const PersistedIndex& ix) { return CoveredRegions(ix) >= 3; }));
   {
-    // What the file covers: sealed regions, each to its final tail.
+    // What the file covers: sealed regions, each to its final tail (the
+    // region being written, less than 1 MiB of log, is not covered yet).
     absl::StatusOr<std::unique_ptr<PersistedIndex>> ix = PersistedIndex::Load(
         IndexPathFor(path), s->info().uuid, s->info().region_size);
     REQUIRE(ix.ok());
@@ -92,7 +94,6 @@ TEST_CASE("background index: written as regions seal, used by an opener",
       if (g.tail == kRegionDataOffset) continue;
       CHECK(st.region_stats[i].sealed);
       CHECK(g.tail == st.region_stats[i].committed_tail);
-      CHECK(g.tail <= st.region_stats[i].durable_tail);
       CHECK(g.records == st.region_stats[i].records);
       covered_records += g.records;
     }
@@ -108,7 +109,7 @@ TEST_CASE("background index: written as regions seal, used by an opener",
   CheckModel(*r, m);
   CheckModel(*s, m);
   w->reset();
-  s.reset();  // the clean close covers every region
+  s.reset();  // the clean close covers what little is left
   r.reset();
   auto again = OpenOrDie(path, BackgroundOptions());
   CHECK(Report(*again).persisted_index_used);
@@ -203,28 +204,44 @@ TEST_CASE("background index: a damaged index on disk is rebuilt from the log",
   TempDir dir;
   const std::string path = dir.File("s.rmap");
   Model m;
-  auto s = OpenOrDie(path, BackgroundOptions());
-  auto w = s->NewWriter();
-  REQUIRE(w.ok());
-  Fill(**w, m, 3000, 5);
-  REQUIRE(WaitForIndex(
-      *s, [](const PersistedIndex& ix) { return CoveredRegions(ix) >= 3; }));
-  for (int i = 0; i < 6000 && !s->rep()->IndexPersisterIdle(); ++i)
-    ::usleep(10000);
-  // A bit flipped in the table: the header still reads, the checksum fails.
-  std::string f = testing::ReadFile(IndexPathFor(path));
-  REQUIRE(f.size() > 200);
-  f[f.size() - 40] ^= 0x04;
-  testing::WriteFile(IndexPathFor(path), f);
+  std::array<uint8_t, 16> uuid;
+  uint64_t region_size;
   uint64_t before = 0;
   {
-    absl::StatusOr<std::vector<IndexedRegion>> cov =
-        PersistedIndex::ReadCoverage(IndexPathFor(path), s->info().uuid,
-                                     s->info().region_size);
-    REQUIRE(cov.ok());
-    for (const IndexedRegion& g : *cov) before += g.tail > kRegionDataOffset;
+    auto s = OpenOrDie(path, BackgroundOptions());
+    uuid = s->info().uuid;
+    region_size = s->info().region_size;
+    auto w = s->NewWriter();
+    REQUIRE(w.ok());
+    Fill(**w, m, 3000, 5);
+    REQUIRE(WaitForIndex(
+        *s, [](const PersistedIndex& ix) { return CoveredRegions(ix) >= 3; }));
   }
-  Fill(**w, m, 3000, 6);  // more regions seal
+  {
+    absl::StatusOr<std::unique_ptr<PersistedIndex>> ix =
+        PersistedIndex::Load(IndexPathFor(path), uuid, region_size);
+    REQUIRE(ix.ok());
+    before = CoveredRegions(**ix);
+  }
+  // A bit flipped in the table, at rest: the header still reads, the
+  // page's checksum fails.
+  std::string f = testing::ReadFile(IndexPathFor(path));
+  const IndexLayout l =
+      IndexLayout::For(DecodeFixed32(f.data() + kIxRegionCapacity),
+                       DecodeFixed64(f.data() + kIxSlots));
+  REQUIRE(f.size() == l.file_size());
+  f[l.slot_offset() + 100] ^= 0x04;
+  testing::WriteFile(IndexPathFor(path), f);
+  CHECK(absl::IsDataLoss(
+      PersistedIndex::Load(IndexPathFor(path), uuid, region_size).status()));
+  auto s = OpenOrDie(path, BackgroundOptions());
+  CHECK_FALSE(Report(*s).persisted_index_used);
+  CHECK_THAT(Report(*s).persisted_index_rejected,
+             Catch::Contains("checksum mismatch"));
+  CheckModel(*s, m);
+  auto w = s->NewWriter();
+  REQUIRE(w.ok());
+  Fill(**w, m, 3000, 6);  // more regions seal: the file is written anew
   REQUIRE(WaitForIndex(*s, [&](const PersistedIndex& ix) {
     return CoveredRegions(ix) > before;
   }));

@@ -1,8 +1,9 @@
-// The persisted offset index ("<store>.idx"): written at a clean close,
-// mapped at open instead of rescanning the log, and never trusted when it
-// does not describe the log: damaged, truncated, another store's, newer
-// than the store, naming a reformatted region, or pointing at the wrong
-// record. In every case every Get returns what the model says.
+// The persisted offset index ("<store>.idx"): here written at a clean
+// close (persist_index_in_background off; index_persister_test.cc covers
+// the background writer), mapped at open instead of rescanning the log, and
+// never trusted when it does not describe the log: damaged, truncated, another
+// store's, newer than the store, naming a reformatted region, or pointing at
+// the wrong record. In every case every Get returns what the model says.
 #include "persisted_index.h"
 
 #include <xxhash.h>
@@ -183,32 +184,47 @@ TEST_CASE("persisted index: stale indexes", "[index]") {
   }
 }
 
-// Rewrites the store's index through PersistedIndex::Write (so that its
-// checksum is right) after `edit` changed its regions or entries.
+// Edits the store's index in place through PersistedIndexWriter (so that
+// its checksums are right) as `edit` changed its regions or entries.
 void Forge(const std::string& path,
            const std::function<void(std::vector<IndexedRegion>&,
                                     std::vector<OffsetIndex::Slot>&)>& edit) {
   std::array<uint8_t, 16> uuid;
   uint64_t region_size;
   {
-    auto s = OpenOrDie(path, IndexOptions());
+    Options o = IndexOptions();
+    o.read_only = true;
+    o.create_if_missing = false;
+    auto s = OpenOrDie(path, o);
     uuid = s->info().uuid;
     region_size = s->info().region_size;
   }
-  absl::StatusOr<std::unique_ptr<PersistedIndex>> ix =
-      PersistedIndex::Load(IndexPathFor(path), uuid, region_size);
-  REQUIRE(ix.ok());
-  std::vector<IndexedRegion> regions = (*ix)->regions();
+  absl::StatusOr<std::unique_ptr<PersistedIndexWriter>> w =
+      PersistedIndexWriter::Open(IndexPathFor(path), uuid, region_size);
+  REQUIRE(w.ok());
+  std::vector<IndexedRegion> regions = (*w)->regions();
   std::vector<OffsetIndex::Slot> entries;
-  (*ix)->ForEach([&](uint64_t id, uint64_t loc) {
-    entries.push_back({id, loc});
-  });
-  const uint64_t max_seq = (*ix)->max_sequence();
-  ix->reset();
+  {
+    absl::StatusOr<std::unique_ptr<PersistedIndex>> ix =
+        PersistedIndex::Load(IndexPathFor(path), uuid, region_size);
+    REQUIRE(ix.ok());
+    (*ix)->ForEach([&](uint64_t id, uint64_t loc) {
+      entries.push_back({id, loc});
+    });
+  }
+  const std::vector<IndexedRegion> old_regions = regions;
+  const std::vector<OffsetIndex::Slot> old_entries = entries;
   edit(regions, entries);
-  REQUIRE(PersistedIndex::Write(IndexPathFor(path), uuid, region_size, max_seq,
-                                regions, entries)
-              .ok());
+  REQUIRE(regions.size() == old_regions.size());
+  REQUIRE(entries.size() == old_entries.size());
+  (*w)->BeginUpdate(0);
+  for (uint32_t i = 0; i < regions.size(); ++i) (*w)->SetRegion(i, regions[i]);
+  for (size_t k = 0; k < entries.size(); ++k) {
+    if (entries[k].location != old_entries[k].location)
+      (*w)->Upsert(entries[k].id, entries[k].location,
+                   [](uint64_t) { return true; });
+  }
+  (*w)->EndUpdate();
 }
 
 TEST_CASE("persisted index: a checksummed but wrong index is never followed",
@@ -228,7 +244,7 @@ TEST_CASE("persisted index: a checksummed but wrong index is never followed",
                Catch::Contains("reformatted"));
     CheckModel(*s, m);
   }
-  SECTION("a covered tail past the durable tail") {
+  SECTION("a covered tail past the committed tail") {
     Forge(path, [](auto& regions, auto&) { regions[0].tail += 4096; });
     auto s = OpenOrDie(path, IndexOptions());
     CHECK_FALSE(Report(*s).persisted_index_used);
@@ -312,7 +328,7 @@ TEST_CASE("persisted index: ignored outside the default recovery mode",
   }
 }
 
-TEST_CASE("persisted index: only the last writable handle writes it",
+TEST_CASE("persisted index: any handle's close extends it, in place",
           "[index]") {
   TempDir dir;
   const std::string path = dir.File("s.rmap");
@@ -322,86 +338,115 @@ TEST_CASE("persisted index: only the last writable handle writes it",
     auto second = OpenOrDie(path, IndexOptions());
     Fill(*second, m, 2000, 10);
   }
-  CHECK_FALSE(std::filesystem::exists(IndexPathFor(path)));
+  // The other handle is still open: updates are batches under the index
+  // lock, never a rewrite of what a live reader maps.
+  REQUIRE(std::filesystem::exists(IndexPathFor(path)));
+  Fill(*first, m, 1000, 12);
+  CheckModel(*first, m);
   first.reset();
-  CHECK(std::filesystem::exists(IndexPathFor(path)));
   auto s = OpenOrDie(path, IndexOptions());
   CHECK(Report(*s).persisted_index_used);
+  CHECK(Report(*s).scanned_records == 0);
   CheckModel(*s, m);
 }
 
-TEST_CASE("persisted index: the builder merges in place", "[index]") {
+TEST_CASE("persisted index: the writer upserts, grows and survives a cut batch",
+          "[index]") {
   TempDir dir;
   const std::string path = dir.File("x.idx");
   std::array<uint8_t, 16> uuid{};
   uuid[3] = 7;
   constexpr uint64_t kSlots = 100;
-  auto b = PersistedIndexBuilder::Create(path, uuid, 65536, 2, kSlots);
-  REQUIRE(b.ok());
-  // Put inserts or replaces; the table never fills its last slot.
+  auto w = PersistedIndexWriter::Create(path, uuid, 65536, kSlots, 2);
+  REQUIRE(w.ok());
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  CHECK((*w)->slots() == kSlots);
+  // Upsert inserts up to 80% of the slots; a known id is replaced only
+  // when `newer` says so.
+  (*w)->BeginUpdate(0);
   uint64_t put = 0;
-  for (uint64_t id = 1; id <= kSlots; ++id) {
-    if (!(*b)->Put(id * 31, id)) break;
+  for (uint64_t id = 1; (*w)->HasRoom(1); ++id) {
+    (*w)->Upsert(id * 31, id, [](uint64_t) { return true; });
     ++put;
   }
-  CHECK(put == kSlots - 1);
-  CHECK((*b)->entries() == kSlots - 1);
-  CHECK_FALSE((*b)->Put(12345, 9));
-  CHECK((*b)->Put(31, 777));  // replacing needs no free slot
-  CHECK((*b)->entries() == kSlots - 1);
-  CHECK((*b)->Find(31) == 777);
-  CHECK((*b)->Find(62) == 2);
-  CHECK((*b)->Find(32) == 0);
-  std::vector<IndexedRegion> regions(2);
-  regions[0] = {11, 8192 + 64, 2, 64, 0};
-  regions[1] = {12, 8192, 0, 0, 0};
-  CHECK((*b)->Finish(99, {regions[0]}).code() ==
-        absl::StatusCode::kInvalidArgument);
-  CHECK_FALSE(std::filesystem::exists(path));
-  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
-
-  b = PersistedIndexBuilder::Create(path, uuid, 65536, 2, kSlots);
-  REQUIRE(b.ok());
-  REQUIRE((*b)->Put(5, 50));
-  REQUIRE((*b)->Put(6, 60));
-  REQUIRE((*b)->Finish(99, regions).ok());
-  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  CHECK(put == kSlots / 5 * 4);
+  CHECK((*w)->entries() == put);
+  (*w)->Upsert(31, 777, [](uint64_t old) { return old == 1; });
+  (*w)->Upsert(62, 888, [](uint64_t) { return false; });
+  CHECK((*w)->entries() == put);
+  IndexedRegion r0{11, 8192 + 64, 2, 64, 0};
+  (*w)->SetRegion(0, r0);
+  (*w)->RaiseMaxSequence(99);
+  (*w)->EndUpdate();
   auto ix = PersistedIndex::Load(path, uuid, 65536);
   REQUIRE(ix.ok());
-  CHECK((*ix)->entries() == 2);
-  CHECK((*ix)->slots() == kSlots);
-  CHECK((*ix)->Find(5) == 50);
-  CHECK((*ix)->Find(6) == 60);
-  CHECK((*ix)->Find(7) == 0);
+  CHECK_FALSE((*ix)->was_updating());
+  CHECK((*ix)->entries() == put);
+  CHECK((*ix)->Find(31) == 777);
+  CHECK((*ix)->Find(62) == 2);
+  CHECK((*ix)->Find(32) == 0);
   CHECK((*ix)->max_sequence() == 99);
-  REQUIRE((*ix)->regions().size() == 2);
+  REQUIRE((*ix)->regions().size() == 1);
   CHECK((*ix)->regions()[0].epoch == 11);
   CHECK((*ix)->regions()[0].tail == 8192 + 64);
-  CHECK((*ix)->regions()[1].tail == 8192);
-  // Abandoned: no file left behind, the old one untouched.
-  {
-    auto c = PersistedIndexBuilder::Create(path, uuid, 65536, 1, 64);
-    REQUIRE(c.ok());
-    REQUIRE((*c)->Put(1, 2));
-  }
-  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
-  CHECK(PersistedIndex::Load(path, uuid, 65536).ok());
+  // Growth: a new file with the same entries; a reader of the old one
+  // keeps a working (no longer extended) table.
+  REQUIRE((*w)->Grow(1000, 8).ok());
+  CHECK((*w)->slots() == 1000);
+  CHECK((*w)->region_capacity() == 8);
+  CHECK((*ix)->Find(31) == 777);
+  auto grown = PersistedIndex::Load(path, uuid, 65536);
+  REQUIRE(grown.ok());
+  CHECK((*grown)->slots() == 1000);
+  CHECK((*grown)->entries() == put);
+  for (uint64_t id = 2; id <= put; ++id)
+    REQUIRE((*grown)->Find(id * 31) == (id == 2 ? 2 : id));
+  // A batch cut short (its writer killed): the file is still read, its
+  // page sums unchecked, and the next writer repairs them.
+  (*w)->BeginUpdate(0);
+  (*w)->Upsert(5, 50, [](uint64_t) { return true; });
+  w->reset();  // no EndUpdate
+  auto cut = PersistedIndex::Load(path, uuid, 65536);
+  REQUIRE(cut.ok());
+  CHECK((*cut)->was_updating());
+  CHECK((*cut)->Find(5) == 50);
+  CHECK((*cut)->regions()[0].tail == 8192 + 64);
+  auto again = PersistedIndexWriter::Open(path, uuid, 65536);
+  REQUIRE(again.ok());
+  auto repaired = PersistedIndex::Load(path, uuid, 65536);
+  REQUIRE(repaired.ok());
+  CHECK_FALSE((*repaired)->was_updating());
+  CHECK((*repaired)->Find(5) == 50);
+  // Another store's uuid or region size: rejected.
+  std::array<uint8_t, 16> other = uuid;
+  other[0] ^= 1;
+  CHECK(absl::IsDataLoss(PersistedIndex::Load(path, other, 65536).status()));
+  CHECK(absl::IsDataLoss(PersistedIndex::Load(path, uuid, 131072).status()));
+  // Written in another boot: not trusted.
+  std::string f = ReadFile(path);
+  f[kIxBootId] ^= 1;
+  EncodeFixed64(
+      f.data() + kIxHeaderChecksum,
+      XXH3_64bits_withSeed(f.data(), kIxHeaderChecksum, kIndexChecksumSeed));
+  WriteFile(path, f);
+  absl::Status boot = PersistedIndex::Load(path, uuid, 65536).status();
+  CHECK(boot.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(boot.message()), Catch::Contains("booted"));
 }
 
-// Sets the version field of the index file at `path` and fixes its
-// checksum (docs/FORMAT.md: XXH3 over all but the last 8 bytes).
+// Sets the version field of the index file at `path` and fixes its header
+// checksum (docs/FORMAT.md: XXH3 over the header page's first 4088 bytes).
 void SetVersion(const std::string& path, uint32_t version) {
   std::string f = ReadFile(path);
-  REQUIRE(f.size() > 80);
-  EncodeFixed32(f.data() + 8, version);
+  REQUIRE(f.size() >= kIndexPageSize);
+  EncodeFixed32(f.data() + kIxVersion, version);
   EncodeFixed64(
-      f.data() + f.size() - 8,
-      XXH3_64bits_withSeed(f.data(), f.size() - 8, 0x726d6170696478ULL));
+      f.data() + kIxHeaderChecksum,
+      XXH3_64bits_withSeed(f.data(), kIxHeaderChecksum, kIndexChecksumSeed));
   WriteFile(path, f);
 }
 
-TEST_CASE("persisted index: versions 1 and 2 are read, others are not",
-          "[index]") {
+TEST_CASE("persisted index: only version 3 is read", "[index]") {
   TempDir dir;
   const std::string path = dir.File("s.rmap");
   Model m;
@@ -411,7 +456,7 @@ TEST_CASE("persisted index: versions 1 and 2 are read, others are not",
   }
   const std::string written = ReadFile(IndexPathFor(path));
   CHECK(DecodeFixed32(written.data() + 8) == kIndexVersion);
-  for (uint32_t v : {0u, 1u, 2u, 3u}) {
+  for (uint32_t v : {0u, 1u, 2u, 3u, 4u}) {
     WriteFile(IndexPathFor(path), written);
     SetVersion(IndexPathFor(path), v);
     Options o = IndexOptions();
@@ -419,8 +464,8 @@ TEST_CASE("persisted index: versions 1 and 2 are read, others are not",
     o.create_if_missing = false;
     auto s = OpenOrDie(path, o);
     INFO("version " << v);
-    CHECK(Report(*s).persisted_index_used == (v == 1 || v == 2));
-    if (v != 1 && v != 2) {
+    CHECK(Report(*s).persisted_index_used == (v == 3));
+    if (v != 3) {
       CHECK_THAT(Report(*s).persisted_index_rejected,
                  Catch::Contains("version"));
     }

@@ -44,30 +44,28 @@ struct Options {
   // (madvise MADV_POPULATE_WRITE, from a helper thread per Writer), so that
   // appends do not page-fault. 0 turns prefaulting off (and the thread).
   uint64_t prefault_bytes = uint64_t{16} << 20;
-  // Persist the offset index at a clean close (a sidecar file
-  // "<path>.idx", docs/FORMAT.md) so that the next open maps it instead of
-  // rescanning the log. Written only by the last writable handle to close,
-  // after a Sync(), and only for stores of at least
-  // persist_index_min_records records; ignored at open unless it proves
-  // to describe this log (persisted_index.h, docs/FORMAT.md), and in the
-  // non-default recovery modes.
+  // Keep the offset index in a sidecar file "<path>.idx" (docs/FORMAT.md)
+  // so that an open maps it and scans only the log it does not cover
+  // instead of rescanning the whole log. The file is extended in place, in
+  // batches, and trusted only within the boot of the machine that wrote it
+  // (after a reboot it is rebuilt) and when it proves to describe this log
+  // (persisted_index.h); ignored in the non-default recovery modes. Stores
+  // whose log cannot hold persist_index_min_records records get none.
   bool persist_index = true;
   uint64_t persist_index_min_records = 100000;
-  // With persist_index: also write the index while writers run, covering
-  // the sealed regions, so that an open after a crash (no clean close)
-  // scans only the log written since. A background thread per writable
-  // handle (started when a writer of the handle seals a region, at low
-  // CPU and I/O priority) writes it when the records sealed but not yet
-  // covered number at least max(persist_index_min_records,
-  // persist_index_background_min_records, a quarter of those covered):
-  // the index is rewritten whole each time, so the quarter bounds the
-  // bytes written for it to about five times its final size, and the
-  // floor keeps small stores (which open fast anyway) from paying for it
-  // while they are being written. Before writing it makes the newly
-  // covered records durable (a ranged msync of the sealed regions). Only
-  // one handle writes the file at a time; the others skip their turn.
+  // With persist_index: extend the file while writers run, from a
+  // background thread per writable handle (at low CPU and I/O priority;
+  // started when a writer of the handle seals a region once the store can
+  // hold max(persist_index_min_records,
+  // persist_index_background_min_records) records, then woken every
+  // 200 ms): each region is covered up to its committed tail once 1 MiB
+  // more was appended to it (sealed regions: to their final tail). Neither
+  // appends nor lookups wait for it; a close stops it and covers what is
+  // left if that is at most 8 MiB of log (else the next open scans it).
+  // Off: the whole uncovered log is covered at a clean close instead, on
+  // the closing thread.
   bool persist_index_in_background = true;
-  uint64_t persist_index_background_min_records = 1000000;
+  uint64_t persist_index_background_min_records = 0;
   // ForEachRecord verifies records (checksums) on a second thread running
   // a little ahead of the calling thread, which only hands them to the
   // callback (the callback always runs on the calling thread), when the
