@@ -74,6 +74,28 @@ Measure RecmapAppend(const std::string& dir, uint64_t n, size_t len) {
   return m;
 }
 
+Measure RecmapAppendClose(const std::string& dir, uint64_t n, size_t len,
+                          bool persist_index) {
+  Measure m;
+  Options o = BenchOptions();
+  o.persist_index = persist_index;
+  auto store = Open(dir + "/append.rmap", &m, o);
+  if (!store) return m;
+  auto w = NewWriter(*store, &m);
+  if (!w) return m;
+  const double t0 = Now(), c0 = CpuNow();
+  if (!AppendRange(*w, 1, n + 1, len, &m)) return m;
+  m.seconds = Now() - t0;
+  m.cpu_seconds = CpuNow() - c0;
+  const double t1 = Now();
+  w.reset();
+  store.reset();
+  m.extra = Now() - t1;
+  m.ops = n;
+  m.ok = true;
+  return m;
+}
+
 Measure RecmapRandomPut(const std::string& dir, uint64_t n, size_t len) {
   Measure m;
   std::vector<uint64_t> ids = Shuffled(n, 42);

@@ -15,6 +15,10 @@ namespace recmap::bench {
 // --- recmap
 // Appends n values of `len` bytes through one Writer (ids are sequences).
 Measure RecmapAppend(const std::string& dir, uint64_t n, size_t len);
+// RecmapAppend with Options::persist_index as given, the handle then
+// closed: extra = seconds of the close (the writer's and the store's).
+Measure RecmapAppendClose(const std::string& dir, uint64_t n, size_t len,
+                          bool persist_index);
 // Puts ids 1..n in shuffled order.
 Measure RecmapRandomPut(const std::string& dir, uint64_t n, size_t len);
 // Builds a store of n records at `path` (untimed helper for get/scan).

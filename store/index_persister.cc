@@ -145,7 +145,8 @@ bool StoreRep::IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
   const bool progress = res.end > *from;
   *from = res.end;
   if (full) {
-    if (!w.Grow(OffsetIndex::SlotsFor(2 * w.entries()), w.region_capacity())
+    if (!w.Grow(OffsetIndex::SlotsFor(2 * w.entries()), w.region_capacity(),
+                &stop)
              .ok())
       return false;
   }
@@ -191,8 +192,10 @@ void StoreRep::PersistIndexPass(const std::atomic<bool>& stop, bool to_tail) {
     // once the one before it has an entry.
     if (i > w.regions().size()) return;
     if (i >= w.region_capacity() &&
-        !w.Grow(w.slots(), std::max<uint32_t>(2 * w.region_capacity(),
-                                              static_cast<uint32_t>(n)))
+        !w.Grow(w.slots(),
+                std::max<uint32_t>(2 * w.region_capacity(),
+                                   static_cast<uint32_t>(n)),
+                &stop)
              .ok())
       return;
     const bool known = i < w.regions().size();

@@ -323,13 +323,19 @@ bool PersistedIndexWriter::IsCurrent() const {
 }
 
 absl::Status PersistedIndexWriter::Grow(uint64_t slots,
-                                        uint32_t region_capacity) {
+                                        uint32_t region_capacity,
+                                        const std::atomic<bool>* stop) {
   absl::StatusOr<std::unique_ptr<PersistedIndexWriter>> n =
       Create(path_ + ".grow", uuid_, region_size_, slots, region_capacity);
   if (!n.ok()) return n.status();
   PersistedIndexWriter& g = **n;
   g.BeginUpdate(0);
   for (uint64_t i = 0; i < slots_; ++i) {
+    if (stop != nullptr && i % 65536 == 0 &&
+        stop->load(std::memory_order_acquire)) {
+      ::unlink(g.path_.c_str());
+      return absl::CancelledError(absl::StrCat(path_, ": growth stopped"));
+    }
     const char* p = slots_base_ + i * kIndexSlotSize;
     const uint64_t loc = LoadLocation(p);
     if (loc != 0)

@@ -170,8 +170,10 @@ class PersistedIndexWriter {
 
   // Replaces the file by a new one with `slots` slots and room for
   // `region_capacity` regions holding the same entries and regions.
-  // Outside a batch only. Errors as Create; on error the old file stays.
-  [[nodiscard]] absl::Status Grow(uint64_t slots, uint32_t region_capacity);
+  // Outside a batch only. Errors as Create, and Cancelled if `stop` became
+  // true meanwhile; on error the old file stays.
+  [[nodiscard]] absl::Status Grow(uint64_t slots, uint32_t region_capacity,
+                                  const std::atomic<bool>* stop = nullptr);
 
   void BeginUpdate(uint32_t region);
   // Stores `location` (non-zero) for `id`: a new id takes an empty slot
