@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -167,6 +168,21 @@ void CheckRecords(Store& s, uint64_t acked) {
 
 const RecoveryReport& Report(Store& s) { return s.rep()->recovery(); }
 
+// A child that puts ids from `start` on, reporting every 16 acknowledged,
+// until killed.
+int Appender(const std::string& path, uint64_t start, int fd) {
+  absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(path, CrashOptions());
+  if (!s.ok()) return 2;
+  absl::StatusOr<std::unique_ptr<Writer>> w = (*s)->NewWriter();
+  if (!w.ok()) return 3;
+  for (uint64_t id = start; id < kChildCap; ++id) {
+    if (!(*w)->Put(id, PayloadFor(id, kMaxPayload)).ok()) return 5;
+    if (id % 16 == 15 && !WriteAll(fd, id + 1)) return 6;
+  }
+  ::pause();
+  return 7;
+}
+
 TEST_CASE(
     "background index: a writer killed mid-stream, reopened from its "
     "index",
@@ -194,6 +210,71 @@ TEST_CASE(
   absl::StatusOr<std::string_view> zero = s->Get(0);
   REQUIRE(zero.ok());
   CHECK(*zero == "zero again");
+}
+
+TEST_CASE(
+    "background index: writers killed at random instants, in a batch or "
+    "not",
+    "[crash][index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  const uint64_t cycles = ScaledCount(30);
+  std::mt19937_64 rng(20261202);
+  uint64_t start = 0, updating = 0, used = 0;
+  for (uint64_t c = 0; c < cycles; ++c) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    pid_t pid = ForkChild([&] {
+      ::close(fds[0]);
+      return Appender(path, start, fds[1]);
+    });
+    ::close(fds[1]);
+    const uint64_t kill_at = start + 300 + rng() % 3000;
+    uint64_t acked = start, v = 0;
+    bool killed = false;
+    while (ReadOne(fds[0], &v)) {
+      acked = std::max(acked, v);
+      if (!killed && acked >= kill_at) {
+        REQUIRE(::kill(pid, SIGKILL) == 0);
+        killed = true;
+      }
+    }
+    ::close(fds[0]);
+    REQUIRE(WaitChild(pid) == 128 + SIGKILL);
+    INFO("cycle " << c << ", acknowledged " << acked);
+    {
+      // What the killed writer's index writer left: perhaps a batch in
+      // progress. A read-only open must then still be exact.
+      Options o = ReaderOptions();
+      o.persist_index = false;
+      auto probe = OpenOrDie(path, o);
+      absl::StatusOr<std::unique_ptr<PersistedIndex>> ix = PersistedIndex::Load(
+          IndexPathFor(path), probe->info().uuid, probe->info().region_size);
+      if (ix.ok() && (*ix)->was_updating()) ++updating;
+    }
+    {
+      auto s = OpenOrDie(path, ReaderOptions());
+      used += Report(*s).persisted_index_used;
+      CheckRecords(*s, acked);
+    }
+    // A writable open repairs the file and covers the rest; the next
+    // cycle appends after what is there.
+    auto s = OpenOrDie(path, []() {
+      Options o = CrashOptions();
+      o.create_if_missing = false;
+      return o;
+    }());
+    CheckRecords(*s, acked);
+    start = s->Stats().live_records;
+  }
+  RECMAP_FIGURES(
+      "background_index kill cycles=%llu index_used=%llu "
+      "left_in_a_batch=%llu records=%llu",
+      static_cast<unsigned long long>(cycles),
+      static_cast<unsigned long long>(used),
+      static_cast<unsigned long long>(updating),
+      static_cast<unsigned long long>(start));
+  CHECK(used > 0);
 }
 
 TEST_CASE("background index: made stale, it is rejected", "[crash][index]") {
