@@ -115,7 +115,9 @@ class PersistedIndex {
     *loc = std::atomic_ref<const uint64_t>(
                *reinterpret_cast<const uint64_t*>(p + 8))
                .load(std::memory_order_acquire);
-    *id = *reinterpret_cast<const uint64_t*>(p);
+    // An empty slot's id may be being stored right now; a filled one's id
+    // was stored before its location.
+    *id = *loc != 0 ? *reinterpret_cast<const uint64_t*>(p) : 0;
   }
 
   const char* map_ = nullptr;
