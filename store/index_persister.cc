@@ -94,7 +94,10 @@ bool StoreRep::OpenIndexWriter(const std::vector<RegionRef>& refs,
             path, header_.uuid, region_size(),
             OffsetIndex::SlotsFor(std::max<uint64_t>(expect, 1024)),
             static_cast<uint32_t>(std::max<size_t>(64, 2 * refs.size())));
-    if (!w.ok()) return false;
+    if (!w.ok()) {
+      IndexFailed(w.status());
+      return false;
+    }
     index_writer_ = std::move(*w);
   }
   return true;
@@ -145,10 +148,12 @@ bool StoreRep::IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
   const bool progress = res.end > *from;
   *from = res.end;
   if (full) {
-    if (!w.Grow(OffsetIndex::SlotsFor(2 * w.entries()), w.region_capacity(),
-                &stop)
-             .ok())
+    absl::Status g = w.Grow(OffsetIndex::SlotsFor(2 * w.entries()),
+                            w.region_capacity(), &stop);
+    if (!g.ok()) {
+      if (!absl::IsCancelled(g)) IndexFailed(g);
       return false;
+    }
   }
   // Damage before `to` ends the coverage of this region there: the
   // open-time scan reports it.

@@ -17,15 +17,37 @@
 namespace recmap {
 
 StoreRep::~StoreRep() {
+  (void)Close();
+  if (fd_ >= 0) ::close(fd_);  // drops every OFD lock of this handle
+}
+
+absl::Status StoreRep::Close() {
+  if (closed_) return absl::OkStatus();
+  closed_ = true;
   {
     absl::MutexLock lock(&writer_mu_);
     default_writer_.reset();
   }
-  // A close writes nothing of the index: the background writer stops
+  // A close writes nothing of the index whole: the background writer stops
   // between two records, and its file already holds every batch it ended.
   if (index_task_ != nullptr) index_task_->Stop();
   if (fd_ >= 0 && opened_) CatchUpIndexAtClose();
-  if (fd_ >= 0) ::close(fd_);  // drops every OFD lock of this handle
+  absl::MutexLock lock(&error_mu_);
+  if (!sync_error_.ok()) return sync_error_;
+  return index_error_;
+}
+
+void StoreRep::IndexFailed(const absl::Status& s) {
+  {
+    absl::MutexLock lock(&error_mu_);
+    if (index_error_.ok())
+      index_error_ = absl::Status(
+          s.code(), absl::StrCat(IndexPathFor(path_),
+                                 ": index file not updated (the log is "
+                                 "intact): ",
+                                 s.message()));
+  }
+  if (options_.on_background_error) options_.on_background_error(s);
 }
 
 absl::Status StoreRep::CheckWritable() const {
@@ -524,6 +546,8 @@ absl::Status StoreRep::Sync() {
 
 Store::Store(std::unique_ptr<StoreRep> rep) : rep_(std::move(rep)) {}
 Store::~Store() = default;
+
+absl::Status Store::Close() { return rep_->Close(); }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
                                                    const Options& options) {

@@ -132,6 +132,8 @@ class StoreRep {
   static absl::StatusOr<std::unique_ptr<StoreRep>> Open(const std::string& path,
                                                         const Options& options);
   ~StoreRep();
+  // Store::Close(): the destructor's work but the unmapping, once.
+  absl::Status Close();
 
   // --- identity and layout
   const std::string& path() const { return path_; }
@@ -435,6 +437,9 @@ class StoreRep {
   // Clean close: covers the rest of the log on the closing thread -- all of
   // it with persist_index_in_background off, else only if little is left.
   void CatchUpIndexAtClose();
+  // Keeps the first failure of background or close-time index work for
+  // Close(), and passes each to Options::on_background_error.
+  void IndexFailed(const absl::Status& s);
 
   std::string path_;
   Options options_;
@@ -480,6 +485,9 @@ class StoreRep {
   mutable absl::Mutex error_mu_;
   // The first failed flush of this handle; once set, Sync() always fails.
   absl::Status sync_error_ ABSL_GUARDED_BY(error_mu_);
+  // The first failed update of the index file (Close() returns it).
+  absl::Status index_error_ ABSL_GUARDED_BY(error_mu_);
+  bool closed_ = false;
 
   friend class Store;
 };

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "coding.h"
+#include "file_ops.h"
 #include "index_model.h"
 #include "offset_index.h"
 #include "recmap/store.h"
@@ -471,6 +472,44 @@ TEST_CASE("persisted index: only version 3 is read", "[index]") {
     }
     CheckModel(*s, m);
   }
+}
+
+int FailFallocate(io::Op op, void*) {
+  return op == io::Op::kFallocate ? ENOSPC : 0;
+}
+
+TEST_CASE("persisted index: Close() returns a failed index update", "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  Model m;
+  std::vector<absl::Status> seen;
+  Options o = IndexOptions();
+  o.on_background_error = [&](const absl::Status& s) { seen.push_back(s); };
+  {
+    auto s = OpenOrDie(path, o);
+    Fill(*s, m, 2000, 13);
+    CHECK(s->Close().ok());  // the index written
+    CHECK(s->Close().ok());  // once closed, nothing more to do
+  }
+  CHECK(seen.empty());
+  REQUIRE(std::filesystem::remove(IndexPathFor(path)));
+  auto s = OpenOrDie(path, o);
+  Fill(*s, m, 10, 14);  // into the region it claimed: no new allocation
+  io::SetFaultHook(&FailFallocate, nullptr);
+  const absl::Status closed = s->Close();
+  io::SetFaultHook(nullptr, nullptr);
+  CHECK(closed.code() == absl::StatusCode::kResourceExhausted);
+  CHECK_THAT(
+      std::string(closed.message()),
+      Catch::Contains(".idx: index file not updated (the log is intact)"));
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].code() == absl::StatusCode::kResourceExhausted);
+  s.reset();
+  CHECK_FALSE(std::filesystem::exists(IndexPathFor(path)));
+  CHECK_FALSE(std::filesystem::exists(IndexPathFor(path) + ".tmp"));
+  auto again = OpenOrDie(path, IndexOptions());
+  CHECK_FALSE(Report(*again).persisted_index_used);
+  CheckModel(*again, m);
 }
 
 }  // namespace

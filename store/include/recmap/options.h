@@ -3,6 +3,9 @@
 #define RECMAP_INCLUDE_RECMAP_OPTIONS_H_
 
 #include <cstdint>
+#include <functional>
+
+#include "absl/status/status.h"
 
 namespace recmap {
 
@@ -66,6 +69,12 @@ struct Options {
   // the closing thread.
   bool persist_index_in_background = true;
   uint64_t persist_index_background_min_records = 0;
+  // Called, on the background thread that met it, with each failure of
+  // background work (an update of the index file that could not be made:
+  // a full disk, an I/O error). The work is retried later; the first
+  // failure is also what Store::Close() returns. Must not call back into
+  // the store. Null: failures are only kept for Close().
+  std::function<void(const absl::Status&)> on_background_error;
   // ForEachRecord verifies records (checksums) on a second thread running
   // a little ahead of the calling thread, which only hands them to the
   // callback (the callback always runs on the calling thread), when the

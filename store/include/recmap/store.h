@@ -124,12 +124,20 @@ class Store {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> Open(
       const std::string& path, const Options& options);
 
-  // Releases this handle's regions (a clean release) and unmaps the file.
-  // In general it does not Sync(): unsynced records survive a process exit
-  // but not a power loss. Exception: with Options::persist_index (the
-  // default), the last writable handle of a store holding at least
-  // persist_index_min_records records Syncs and writes the index file
-  // (docs/FORMAT.md, "Index file"), which can take a while for a big store.
+  // Closes the handle as the destructor does, and returns what went wrong
+  // during its life that no call has returned: a failed flush (the handle
+  // was poisoned; Sync() returned it too) or a failed update of the index
+  // file (Options::persist_index: the log is intact, the next open scans
+  // more of it). Releases this handle's regions (a clean release), stops
+  // its background index writer and, if that left at most 8 MiB of log
+  // uncovered, covers it (a few milliseconds; all of it with
+  // persist_index_in_background off). It does not Sync(): unsynced records
+  // survive a process exit but not a power loss. The handle's Writers must
+  // be gone; after Close() only the destructor may be called. Errors:
+  // Internal, ResourceExhausted (the first failure, naming its file).
+  [[nodiscard]] absl::Status Close();
+  // Close() unless already closed, its status dropped; then unmaps the
+  // file.
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
