@@ -5,14 +5,16 @@
 //
 //   recmap_ship_bench [--dir D] [--records N] [--rounds R] [--json]
 //
-// Each round, interleaved so that machine noise hits all three alike:
+// Each round, interleaved so that machine noise hits all three alike (ship
+// first: on a stream whose last message is another subject's the shipper
+// falls back to one batch in flight):
+//   ship     a Shipper ships the N records of a store (100-byte values)
+//            from the first record until every batch is acknowledged
+//            (connect and read-back included);
 //   raw      js_PublishMsgAsync of N/64 messages of the size a 64-record
 //            batch of 100-byte records has, each with a Nats-Msg-Id, at
 //            most `in_flight` unacknowledged (the shipper's window): the
 //            ceiling for the same batching;
-//   ship     a Shipper ships the N records of a store (100-byte values)
-//            from the first record until every batch is acknowledged
-//            (connect and read-back included);
 //   restore  Restore() builds a store from the shipped subject.
 // The stream is purged after each round. Prints a table and, with --json,
 // one JSON line per round and one with the medians.
@@ -59,6 +61,7 @@ double RawPublish(const NatsCluster& c, const std::string& subject,
   jsOptions jo;
   jsOptions_Init(&jo);
   jo.PublishAsync.MaxPending = in_flight;
+  jo.PublishAsync.StallWait = 30000;  // as the shipper: wait, do not fail
   jo.Wait = 30000;
   jsCtx* js = nullptr;
   if (natsConnection_JetStream(&js, nc, &jo) != NATS_OK) return -1;
@@ -83,6 +86,9 @@ double RawPublish(const NatsCluster& c, const std::string& subject,
   double secs = Seconds(t0);
   jsCtx_Destroy(js);
   natsConnection_Destroy(nc);
+  if (s != NATS_OK)
+    std::fprintf(stderr, "recmap_ship_bench: raw publish: %s\n",
+                 natsStatus_GetText(s));
   return s == NATS_OK ? secs : -1;
 }
 
@@ -173,13 +179,6 @@ int main(int argc, char** argv) {
               "ship/raw", "restore_rec/s");
   for (int r = 0; r < rounds; ++r) {
     Round res;
-    double raw_s = RawPublish(c, absl::StrCat("recmap.raw", r), messages,
-                              batch_bytes, so.max_in_flight);
-    if (raw_s <= 0) {
-      std::fprintf(stderr, "recmap_ship_bench: raw publish failed\n");
-      return 1;
-    }
-    res.raw = messages * so.max_batch_records / raw_s;
 
     recmap::ShipperOptions rso = so;
     rso.nats.subject_prefix = absl::StrCat("recmap.r", r);
@@ -194,7 +193,19 @@ int main(int argc, char** argv) {
       return 1;
     }
     res.ship = n / ship_s;
+    if ((*sh)->progress().resyncs != 0 || (*sh)->progress().shared_stream)
+      std::fprintf(stderr, "recmap_ship_bench: ship resynced %llu times%s\n",
+                   static_cast<unsigned long long>((*sh)->progress().resyncs),
+                   (*sh)->progress().shared_stream ? " (shared stream)" : "");
     sh->reset();
+
+    double raw_s = RawPublish(c, absl::StrCat("recmap.raw", r), messages,
+                              batch_bytes, so.max_in_flight);
+    if (raw_s <= 0) {
+      std::fprintf(stderr, "recmap_ship_bench: raw publish failed\n");
+      return 1;
+    }
+    res.raw = messages * so.max_batch_records / raw_s;
 
     recmap::RestoreOptions rro;
     rro.nats = rso.nats;

@@ -100,8 +100,9 @@ struct Shipper::State {
   // are still alive.
   NatsConn conn;
 
+  // Unique per subject and content: equal ids mean equal batches.
   std::string MsgId(uint64_t first, uint64_t last) const {
-    return absl::StrCat(uuid_hex, "-", first, "-", last);
+    return absl::StrCat(subject, "-", first, "-", last);
   }
 
   // Reads the subject's last message: sets last_shipped, last_id and
@@ -204,8 +205,9 @@ absl::Status Shipper::State::ReadBack() {
                     absl::StrCat("stream '", options.nats.stream, "' info"));
   }
   const uint64_t stream_last = si->State.LastSeq;
+  const uint64_t stream_msgs = si->State.Msgs;
   jsStreamInfo_Destroy(si);
-  if (stream_last != subject_seq) shared = true;
+  if (stream_msgs != 0 && stream_last != subject_seq) shared = true;
   std::lock_guard<std::mutex> l(mu);
   failure = absl::OkStatus();
   failure_wrong_last = false;
@@ -336,7 +338,7 @@ absl::Status Shipper::Run(
       // dedup window holds nothing): chain the first batch by subject
       // sequence alone; its id then becomes the last msg id.
       subject_only = true;
-    } else if (wrong_last && !absl::StartsWith(server_last, st.uuid_hex)) {
+    } else if (wrong_last && !absl::StartsWith(server_last, st.subject + "-")) {
       st.shared = true;  // another subject's message is the stream's last
     }
     {
