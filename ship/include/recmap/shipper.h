@@ -8,7 +8,7 @@
 //   u64 first sequence | u64 last sequence | u64 previous batch's last
 //   sequence (0 for the first batch) |
 //   then per record: u64 id | u64 sequence | u8 type | u32 length | bytes
-// with header Nats-Msg-Id = "<uuid hex>-<first sequence>-<last sequence>"
+// with header Nats-Msg-Id = "<subject>-<first sequence>-<last sequence>"
 // (JetStream drops a batch published twice) and a header chaining it to
 // the batch before it (Nats-Expected-Last-Msg-Id, or for the first batch of
 // a run Nats-Expected-Last-Subject-Sequence), so that the server stores a
