@@ -475,14 +475,26 @@ TEST_CASE("a follower under steady load: every record visible, lag measured",
   pid_t follow = Spawn({ToolPath(), "follow", "--nats", c.urls(), "--stream",
                         c.stream(), "--timeout", "30", rep},
                        Log(t, "follow"));
-  auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (::access(rep.c_str(), F_OK) != 0 && Clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  INFO(Slurp(Log(t, "follow")) << Slurp(Log(t, "ship")));
-  REQUIRE(::access(rep.c_str(), F_OK) == 0);
+  // The follower creates the replica on the first batch; until its header
+  // is written the file may exist and be empty: retry the open.
   Options ro;
   ro.read_only = true;
-  std::unique_ptr<Store> replica = OpenOrDie(rep, ro);
+  std::unique_ptr<Store> replica;
+  absl::Status open_status;
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (replica == nullptr && Clock::now() < deadline) {
+    if (::access(rep.c_str(), F_OK) == 0) {
+      absl::StatusOr<std::unique_ptr<Store>> r = Store::Open(rep, ro);
+      open_status = r.status();
+      if (r.ok()) replica = std::move(*r);
+    }
+    if (replica == nullptr)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  INFO(open_status.ToString()
+       << "\n"
+       << Slurp(Log(t, "follow")) << Slurp(Log(t, "ship")));
+  REQUIRE(replica != nullptr);
   TailerOptions to;
   to.from_sequence = 1;
   absl::StatusOr<std::unique_ptr<Tailer>> tailer = Tailer::Create(*replica, to);
