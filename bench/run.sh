@@ -41,6 +41,16 @@ if [[ -x "$lat" ]]; then
       echo "plot: $out/latency.png"
   fi
 fi
+# --- ship (recmap_ship_bench, ~1-2 min): recmap ship to a 3-node nats-server
+# cluster against the raw JetStream publish ceiling, and restore; its
+# table on stdout, its JSON lines appended to the results.
+ship="$build/bench/recmap_ship_bench"
+if [[ -x "$ship" && "${BENCH_LATENCY_ONLY:-0}" != 1 ]]; then
+  "$ship" --json --dir "$dir" > "$out/ship.txt" || rc=$?
+  grep -v '^{' "$out/ship.txt" || true
+  grep '^{' "$out/ship.txt" >> "$json" || true
+fi
+# --- end ship
 rmdir "$dir" 2>/dev/null || true
 if command -v gnuplot >/dev/null 2>&1 && [[ -s "$json" ]]; then
   bash "$(dirname "$0")/plot.sh" "$json" "$out/results.png" && \

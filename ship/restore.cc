@@ -1,12 +1,17 @@
 // Restore / follow: an ordered JetStream consumer over the store's subject,
-// each batch checked (decode, uuid, sequence chain) and applied with the
-// public Store API in stream order.
+// each batch checked (decode, uuid, sequence chain) and applied in stream
+// order, each record with its source id and sequence number (the writer
+// path compaction uses: StoreRep::WriteWithSequence), so the sequence space
+// -- holes included -- is the source's.
 #include <sys/stat.h>
+
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nats_conn.h"
 #include "recmap/shipper.h"
+#include "store_rep.h"
 
 namespace recmap {
 
@@ -56,14 +61,45 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
     }
   } guard{sub};
 
+  // OUT is created when the first batch arrives: its region size is the
+  // source's (the batch's Recmap-Region-Size header) unless one is given.
   struct stat sb;
-  Options so2 = store_options;
   const bool exists = ::stat(out.c_str(), &sb) == 0;
-  so2.create_if_missing = !exists;
-  so2.read_only = false;
-  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(out, so2);
-  if (!store.ok()) return store.status();
-  uint64_t skip = exists ? (*store)->Stats().records : 0;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Writer> writer;
+  uint64_t skip_through = 0;  // records OUT already holds (a resume)
+  auto open_out = [&](natsMsg* first) -> absl::Status {
+    Options so2 = store_options;
+    so2.create_if_missing = !exists;
+    so2.read_only = false;
+    if (options.region_size != 0) {
+      so2.region_size = options.region_size;
+    } else if (first != nullptr) {
+      const char* rs = nullptr;
+      if (natsMsgHeader_Get(first, "Recmap-Region-Size", &rs) == NATS_OK &&
+          rs != nullptr) {
+        uint64_t v = std::strtoull(rs, nullptr, 10);
+        if (v != 0) so2.region_size = v;
+      }
+    }
+    absl::StatusOr<std::unique_ptr<Store>> opened = Store::Open(out, so2);
+    if (!opened.ok()) return opened.status();
+    store = std::move(*opened);
+    absl::StatusOr<std::unique_ptr<Writer>> w = store->NewWriter();
+    if (!w.ok()) return w.status();
+    writer = std::move(*w);
+    const uint64_t next = store->Stats().next_sequence;
+    skip_through = exists && next > 0 ? next - 1 : 0;
+    return absl::OkStatus();
+  };
+  // The writer goes before the store.
+  struct WriterGuard {
+    std::unique_ptr<Writer>* w;
+    ~WriterGuard() { w->reset(); }
+  } writer_guard{&writer};
+  if (exists) {
+    if (absl::Status s = open_out(nullptr); !s.ok()) return s;
+  }
 
   bool have_uuid = false;
   std::array<uint8_t, 16> uuid{};
@@ -80,8 +116,9 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
     ns = natsSubscription_NextMsg(&m, sub, slice.count());
     if (ns == NATS_TIMEOUT) {
       if (options.follow) {
-        if (Clock::now() - last_sync >= std::chrono::seconds(1)) {
-          if (absl::Status s = (*store)->Sync(); !s.ok()) return s;
+        if (store != nullptr &&
+            Clock::now() - last_sync >= std::chrono::seconds(1)) {
+          if (absl::Status s = store->Sync(); !s.ok()) return s;
           last_sync = Clock::now();
         }
         continue;
@@ -135,6 +172,12 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
           absl::StrCat("subject ", natsMsg_GetSubject(m),
                        " holds a batch of store ", UuidHex(b.uuid)));
     }
+    if (store == nullptr) {
+      if (absl::Status s = open_out(m); !s.ok()) {
+        natsMsg_Destroy(m);
+        return s;
+      }
+    }
     if (b.previous_last_sequence != last_seq && b.first_sequence > last_seq)
       ++stats->gaps;
     ++stats->batches;
@@ -144,14 +187,12 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
         continue;
       }
       last_seq = r.sequence;
-      if (skip > 0) {
-        --skip;
+      if (r.sequence <= skip_through) {
         ++stats->skipped;
         continue;
       }
-      absl::Status s = r.type == RecordType::kDelete
-                           ? (*store)->Delete(r.id)
-                           : (*store)->Put(r.id, r.value);
+      absl::Status s = store->rep()->WriteWithSequence(*writer, r.type, r.id,
+                                                       r.sequence, r.value);
       if (!s.ok()) {
         natsMsg_Destroy(m);
         return s;
@@ -168,7 +209,9 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
     if (!options.follow && pending == 0) break;
   }
   if (progress) progress(*stats);
-  if (absl::Status s = (*store)->Sync(); !s.ok()) return s;
+  if (store != nullptr) {
+    if (absl::Status s = store->Sync(); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 

@@ -153,6 +153,14 @@ absl::Status Tailer::State::FillHead(uint32_t i) {
       return absl::OkStatus();
     }
     ScanStop stop = CheckRecordAt(ri.ref, c.pos, tail, &c.head);
+    // A writer that resumed a region after a Sync() closed its tail page
+    // leaves zeros up to the next page and a resume marker there (as
+    // ScanRegion reads it): the log goes on at the marker.
+    if (stop != ScanStop::kLimit && c.pos % kPageSize != 0 &&
+        ResumeMarkerAfterGap(ri.ref, c.pos, tail, &c.head)) {
+      c.pos = c.head.offset;  // the marker, a padding record: skipped below
+      stop = ScanStop::kLimit;
+    }
     if (stop != ScanStop::kLimit) {
       return absl::DataLossError(
           absl::StrCat(rep->path(), ": region ", i, ": ", ScanStopName(stop),

@@ -38,10 +38,13 @@ Runner AddRestoreCommand(CLI::App& app, const char* name,
   cmd->add_option("--timeout", *timeout,
                   "seconds to wait for a connection, a request or a message")
       ->capture_default_str();
+  cmd->add_option("--region-size", o->region_size,
+                  "region size of a new OUT (default: the source's)");
   cmd->add_option("out", *out, "store file to build (or continue)")->required();
   cmd->footer(
-      "Ids, values, deletes and their order are those of the source; an\n"
-      "existing OUT is continued after the records it already holds.\n"
+      "Ids, sequence numbers (holes included), values, deletes and their\n"
+      "order are those of the source; an existing OUT is continued after the\n"
+      "highest sequence it holds.\n"
       "Examples:\n"
       "  recmap " +
       std::string(name) +

@@ -46,7 +46,9 @@ Registration reg(75, [](CLI::App& app) -> Runner {
                   "publish a partial batch after this many ms")
       ->capture_default_str();
   cmd->add_option("--in-flight", o->max_in_flight,
-                  "messages published and not yet acknowledged")
+                  "messages published and not yet acknowledged (each chained "
+                  "to the one before, so a lost one is never followed by a "
+                  "stored one)")
       ->capture_default_str();
   cmd->add_option("--timeout", *timeout,
                   "seconds to wait for a connection, a request or the acks")
@@ -62,9 +64,13 @@ Registration reg(75, [](CLI::App& app) -> Runner {
       ->capture_default_str();
   cmd->footer(
       "Every record (puts and deletes) is published in sequence order, in\n"
-      "batches, with Nats-Msg-Id = <uuid>-<first sequence> so that JetStream\n"
-      "drops a batch sent twice. On start, and after an error, shipping\n"
-      "resumes after the last batch the stream holds for this store.\n"
+      "batches, with Nats-Msg-Id = <subject>-<first>-<last sequence> so that\n"
+      "JetStream drops a batch sent twice, and Nats-Expected-Last-Msg-Id =\n"
+      "the previous batch's id so that it stores none after a lost one. On\n"
+      "start, and after an error, shipping resumes after the last batch the\n"
+      "stream holds for this store. On a stream that also holds other\n"
+      "subjects, one batch is in flight at a time (slower); give each store\n"
+      "its own stream for full speed.\n"
       "Examples:\n"
       "  recmap ship data.rmap --nats nats://h1:4222,nats://h2:4222 --stream "
       "RECMAP\n"
@@ -112,11 +118,13 @@ Registration reg(75, [](CLI::App& app) -> Runner {
                 std::fprintf(
                     stderr,
                     "\rshipped %llu records, acked through %llu, "
-                    "lag %llu   ",
+                    "lag %llu, resyncs %llu%s   ",
                     static_cast<unsigned long long>(total),
                     static_cast<unsigned long long>(p.acked_through),
                     static_cast<unsigned long long>(
-                        end > p.acked_through ? end - p.acked_through : 0));
+                        end > p.acked_through ? end - p.acked_through : 0),
+                    static_cast<unsigned long long>(p.resyncs),
+                    p.shared_stream ? " (shared stream)" : "");
               }
             });
         ShipperProgress p = (*sh)->progress();

@@ -8,8 +8,12 @@
 //   u64 first sequence | u64 last sequence | u64 previous batch's last
 //   sequence (0 for the first batch) |
 //   then per record: u64 id | u64 sequence | u8 type | u32 length | bytes
-// with header Nats-Msg-Id = "<uuid hex>-<first sequence>" so that JetStream
-// drops a batch published twice.
+// with header Nats-Msg-Id = "<subject>-<first sequence>-<last sequence>"
+// (JetStream drops a batch published twice) and a header chaining it to
+// the batch before it (Nats-Expected-Last-Msg-Id, or for the first batch of
+// a run Nats-Expected-Last-Subject-Sequence), so that the server stores a
+// batch only right after its predecessor: pipelined publishes never leave
+// a gap (docs/REPLICATION.md, "Exactly once").
 //
 // Errors: Unavailable (no server, server gone), NotFound (no such stream),
 // DeadlineExceeded (no ack within the timeout), FailedPrecondition (the
@@ -50,11 +54,17 @@ struct ShipperOptions {
   size_t max_batch_bytes = 64 * 1024;
   // A partial batch is published once its first record is this old.
   std::chrono::milliseconds max_batch_delay{5};
-  // Batches published and not yet acknowledged. 1 (the default) waits for
-  // each batch's ack before the next: no gap is possible. More pipelines
-  // the publishes, but a batch that fails while a later one lands leaves a
-  // gap in the stream (restore and follow report it).
-  int max_in_flight = 1;
+  // Batches published and not yet acknowledged. Each batch names its
+  // predecessor's msg id (Nats-Expected-Last-Msg-Id), so the server rejects
+  // every batch after one that was lost and the shipper re-sends from the
+  // stream's last batch: pipelining leaves no gap. On a stream that also
+  // holds other subjects (another store) the stream-wide last msg id is
+  // not ours: the shipper then chains by the subject's last sequence
+  // (Nats-Expected-Last-Subject-Sequence), one batch at a time.
+  int max_in_flight = 256;
+  // Re-sends (after a rejected or lost batch) in a row without any batch
+  // acknowledged before Run gives up with Aborted.
+  int max_resyncs = 8;
 };
 
 struct ShipperProgress {
@@ -63,6 +73,8 @@ struct ShipperProgress {
   uint64_t shipped_batches = 0;
   uint64_t acked_through = 0;  // every record <= this is acknowledged
   uint64_t store_next_sequence = 0;
+  uint64_t resyncs = 0;        // times shipping resumed from the stream's end
+  bool shared_stream = false;  // chaining by subject, one batch in flight
 };
 
 // Creates the stream (subjects "<prefix>.>", file storage, `replicas`
@@ -72,7 +84,9 @@ struct ShipperProgress {
 class Shipper {
  public:
   // Connects, checks the stream, and reads back the last batch shipped for
-  // this store: shipping resumes right after it.
+  // this store: shipping resumes right after it. Errors: InvalidArgument,
+  // Unavailable, NotFound (stream), DeadlineExceeded, DataLoss (the last
+  // message is not a batch), FailedPrecondition (another store's batch).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Shipper>> Create(
       Store& store, const ShipperOptions& options);
   ~Shipper();
@@ -82,6 +96,14 @@ class Shipper {
   // Ships records until `keep_going()` returns false or, with
   // until_caught_up, until the tailer finds nothing new; then waits
   // (bounded) for every ack. `progress` is called about every 200 ms.
+  // A batch rejected by the server (its predecessor is not the stream's
+  // last), refused or unacknowledged within the timeout makes the shipper
+  // wait for the batches still in flight, read the stream's last batch for
+  // this store again, and resume after it (ShipperProgress::resyncs).
+  // Errors: Unavailable (connection closed), DeadlineExceeded (acks or the
+  // read-back overdue), Aborted (max_resyncs re-sends in a row without
+  // progress), OutOfRange (records retired before they were shipped),
+  // FailedPrecondition / DataLoss (as Create, found at a re-send).
   [[nodiscard]] absl::Status Run(
       bool until_caught_up, const std::function<bool()>& keep_going,
       const std::function<void(const ShipperProgress&)>& progress = nullptr);
@@ -101,6 +123,9 @@ struct RestoreOptions {
   std::string store_uuid;
   // Keep applying new batches until keep_going() returns false.
   bool follow = false;
+  // Region size of a new OUT; 0: the source's (carried by each batch's
+  // Recmap-Region-Size header), else Options::region_size.
+  uint64_t region_size = 0;
 };
 
 struct RestoreStats {
@@ -113,11 +138,14 @@ struct RestoreStats {
   std::string store_uuid;
 };
 
-// Builds `out` from the stream (or, if `out` exists, continues it: the
-// first Stats().records records of the stream are taken as already there).
-// Ids, values, deletes and their order are preserved; sequence numbers are
-// the restored store's own (equal to the source's when the source's are
-// dense, which they are unless a writer died mid-record).
+// Builds `out` from the stream (or, if `out` exists, continues it after
+// the highest sequence it holds). Ids, sequence numbers (holes included),
+// types, values and their order are the source's, so `recmap dump --json`
+// of the source and of OUT agree once both are compacted.
+// Errors: InvalidArgument, Unavailable, NotFound (no stream, or no batch
+// within the timeout), DeadlineExceeded, FailedPrecondition (several
+// stores, no store_uuid), DataLoss (a batch that does not decode), and the
+// Store's write errors.
 [[nodiscard]] absl::Status Restore(
     const RestoreOptions& options, const std::string& out,
     const Options& store_options, const std::function<bool()>& keep_going,
