@@ -131,7 +131,7 @@ std::string JsonSide(const Row& r, const Side& s, const char* ratio_key) {
   std::string j = absl::StrFormat(
       ",\"%s\":{\"ok\":%s,\"ops_per_sec\":%.0f,\"cpu_ns_per_op\":%.1f,"
       "\"peak_rss_per_record\":%.1f,\"%s\":%.3f",
-      s.name, s.m.ok ? "true" : "false", s.m.OpsPerSec(), s.m.CpuNsPerOp(),
+      s.name, s.m.ok ? "true" : "false", Ops(s.m), s.m.CpuNsPerOp(),
       r.records ? double(s.m.peak_rss) / r.records : 0.0, ratio_key,
       RatioOf(r.recmap, s));
   if (s.ratio.has)
@@ -152,20 +152,19 @@ std::string Json(const Row& r) {
       "\"recmap_cpu_ns_per_op\":%.1f,"
       "\"recmap_peak_rss_bytes\":%d,\"recmap_peak_rss_per_record\":%.1f",
       r.workload, r.what, r.records, r.recmap.ok ? "true" : "false",
-      r.recmap.OpsPerSec(), r.recmap.seconds, r.recmap.CpuNsPerOp(),
-      r.recmap.peak_rss,
+      Ops(r.recmap), r.recmap.seconds, r.recmap.CpuNsPerOp(), r.recmap.peak_rss,
       r.records ? double(r.recmap.peak_rss) / r.records : 0.0);
   if (r.base.has()) {
     // Flat keys kept for bench/plot.sh.
     s += absl::StrFormat(
         ",\"baseline\":\"%s\",\"%s_ops_per_sec\":%.0f,"
         "\"ratio\":%.3f",
-        r.base.name, r.base.name, r.base.m.OpsPerSec(), Ratio(r));
+        r.base.name, r.base.name, Ops(r.base.m), Ratio(r));
     s += JsonSide(r, r.base, "ratio");
   }
   if (r.raw.has()) {
     s += absl::StrFormat(",\"raw_ops_per_sec\":%.0f,\"raw_fraction\":%.3f",
-                         r.raw.m.OpsPerSec(), RawFraction(r));
+                         Ops(r.raw.m), RawFraction(r));
     s += JsonSide(r, r.raw, "fraction");
   }
   s += JsonSide(r, r.peer, "ratio");
