@@ -42,6 +42,7 @@ struct Wire {
   double seconds;
   double extra;
   double cpu_seconds;
+  double steady, worst, bytes, flush;
   uint32_t error_len;
 };
 
@@ -83,8 +84,16 @@ Measure RunInChild(const std::function<Measure()>& fn) {
   if (pid == 0) {
     ::close(p[0]);
     Measure r = fn();
-    Wire w{r.ok,    r.ops,         r.seconds,
-           r.extra, r.cpu_seconds, static_cast<uint32_t>(r.error.size())};
+    Wire w{r.ok,
+           r.ops,
+           r.seconds,
+           r.extra,
+           r.cpu_seconds,
+           r.steady_ops_per_sec,
+           r.worst_ops_per_sec,
+           r.bytes,
+           r.flush_seconds,
+           static_cast<uint32_t>(r.error.size())};
     WriteAll(p[1], &w, sizeof(w));
     WriteAll(p[1], r.error.data(), r.error.size());
     ::close(p[1]);
@@ -109,6 +118,10 @@ Measure RunInChild(const std::function<Measure()>& fn) {
   m.seconds = w.seconds;
   m.extra = w.extra;
   m.cpu_seconds = w.cpu_seconds;
+  m.steady_ops_per_sec = w.steady;
+  m.worst_ops_per_sec = w.worst;
+  m.bytes = w.bytes;
+  m.flush_seconds = w.flush;
   m.error = err;
   m.peak_rss = static_cast<uint64_t>(ru.ru_maxrss) * 1024;
   return m;

@@ -28,6 +28,14 @@ struct Measure {
   double extra = 0;        // workload-specific (e.g. index bytes per record)
   uint64_t peak_rss = 0;   // child's peak resident set, bytes (ru_maxrss)
   double cpu_seconds = 0;  // CPU of the measured section, every thread
+  // The sustained rows only (0 elsewhere): the rate over the last two
+  // thirds of the run (ops/s), the lowest rate over any one second, the
+  // bytes the run wrote to its file, and the seconds of the flush after
+  // the run that made them durable (not in `seconds`).
+  double steady_ops_per_sec = 0;
+  double worst_ops_per_sec = 0;
+  double bytes = 0;
+  double flush_seconds = 0;
   double OpsPerSec() const { return seconds > 0 ? ops / seconds : 0; }
   // CPU nanoseconds per operation (0 when not measured).
   double CpuNsPerOp() const { return ops > 0 ? cpu_seconds * 1e9 / ops : 0; }

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <span>
 
+#include "rate_sampler.h"
 #include "recmap/compaction.h"
 #include "recmap/store.h"
 #include "store_rep.h"
@@ -312,6 +313,48 @@ Measure RecmapCompact(const std::string& dir, uint64_t n, size_t len) {
   m.extra = static_cast<double>(r->bytes_after) /
             static_cast<double>(r->bytes_before);
   m.ok = true;
+  return m;
+}
+
+Measure RecmapSustained(const std::string& dir, double seconds, size_t len) {
+  Measure m;
+  const std::string path = dir + "/sustained.rmap";
+  auto store = Open(path, &m);
+  if (!store) return m;
+  auto w = NewWriter(*store, &m);
+  if (!w) return m;
+  ValueMaker vm(len);
+  std::atomic<uint64_t> count{0};
+  const double c0 = CpuNow();
+  const double t0 = Now();
+  RateSampler sampler(&count, seconds);
+  uint64_t i = 1;
+  while (!sampler.done()) {
+    for (const uint64_t end = i + 256; i < end; ++i) {
+      if (absl::StatusOr<uint64_t> id = w->Append(vm.For(i)); !id.ok()) {
+        m.error = std::string(id.status().message());
+        return m;
+      }
+    }
+    count.store(i - 1, std::memory_order_relaxed);
+  }
+  sampler.Stop();
+  m.seconds = Now() - t0;
+  m.cpu_seconds = CpuNow() - c0;
+  m.ops = i - 1;
+  m.steady_ops_per_sec = sampler.RateSince(1.0 / 3);
+  m.worst_ops_per_sec = sampler.WorstWindow(1.0);
+  const double t1 = Now();
+  if (absl::Status s = store->Sync(); !s.ok()) {
+    m.error = std::string(s.message());
+    return m;
+  }
+  m.flush_seconds = Now() - t1;
+  m.bytes = static_cast<double>(DiskUsage(path));
+  m.ok = true;
+  // Not closed: the child exits (see workloads.h).
+  (void)w.release();
+  (void)store.release();
   return m;
 }
 

@@ -73,6 +73,27 @@ Measure LmdbCompact(const std::string& dir, uint64_t n, size_t len);
 Measure LmdbDurable(const std::string& dir, uint64_t batches, uint64_t batch,
                     size_t len);
 
+// --- sustained appends, where the disk is the limit. One writer appends
+// `len`-byte values for `seconds` seconds (a RateSampler ends the run and
+// samples the count every 100 ms), then makes them durable. ops and
+// seconds: the whole run (the page cache absorbs its first seconds);
+// steady_ops_per_sec: its last two thirds; worst_ops_per_sec: the worst
+// one-second window; bytes: the file's size; flush_seconds: the final
+// Sync / mdb_env_sync. The store is not closed (the child exits): the
+// close's cost is the open rows' business, not a sustained writer's.
+Measure RecmapSustained(const std::string& dir, double seconds, size_t len);
+// LMDB the same way (MDB_NOSYNC | MDB_WRITEMAP, MDB_APPEND, a transaction
+// per 100,000 records: no more durability than recmap's appends).
+Measure LmdbSustained(const std::string& dir, double seconds, size_t len);
+// The disk's sequential write bandwidth in `dir`: `bytes` written in 8 MiB
+// pwrites to a new file, O_DIRECT (dd oflag=direct) or through the page
+// cache (dd conv=fdatasync), then fdatasync, all timed; the file is
+// removed. ops = bytes / `record`: records of that footprint per second.
+Measure DiskDirectWrite(const std::string& dir, uint64_t bytes,
+                        uint64_t record);
+Measure DiskBufferedWrite(const std::string& dir, uint64_t bytes,
+                          uint64_t record);
+
 // --- raw mmap: the physical limit. The same record bytes (a 32-byte header
 // and the padded value) copied into a file mapping whose pages were
 // allocated and populated before timing.

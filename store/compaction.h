@@ -35,10 +35,13 @@ bool IsStoreBusy(const absl::Status& s);
 // (StoreRep::Pack locations of puts with distinct ids, in the order they
 // were written), in that order: each a put with the same id, sequence number
 // and value, and nothing else (no tombstones, no padding other than resume
-// markers, no other versions). One sequential pass over each log. The
-// copy's records are verified against their checksums; the original's at
-// `copied` must have been (they are decoded with bounds checks only).
-// Errors: DataLoss naming the first difference, or the copy's damage.
+// markers, no other versions). One sequential pass over each log, reading
+// every region of `copy` that its handle maps now up to its committed tail
+// (regions another handle added are loaded first), without indexing it.
+// The copy's records are verified against their checksums; the original's
+// at `copied` must have been (they are decoded with bounds checks only).
+// Errors: DataLoss naming the first difference, or the copy's damage (an
+// unformatted or damaged region, a record that fails below a tail).
 absl::Status VerifyCompacted(Store& original,
                              const std::vector<uint64_t>& copied, Store& copy);
 

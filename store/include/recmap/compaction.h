@@ -43,7 +43,7 @@ enum class CompactionStep {
   kCopied,        // every live record written to the new file
   kSynced,        // the new file's data and metadata are durable
   kDirSynced,     // the new file's directory entry is durable
-  kVerified,      // the new file was reopened and matches the original
+  kVerified,      // the new file was read back and matches the original
   kRenamed,       // the new file replaced the original (not with `output`)
   kRenameSynced,  // the rename is durable
 };
