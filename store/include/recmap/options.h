@@ -23,6 +23,25 @@ enum class RecoveryMode {
   kSalvage,
 };
 
+// Who populates the pages ahead of a writer's tail (Options::prefault_bytes).
+enum class PrefaultMode {
+  // Default. A helper thread per Writer populates the window in 1 MiB
+  // steps: appends never fault and the writer's thread pays nothing, which
+  // is best for throughput. But the helper needs CPU time while the writer
+  // runs: on a machine with no idle core (a writer and a spinning tailer on
+  // 2 cores) the scheduler takes it from the writer or the tailer, in
+  // slices of about a millisecond, every few MiB written.
+  kBackground,
+  // The writer's own thread populates, prefault_step_bytes at a time, each
+  // time its tail crosses a step: no helper thread, no time slice taken
+  // from anyone, and each append that crosses a step pays for populating
+  // one step (a few microseconds for the default 16 KiB; about one append
+  // in 120 for 100-byte records). For latency-sensitive writers
+  // (docs/BENCHMARKS.md, "Tail latency"); costs the writer about a third of
+  // its full-speed throughput.
+  kInline,
+};
+
 struct Options {
   // Create the file if it does not exist.
   bool create_if_missing = false;
@@ -44,6 +63,11 @@ struct Options {
   // (madvise MADV_POPULATE_WRITE, from a helper thread per Writer), so that
   // appends do not page-fault. 0 turns prefaulting off (and the thread).
   uint64_t prefault_bytes = uint64_t{16} << 20;
+  PrefaultMode prefault_mode = PrefaultMode::kBackground;
+  // With PrefaultMode::kInline: the bytes populated per step (a multiple
+  // of 4096, at least 4096; rounded down). While the window is not yet
+  // full (a region just taken) a step populates twice this.
+  uint64_t prefault_step_bytes = uint64_t{16} << 10;
   // Persist the offset index at a clean close (a sidecar file
   // "<path>.idx", docs/FORMAT.md) so that the next open maps it instead of
   // rescanning the log. Written only by the last writable handle to close,
