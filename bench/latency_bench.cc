@@ -1,18 +1,30 @@
 // recmap_latency_bench: publish-to-delivery latency between two processes,
 // per tailer wait strategy (docs/BENCHMARKS.md, "Tail latency").
 //
-// For each strategy (park, spin, backoff) and each pace (a fixed rate paced
-// by spinning on CLOCK_MONOTONIC, and full speed), a producer process
+// For each store configuration ("default": Options{}; "latency":
+// Options::prefault_mode = PrefaultMode::kInline, no prefault helper
+// thread), each strategy (park, spin, backoff) and each pace (a fixed rate
+// paced by spinning on CLOCK_MONOTONIC, and full speed), a producer process
 // appends N records of 100 bytes, each carrying its CLOCK_MONOTONIC publish
 // time, and a tailer process (a read-only handle) follows them; latency is
 // the tailer's clock at delivery minus the time in the record. With 2 or
 // more CPUs the producer is pinned to CPU 0 and the tailer to CPU 1. A
 // producer-only run at full speed gives the throughput without a tailer.
+// The producer appends one warm-up record (skipped by the tailer) before
+// its clock starts, so that claiming its region is not measured.
 //
 //   recmap_latency_bench [--dir D] [--records N] [--rate R] [--hist FILE]
+//                        [--json] [--config default|latency|both]
 // Prints a table and JSON lines (--json); --hist writes the latency
-// histograms at the fixed rate (bucket upper bound in us, count per
-// strategy) for bench/plot_latency.sh.
+// histograms at the fixed rate of the last configuration run (bucket upper
+// bound in us, count per strategy) for bench/plot_latency.sh.
+// For experiments: --only S (strategy 0 park, 1 spin, 2 backoff),
+// --fixed-only, --full-only, --prefault-bytes N, --prefault-inline,
+// --region-size N, --no-persist-index, and --outliers FILE [--outlier-us U]
+// (appends "index publish_ns latency_ns append_ns" for every record slower
+// than U us, after a "# strategy pace mode producer PID tailer PID" line:
+// publish_ns is CLOCK_MONOTONIC, as in `perf sched record -k
+// CLOCK_MONOTONIC`, to find what ran instead).
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -78,6 +90,7 @@ struct Config {
   int only = -2;                 // a strategy index to run alone; -2: all
   std::string configs = "both";  // default, latency or both
   bool fixed_only = false;       // skip the full-speed pass
+  bool full_only = false;        // skip the fixed-rate pass
   std::string outliers;          // file for records above outlier_us
   double outlier_us = 50;
 };
@@ -220,11 +233,12 @@ bool RunOne(const std::string& dir, uint64_t n, double rate, int strategy,
     // index publish_ns latency_ns append_ns, for records above outlier_us.
     FILE* f = std::fopen(g_cfg.outliers.c_str(), "a");
     if (f != nullptr) {
-      std::fprintf(f, "# %s %s %s\n", kNames[strategy],
+      std::fprintf(f, "# %s %s %s producer %d tailer %d\n", kNames[strategy],
                    rate > 0 ? "fixed" : "full",
                    g_cfg.store.prefault_mode == recmap::PrefaultMode::kInline
                        ? "inline"
-                       : "background");
+                       : "background",
+                   int(producer), int(tailer));
       for (uint64_t i = 0; i < n; ++i) {
         if (sh->lat[i] > g_cfg.outlier_us * 1000)
           std::fprintf(f, "%llu %llu %llu %llu\n", (unsigned long long)i,
@@ -281,6 +295,8 @@ int main(int argc, char** argv) {
       g_cfg.only = std::atoi(val().c_str());
     else if (a == "--fixed-only")
       g_cfg.fixed_only = true;
+    else if (a == "--full-only")
+      g_cfg.full_only = true;
     else if (a == "--prefault-bytes")
       g_cfg.store.prefault_bytes = std::strtoull(val().c_str(), nullptr, 10);
     else if (a == "--prefault-inline")
@@ -315,7 +331,8 @@ int main(int argc, char** argv) {
     g_cfg.store = base;
     if (config == "latency")
       g_cfg.store.prefault_mode = recmap::PrefaultMode::kInline;
-    for (int pass = 0; pass < (g_cfg.fixed_only ? 1 : 2); ++pass) {
+    for (int pass = g_cfg.full_only ? 1 : 0; pass < (g_cfg.fixed_only ? 1 : 2);
+         ++pass) {
       const double r = pass == 0 ? rate : 0;
       for (int s = pass == 0 ? 0 : -1; s < 3; ++s) {
         if (g_cfg.only != -2 && s != g_cfg.only) continue;
@@ -356,7 +373,7 @@ int main(int argc, char** argv) {
           (unsigned long long)r.futex_waits);
     }
   }
-  if (!hist.empty() && g_cfg.only == -2) {
+  if (!hist.empty() && g_cfg.only == -2 && !g_cfg.full_only) {
     // Log buckets, 10 per decade from 0.1 us to 100 ms.
     FILE* f = std::fopen(hist.c_str(), "w");
     if (f == nullptr) return 1;

@@ -25,20 +25,22 @@ enum class RecoveryMode {
 
 // Who populates the pages ahead of a writer's tail (Options::prefault_bytes).
 enum class PrefaultMode {
-  // Default. A helper thread per Writer populates the window in 1 MiB
-  // steps: appends never fault and the writer's thread pays nothing, which
-  // is best for throughput. But the helper needs CPU time while the writer
-  // runs: on a machine with no idle core (a writer and a spinning tailer on
-  // 2 cores) the scheduler takes it from the writer or the tailer, in
-  // slices of about a millisecond, every few MiB written.
+  // Default. A helper thread per Writer populates the window in 64 KiB
+  // steps, yielding the CPU between steps: with a core to spare, appends do
+  // not fault and the writer's thread pays nothing, which is best for
+  // throughput. Without one (a writer and a spinning tailer on 2 cores) the
+  // helper takes its time from the writer or the tailer, a step (some
+  // 10 us) at a time, and falls behind; the writer then faults the pages
+  // itself.
   kBackground,
   // The writer's own thread populates, prefault_step_bytes at a time, each
   // time its tail crosses a step: no helper thread, no time slice taken
   // from anyone, and each append that crosses a step pays for populating
-  // one step (a few microseconds for the default 16 KiB; about one append
-  // in 120 for 100-byte records). For latency-sensitive writers
-  // (docs/BENCHMARKS.md, "Tail latency"); costs the writer about a third of
-  // its full-speed throughput.
+  // one step (2-3 us for the default 16 KiB on the test VM; about one
+  // append in 120 for 100-byte records). For latency-sensitive writers
+  // (docs/BENCHMARKS.md, "Tail latency"). The writer's thread pays the
+  // populating (about 0.6 us per 4 KiB page) that the helper would have
+  // paid on another core.
   kInline,
 };
 
