@@ -68,10 +68,11 @@ struct Cursor {
 };
 
 // Pre-touching (Tailer::State::PreTouch): how far ahead of a cursor, and
-// how much per call. A step of 16 pages costs about what one read fault
-// with the kernel's default fault-around (64 KiB) costs.
+// how much per call. A step of 4 pages takes about 1 us (3 us at the 99th
+// percentile) on the test VM, which bounds what a record published during
+// it waits; 64 KiB took 2.8 us.
 constexpr uint64_t kTouchAhead = uint64_t{256} << 10;
-constexpr uint64_t kTouchStep = uint64_t{64} << 10;
+constexpr uint64_t kTouchStep = uint64_t{16} << 10;
 
 }  // namespace
 
