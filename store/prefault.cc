@@ -1,6 +1,5 @@
 #include "prefault.h"
 
-#include <sched.h>
 #include <sys/mman.h>
 
 #include <cerrno>
@@ -44,13 +43,7 @@ void Prefaulter::Request(char* from, char* to) {
 }
 
 void Prefaulter::Loop() {
-  // Small steps with a yield between them: on a core the writer (or a
-  // spinning reader) also wants, the scheduler would otherwise let this
-  // thread run a whole time slice (milliseconds) before the writer gets the
-  // core back, and every record published meanwhile would wait. A step is
-  // about 10 us of populating; with an idle core the yield costs nothing.
-  // If this thread falls behind, the writer faults the pages itself.
-  constexpr size_t kStep = size_t{64} << 10;
+  constexpr size_t kStep = size_t{1} << 20;
   absl::MutexLock lock(&mu_);
   while (true) {
     mu_.Await(absl::Condition(
@@ -64,7 +57,6 @@ void Prefaulter::Loop() {
     from_ = to;
     mu_.Unlock();
     const bool ok = Populate(from, to);
-    ::sched_yield();
     mu_.Lock();
     if (!ok) {
       // Prefaulting is an optimisation; without kernel support, stop.
