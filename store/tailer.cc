@@ -48,6 +48,10 @@
 #include "file_ops.h"
 #include "store_rep.h"
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22  // Linux 5.14
+#endif
+
 namespace recmap {
 namespace {
 
@@ -58,9 +62,17 @@ struct Cursor {
   uint64_t last_seq = 0;             // sequence of the last record passed
   uint64_t pending = 0;              // pending word read this round
   bool has_head = false;
-  bool done = false;  // sealed and read to the end
+  bool done = false;     // sealed and read to the end
+  uint64_t touched = 0;  // region-relative; pages below are pre-touched
   ScannedRecord head;
 };
+
+// Pre-touching (Tailer::State::PreTouch): how far ahead of a cursor, and
+// how much per call. A step of 4 pages takes about 1 us (3 us at the 99th
+// percentile) on the test VM, which bounds what a record published during
+// it waits; 64 KiB took 2.8 us.
+constexpr uint64_t kTouchAhead = uint64_t{256} << 10;
+constexpr uint64_t kTouchStep = uint64_t{16} << 10;
 
 }  // namespace
 
@@ -68,9 +80,10 @@ struct Tailer::State {
   StoreRep* rep = nullptr;
   TailerOptions options;
   int fd = -1;
-  char* shared = nullptr;  // our own mapping of the shared page
-  bool can_flag = false;   // the mapping is writable
-  uint64_t expected = 1;   // the smallest sequence still deliverable
+  char* shared = nullptr;     // our own mapping of the shared page
+  bool can_flag = false;      // the mapping is writable
+  bool touch_failed = false;  // MADV_POPULATE_READ unsupported: stop trying
+  uint64_t expected = 1;      // the smallest sequence still deliverable
   std::vector<Cursor> cursors;
   Counters counters;
   std::atomic<bool> stop{false};  // RequestStop(), from any thread
@@ -95,6 +108,8 @@ struct Tailer::State {
   absl::Status Init();
   absl::Status FillHead(uint32_t i);
   absl::StatusOr<bool> Round(RecordView* out, bool* in_flight);
+  bool Take(uint32_t best, RecordView* out);
+  void PreTouch();
   void FutexWait(uint32_t value, std::chrono::nanoseconds timeout);
 };
 
@@ -177,8 +192,45 @@ absl::Status Tailer::State::FillHead(uint32_t i) {
   }
 }
 
+// Passes region `best`'s head; true if it is to be delivered (filled in
+// `out`), false if it is a tombstone the options skip.
+bool Tailer::State::Take(uint32_t best, RecordView* out) {
+  Cursor& b = cursors[best];
+  const RecordHeader& h = b.head.header;
+  b.has_head = false;
+  b.pos += RecordSize(h.length);
+  b.last_seq = h.sequence;
+  expected = h.sequence + 1;
+  if (h.type == RecordType::kDelete && !options.include_deletes) return false;
+  out->id = h.id;
+  out->sequence = h.sequence;
+  out->type = h.type;
+  out->value = std::string_view(b.head.payload, h.length);
+  out->location.region = best;
+  out->location.file_offset = rep->RegionOffset(best) + b.head.offset;
+  counters.delivered++;
+  return true;
+}
+
 absl::StatusOr<bool> Tailer::State::Round(RecordView* out, bool* in_flight) {
   *in_flight = false;
+  // Fast path: the next sequence number is some region's head. It needs no
+  // gap decision, so neither the counter nor the pending words, which every
+  // append writes: a tailer keeping up with a fast writer then reads only
+  // the tails and the records (fewer cache lines taken from the writer).
+  for (int taken = 0; taken < 64; ++taken) {
+    int64_t best = -1;
+    for (uint32_t i = 0; i < cursors.size(); ++i) {
+      if (absl::Status s = FillHead(i); !s.ok()) return s;
+      const Cursor& c = cursors[i];
+      if (c.has_head && c.head.header.sequence == expected) {
+        best = i;
+        break;
+      }
+    }
+    if (best < 0) break;
+    if (Take(static_cast<uint32_t>(best), out)) return true;
+  }
   for (int attempt = 0; attempt < 64; ++attempt) {
     // T1: the counter. Regions any allocation below it went to are
     // published in the shared region count before that allocation.
@@ -237,27 +289,35 @@ absl::StatusOr<bool> Tailer::State::Round(RecordView* out, bool* in_flight) {
       }
       counters.gaps_skipped += m - expected;
     }
-    const RecordHeader& h = b.head.header;
-    b.has_head = false;
-    b.pos += RecordSize(h.length);
-    b.last_seq = h.sequence;
-    expected = h.sequence + 1;
-    if (h.type == RecordType::kDelete && !options.include_deletes) {
-      attempt = 0;
-      continue;
-    }
-    out->id = h.id;
-    out->sequence = h.sequence;
-    out->type = h.type;
-    out->value = std::string_view(b.head.payload, h.length);
-    out->location.region = static_cast<uint32_t>(best);
-    out->location.file_offset = rep->RegionOffset(best) + b.head.offset;
-    counters.delivered++;
-    return true;
+    if (Take(static_cast<uint32_t>(best), out)) return true;
+    attempt = 0;
   }
   // The counter kept moving past every head we saw: report nothing yet.
   *in_flight = true;
   return false;
+}
+
+// Called when Next() is about to wait: maps a step of the pages just ahead
+// of a cursor (MADV_POPULATE_READ, which changes no byte), so that reading
+// the records a writer puts there later does not page-fault on the
+// delivery path. Idle time pays for it instead.
+void Tailer::State::PreTouch() {
+  if (touch_failed) return;
+  for (uint32_t i = 0; i < cursors.size(); ++i) {
+    Cursor& c = cursors[i];
+    const StoreRep::RegionInfo& ri = rep->region(i);
+    if (c.done || !ri.formatted || ri.damaged) continue;
+    const uint64_t from = std::max(c.touched, c.pos & ~(kPageSize - 1));
+    if (from >= std::min(ri.ref.size, c.pos + kTouchAhead)) continue;
+    const uint64_t to = std::min(ri.ref.size, from + kTouchStep);
+    if (::madvise(ri.ref.base + from, to - from, MADV_POPULATE_READ) != 0 &&
+        errno != EINTR) {
+      touch_failed = true;  // an old kernel; faults on delivery instead
+      return;
+    }
+    c.touched = to;
+    return;  // one step per wait
+  }
 }
 
 void Tailer::State::FutexWait(uint32_t value,
@@ -315,6 +375,7 @@ absl::StatusOr<bool> Tailer::Next(RecordView* out,
   absl::StatusOr<bool> got = s.Round(out, &in_flight);
   if (!got.ok() || *got) return got;
   if (timeout <= std::chrono::nanoseconds::zero()) return false;
+  if (!in_flight) s.PreTouch();
   const Clock::time_point deadline = Clock::now() + timeout;
   const WaitStrategy strategy = s.options.wait;
   const BackoffOptions& bo = s.options.backoff;

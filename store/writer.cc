@@ -54,6 +54,9 @@ struct Writer::State {
   std::unique_ptr<Prefaulter> prefault;
   uint64_t prefault_end = 0;
   uint64_t prefault_at = UINT64_MAX;
+  // PrefaultMode::kInline: the bytes this thread populates per step; 0 in
+  // the background mode (or with prefaulting off).
+  uint64_t inline_step = 0;
 
   ~State();
   void StartPrefault();
@@ -226,9 +229,12 @@ void Writer::State::StartPrefault() {
   prefault_end = tail & ~(kPageSize - 1);
   // The first stretch is populated here: the helper thread starts from the
   // same page as the writer, and the two would fault the same pages while
-  // it wakes up. Past this stretch the helper stays ahead.
+  // it wakes up. Past this stretch the helper stays ahead. Inline, the
+  // first two steps (the window then grows a step per step written).
+  const uint64_t stretch =
+      inline_step != 0 ? 2 * inline_step : kSyncPrefaultBytes;
   const uint64_t first =
-      std::min(ref.size, (tail + kSyncPrefaultBytes) & ~(kPageSize - 1));
+      std::min(ref.size, (tail + stretch) & ~(kPageSize - 1));
   if (first > prefault_end) {
     Prefaulter::PopulateNow(ref.base + prefault_end, ref.base + first);
     prefault_end = first;
@@ -238,14 +244,28 @@ void Writer::State::StartPrefault() {
 
 void Writer::State::Prefault() {
   const uint64_t window = rep->options().prefault_bytes;
-  const uint64_t want = std::min(ref.size, (tail + window) & ~(kPageSize - 1));
+  uint64_t want = std::min(ref.size, (tail + window) & ~(kPageSize - 1));
+  if (inline_step != 0) {
+    // In this thread: at most two steps per call, so that no append pays
+    // for more than that; the window fills a step per step written.
+    want = std::min(want, prefault_end + 2 * inline_step);
+  }
   if (want > prefault_end) {
     prefault->Request(ref.base + prefault_end, ref.base + want);
     prefault_end = want;
   }
-  // Ask again when a quarter of the window is used up; never past the end.
-  prefault_at =
-      prefault_end >= ref.size ? UINT64_MAX : prefault_end - window * 3 / 4;
+  if (prefault_end >= ref.size) {
+    prefault_at = UINT64_MAX;
+  } else if (inline_step != 0) {
+    // Again once the tail has moved a step (while the window is full: once
+    // it has moved a step past window bytes behind its end).
+    prefault_at =
+        std::max(tail, prefault_end - std::min(prefault_end, window)) +
+        inline_step;
+  } else {
+    // Ask again when a quarter of the window is used up.
+    prefault_at = prefault_end - window * 3 / 4;
+  }
 }
 
 absl::Status Writer::State::Rotate(uint64_t need) {
@@ -354,7 +374,12 @@ absl::StatusOr<std::unique_ptr<Writer>> StoreRep::NewWriter() {
   st->rep = this;
   st->pid = static_cast<uint32_t>(::getpid());
   if (options_.prefault_bytes != 0) {
-    st->prefault = std::make_unique<Prefaulter>(/*background=*/true);
+    const bool background = options_.prefault_mode != PrefaultMode::kInline;
+    if (!background) {
+      st->inline_step =
+          std::max(kPageSize, options_.prefault_step_bytes & ~(kPageSize - 1));
+    }
+    st->prefault = std::make_unique<Prefaulter>(background);
   }
   if (absl::Status s = io::Open(path_, O_RDWR, 0, &st->lock_fd); !s.ok())
     return s;

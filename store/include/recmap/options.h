@@ -26,6 +26,30 @@ enum class RecoveryMode {
   kSalvage,
 };
 
+// Who populates the pages ahead of a writer's tail (Options::prefault_bytes).
+enum class PrefaultMode {
+  // Default. A helper thread per Writer populates the window in 1 MiB
+  // steps: with a core to spare, appends do not fault and the writer's
+  // thread pays nothing, which is best for throughput. But the helper needs
+  // CPU time while the writer runs: on a machine with no idle core (a writer
+  // and a spinning tailer on 2 cores, or the writer's process pinned to one
+  // core, which its threads inherit) the scheduler takes it from the writer
+  // or the tailer in whole time slices, 0.5-4 ms every few MiB written, and
+  // every record published meanwhile waits. (Yielding between smaller steps
+  // was tried: the helper then falls behind and the writer faults the pages
+  // itself, 40% less throughput.)
+  kBackground,
+  // The writer's own thread populates, prefault_step_bytes at a time, each
+  // time its tail crosses a step: no helper thread, no time slice taken
+  // from anyone, and each append that crosses a step pays for populating
+  // one step (2-3 us for the default 16 KiB on the test VM; about one
+  // append in 120 for 100-byte records). For latency-sensitive writers
+  // (docs/BENCHMARKS.md, "Tail latency"). The writer's thread pays the
+  // populating (about 0.6 us per 4 KiB page) that the helper would have
+  // paid on another core.
+  kInline,
+};
+
 struct Options {
   // Create the file if it does not exist.
   bool create_if_missing = false;
@@ -47,6 +71,11 @@ struct Options {
   // (madvise MADV_POPULATE_WRITE, from a helper thread per Writer), so that
   // appends do not page-fault. 0 turns prefaulting off (and the thread).
   uint64_t prefault_bytes = uint64_t{16} << 20;
+  PrefaultMode prefault_mode = PrefaultMode::kBackground;
+  // With PrefaultMode::kInline: the bytes populated per step (a multiple
+  // of 4096, at least 4096; rounded down). While the window is not yet
+  // full (a region just taken) a step populates twice this.
+  uint64_t prefault_step_bytes = uint64_t{16} << 10;
   // Keep the offset index in a sidecar file "<path>.idx" (docs/FORMAT.md)
   // so that an open maps it and scans only the log it does not cover
   // instead of rescanning the whole log. The file is extended in place, in

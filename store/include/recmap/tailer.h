@@ -35,7 +35,13 @@
 // will not. Waiting (the default, WaitStrategy::kPark) blocks on a futex in
 // the shared page that writers wake only when a tailer has asked for it, so
 // appends stay cheap and an idle tailer uses no CPU; kSpin and kBackoff
-// trade CPU for latency.
+// trade CPU for latency. Whatever the strategy, a tailer about to wait
+// first maps a step of the pages just ahead of its cursor
+// (MADV_POPULATE_READ; it changes nothing in the file), so that the records
+// a writer puts there later are delivered without a page fault. For the
+// lowest latency, open the writers with Options::prefault_mode =
+// PrefaultMode::kInline (options.h): no helper thread then competes with
+// the writer or the tailer for a core.
 //
 // Caveats
 // - Not thread-safe: one Tailer per thread (RequestStop() excepted). It must be
