@@ -17,7 +17,9 @@
 //   than destroyed (their destructors would release the parent's region
 //   locks, which the child shares through the inherited file descriptions,
 //   and join helper threads that do not exist in the child).
+#define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <structmember.h>
@@ -26,6 +28,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -119,6 +122,15 @@ void Check(const absl::Status& s) {
 
 // ------------------------------------------------------------ the store
 
+// This process's id, cached: glibc does not cache getpid(), and a system
+// call per append (the fork check of every write) cost a fifth of an
+// append's time. A pthread_atfork child handler (registered at import)
+// refreshes it in every fork child, including os.fork() and
+// multiprocessing's.
+pid_t g_pid = 0;
+void RefreshPidInChild() { g_pid = getpid(); }
+pid_t CurrentPid() { return g_pid; }
+
 // Something that must be destroyed before the C++ Store (a Writer or a
 // Tailer). Store.close() invalidates every live child first.
 class Child {
@@ -135,8 +147,11 @@ struct Core {
   Py_ssize_t exports = 0;  // live buffer exports of views into the mapping
   int busy = 0;            // calls running with the GIL released
   std::unordered_set<Child*> children;
+  // A log scan's record buffer, kept between scans so that each scan does
+  // not grow (and page-fault) a fresh one region after region.
+  std::vector<RecordView> spare_batch;
 
-  bool forked() const { return getpid() != pid; }
+  bool forked() const { return CurrentPid() != pid; }
 
   recmap::Store& Use() {
     if (!store) Raise(g_err.closed, "recmap store is closed: " + path);
@@ -148,7 +163,7 @@ struct Core {
       Raise(g_err.used_after_fork,
             "recmap store " + path + " was opened in process " +
                 std::to_string(pid) + " and cannot be written from process " +
-                std::to_string(getpid()) +
+                std::to_string(CurrentPid()) +
                 " (a fork child): open the store again in the child");
     }
     if (options.read_only) {
@@ -285,7 +300,45 @@ PyStructSequence_Desc g_record_desc = {
 PyTypeObject* g_record_type = nullptr;
 PyObject* g_type_names[4] = {};  // "zero", "put", "delete", "padding"
 
-PyObject* NewRecord(PyObject* owner, Core* core, const RecordView& r) {
+// A memoryview of `v`, which lies inside `base` (a memoryview whose
+// exporter is a _Span), sharing base's managed buffer: one allocation (the
+// memoryview) instead of three (_Span, managed buffer, memoryview) and no
+// buffer export per value. The view is set up as CPython's own slicing
+// does (memoryobject.c, init_slice/init_len): a 1-D unsigned-byte view with
+// its pointer, length and shape moved inside the parent's range. The
+// parent's export is released when its last view dies, so close() still
+// raises BufferError while any of them is alive.
+PyObject* SliceView(PyObject* base, std::string_view v) {
+  PyObject* mv = PyMemoryView_FromObject(base);
+  if (mv == nullptr) throw pyb::error_already_set();
+  Py_buffer& b = reinterpret_cast<PyMemoryViewObject*>(mv)->view;
+  if (!v.empty()) b.buf = const_cast<char*>(v.data());
+  b.len = static_cast<Py_ssize_t>(v.size());
+  b.shape[0] = b.len;
+  return mv;
+}
+
+// A new reference to a memoryview over [lo, hi) of the mapping: the parent
+// of the SliceViews of one scan batch.
+PyObject* NewBaseView(PyObject* owner, Core* core,
+                      const std::vector<RecordView>& batch) {
+  const char* lo = nullptr;
+  const char* hi = nullptr;
+  for (const RecordView& r : batch) {
+    if (r.value.empty()) continue;
+    if (lo == nullptr || r.value.data() < lo) lo = r.value.data();
+    const char* end = r.value.data() + r.value.size();
+    if (hi == nullptr || end > hi) hi = end;
+  }
+  return NewView(
+      owner, core,
+      lo == nullptr ? std::string_view() : std::string_view(lo, hi - lo));
+}
+
+// A Record of `r`; its value a view of its own (base == nullptr) or a
+// SliceView of `base`.
+PyObject* NewRecord(PyObject* owner, Core* core, const RecordView& r,
+                    PyObject* base = nullptr) {
   PyObject* rec = PyStructSequence_New(g_record_type);
   if (rec == nullptr) throw pyb::error_already_set();
   PyObject* id = PyLong_FromUnsignedLongLong(r.id);
@@ -297,7 +350,8 @@ PyObject* NewRecord(PyObject* owner, Core* core, const RecordView& r) {
   PyStructSequence_SET_ITEM(rec, 2, type);
   PyObject* value = nullptr;
   try {
-    value = NewView(owner, core, r.value);
+    value = base != nullptr ? SliceView(base, r.value)
+                            : NewView(owner, core, r.value);
   } catch (...) {
     Py_DECREF(rec);
     throw;
@@ -318,6 +372,11 @@ class InBuf {
  public:
   explicit InBuf(pyb::handle h) {
     PyObject* o = h.ptr();
+    if (PyBytes_CheckExact(o)) {  // immutable: no buffer export needed
+      sv_ = std::string_view(PyBytes_AS_STRING(o),
+                             static_cast<size_t>(PyBytes_GET_SIZE(o)));
+      return;
+    }
     if (PyUnicode_Check(o)) {
       Py_ssize_t n = 0;
       const char* s = PyUnicode_AsUTF8AndSize(o, &n);
@@ -352,6 +411,105 @@ auto MaybeWithoutGil(size_t bytes, F&& f) {
     return f();
   }
   return f();
+}
+
+// Ids as an array.array('Q') (one buffer, not a Python int per record).
+PyObject* g_array_type = nullptr;  // array.array
+
+PyObject* NewIdArray(const std::vector<uint64_t>& ids) {
+  static_assert(sizeof(unsigned long long) == sizeof(uint64_t));  // NOLINT
+  PyObject* a = PyObject_CallFunction(
+      g_array_type, "sy#", "Q", reinterpret_cast<const char*>(ids.data()),
+      static_cast<Py_ssize_t>(ids.size() * sizeof(uint64_t)));
+  if (a == nullptr) throw pyb::error_already_set();
+  return a;
+}
+
+// The buffers of up to kManyChunk items of an iterator, held (each item
+// referenced, each non-bytes buffer exported) so that their bytes stay put
+// while the GIL is released.
+constexpr size_t kManyChunk = 1024;
+
+class HeldChunk {
+ public:
+  HeldChunk() = default;
+  ~HeldChunk() { Clear(); }
+  HeldChunk(const HeldChunk&) = delete;
+  HeldChunk& operator=(const HeldChunk&) = delete;
+
+  // Takes the next items of `it` (a new reference is consumed per item);
+  // false when the iterator was already exhausted.
+  bool Fill(PyObject* it) {
+    Clear();
+    while (items_.size() < kManyChunk) {
+      PyObject* o = PyIter_Next(it);
+      if (o == nullptr) {
+        if (PyErr_Occurred()) throw pyb::error_already_set();
+        break;
+      }
+      items_.emplace_back(o);  // deque: no move, block allocations
+      bytes_ += items_.back().in.view().size();
+    }
+    return !items_.empty();
+  }
+  size_t size() const { return items_.size(); }
+  size_t bytes() const { return bytes_; }
+  std::string_view operator[](size_t i) const { return items_[i].in.view(); }
+  void Clear() {
+    items_.clear();
+    bytes_ = 0;
+  }
+
+ private:
+  struct InBufRef {
+    explicit InBufRef(PyObject* o)
+        : obj(pyb::reinterpret_steal<pyb::object>(o)), in(obj) {}
+    pyb::object obj;  // keeps the item alive (steals the reference)
+    InBuf in;
+  };
+  std::deque<InBufRef> items_;
+  size_t bytes_ = 0;
+};
+
+// Appends every buffer `items` yields through `append(string_view) ->
+// StatusOr<uint64_t>`, chunk by chunk, the GIL released over each chunk's
+// C++ work (one release per chunk, not per record), and returns the ids
+// as an array('Q'). On an error the records before the failing one are
+// written (and published); the exception says how many.
+template <typename Append>
+PyObject* AppendMany(Core& core, pyb::handle items, Append&& append) {
+  PyObject* it = PyObject_GetIter(items.ptr());
+  if (it == nullptr) throw pyb::error_already_set();
+  pyb::object it_ref = pyb::reinterpret_steal<pyb::object>(it);
+  std::vector<uint64_t> ids;
+  Py_ssize_t hint = PyObject_LengthHint(items.ptr(), 0);
+  if (hint < 0) {
+    PyErr_Clear();
+    hint = 0;
+  }
+  ids.reserve(static_cast<size_t>(hint));
+  HeldChunk chunk;
+  while (chunk.Fill(it)) {
+    absl::Status st;
+    {
+      InUse in_use(core);
+      pyb::gil_scoped_release nogil;
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        absl::StatusOr<uint64_t> id = append(chunk[i]);
+        if (!id.ok()) {
+          st = id.status();
+          break;
+        }
+        ids.push_back(*id);
+      }
+    }
+    if (!st.ok()) {
+      Raise(ErrorFor(st), std::string(st.message()) + " (after " +
+                              std::to_string(ids.size()) +
+                              " records of the batch were appended)");
+    }
+  }
+  return NewIdArray(ids);
 }
 
 // -------------------------------------------------------------- Store
@@ -429,7 +587,7 @@ void OpenInto(Core& core, const std::string& path, const Options& o) {
   core.store = std::move(*s);
   core.path = path;
   core.options = o;
-  core.pid = getpid();
+  core.pid = CurrentPid();
 }
 
 std::unique_ptr<PyStore> OpenStore(const std::string& path, bool create,
@@ -477,38 +635,42 @@ void CloseStore(PyStore& ps) {
 class PyWriter : public Child {
  public:
   PyWriter(pyb::object store, std::unique_ptr<recmap::Writer> w)
-      : store_(std::move(store)), w_(std::move(w)) {
-    StoreOf(store_).core.children.insert(this);
+      : store_(std::move(store)),
+        core_(&StoreOf(store_).core),
+        w_(std::move(w)) {
+    core_->children.insert(this);
   }
   ~PyWriter() override {
     Invalidate();
-    StoreOf(store_).core.children.erase(this);
+    core_->children.erase(this);
   }
   void Invalidate() override {
     if (!w_) return;
-    if (StoreOf(store_).core.forked()) {
+    if (core_->forked()) {
       (void)w_.release();
     } else {
       w_.reset();
     }
   }
   recmap::Writer& Use() {
-    Core& c = StoreOf(store_).core;
-    c.UseForWrite();
+    core_->UseForWrite();
     if (!w_) Raise(g_err.closed, "recmap writer is closed");
     return *w_;
   }
   void Close() {
     Invalidate();
-    StoreOf(store_).core.children.erase(this);
+    core_->children.erase(this);
   }
   bool closed() const { return !w_; }
   int64_t region() const { return w_ ? w_->region() : -1; }
-  Core& core() { return StoreOf(store_).core; }
+  // The store's Core, cached: a pybind11 cast per call (a type-map lookup)
+  // was a tenth of an append's time. Valid while store_ is referenced.
+  Core& core() { return *core_; }
   bool in_use = false;
 
  private:
   pyb::object store_;
+  Core* core_;
   std::unique_ptr<recmap::Writer> w_;
 };
 
@@ -603,18 +765,49 @@ class PyTail : public Child {
 
 // ---------------------------------------------- scans (raw iterator type)
 
+// Appends region `r`'s puts and deletes to `out`, the GIL released; false
+// when the store has no region `r` (the end of a log scan). Counting the
+// regions up front would take Stats(), which walks the whole index.
+bool LoadRegion(Core& core, uint32_t r, std::vector<RecordView>* out) {
+  recmap::Store& store = core.Use();
+  absl::Status st;
+  {
+    InUse in_use(core);
+    pyb::gil_scoped_release nogil;
+    st = store.ForEachInRegion(r, [out](const RecordView& v) {
+      if (v.type == RecordType::kPut || v.type == RecordType::kDelete) {
+        out->push_back(v);
+      }
+      return true;
+    });
+  }
+  if (st.code() == absl::StatusCode::kInvalidArgument) return false;
+  Check(st);
+  return true;
+}
+
+// What a scan yields per record.
+enum class ScanYield : uint8_t { kRecord, kValue };
+
 struct ScanObject {
   PyObject_HEAD PyObject* owner;
   Core* core;
   std::vector<RecordView>* batch;
+  PyObject* base;  // the memoryview the batch's values are sliced from
   size_t pos;
   uint32_t next_region;  // log scans: the next region to load
   uint32_t regions;      // log scans: how many regions; live scans: 0
+  ScanYield yield;
 };
 
 void ScanDealloc(PyObject* self) {
   auto* s = reinterpret_cast<ScanObject*>(self);
+  // s->owner still references the store here, so s->core is alive.
+  if (s->batch->capacity() > s->core->spare_batch.capacity()) {
+    s->batch->swap(s->core->spare_batch);
+  }
   delete s->batch;
+  Py_XDECREF(s->base);
   Py_XDECREF(s->owner);
   Py_TYPE(self)->tp_free(self);
 }
@@ -622,36 +815,38 @@ void ScanDealloc(PyObject* self) {
 // Loads the next non-empty region of a log scan; false at the end.
 bool LoadNextRegion(ScanObject* s) {
   while (s->next_region < s->regions) {
-    uint32_t r = s->next_region++;
     s->batch->clear();
     s->pos = 0;
-    absl::Status st;
-    {
-      InUse in_use(*s->core);
-      recmap::Store& store = s->core->Use();
-      std::vector<RecordView>* out = s->batch;
-      pyb::gil_scoped_release nogil;
-      st = store.ForEachInRegion(r, [out](const RecordView& v) {
-        if (v.type == RecordType::kPut || v.type == RecordType::kDelete) {
-          out->push_back(v);
-        }
-        return true;
-      });
+    if (!LoadRegion(*s->core, s->next_region++, s->batch)) {
+      s->regions = s->next_region;  // no more regions
+      return false;
     }
-    if (!st.ok()) ThrowStatus(st);
     if (!s->batch->empty()) return true;
   }
   return false;
 }
+
+// Drops the scan's hold on the mapping (its base view's export), so that a
+// finished scan does not keep close() from succeeding.
+void ScanDropBase(ScanObject* s) { Py_CLEAR(s->base); }
 
 PyObject* ScanNext(PyObject* self) {
   auto* s = reinterpret_cast<ScanObject*>(self);
   try {
     if (!s->core->store) Raise(g_err.closed, "recmap store is closed");
     if (s->pos >= s->batch->size()) {
+      ScanDropBase(s);
       if (s->regions == 0 || !LoadNextRegion(s)) return nullptr;  // stop
     }
-    return NewRecord(s->owner, s->core, (*s->batch)[s->pos++]);
+    if (s->base == nullptr) s->base = NewBaseView(s->owner, s->core, *s->batch);
+    const RecordView& r = (*s->batch)[s->pos++];
+    PyObject* out = s->yield == ScanYield::kValue
+                        ? SliceView(s->base, r.value)
+                        : NewRecord(s->owner, s->core, r, s->base);
+    if (s->pos >= s->batch->size() && s->next_region >= s->regions) {
+      ScanDropBase(s);  // the last record: release the mapping now
+    }
+    return out;
   } catch (pyb::error_already_set& e) {
     e.restore();
     return nullptr;
@@ -674,16 +869,17 @@ void InitScanType() {
   if (PyType_Ready(&g_scan_type) < 0) throw pyb::error_already_set();
 }
 
-pyb::object NewScan(pyb::handle self, bool log) {
+pyb::object NewScan(pyb::handle self, bool log,
+                    ScanYield yield = ScanYield::kRecord) {
   PyStore& ps = StoreOf(self);
   Core& c = ps.core;
   recmap::Store& store = c.Use();
   auto batch = std::make_unique<std::vector<RecordView>>();
   uint32_t regions = 0;
   if (log) {
-    InUse in_use(c);
-    pyb::gil_scoped_release nogil;
-    regions = store.Stats().regions;
+    regions = UINT32_MAX;  // until ForEachInRegion says there is no more
+    batch->swap(c.spare_batch);
+    batch->clear();
   } else {
     absl::Status st;
     {
@@ -706,8 +902,156 @@ pyb::object NewScan(pyb::handle self, bool log) {
   s->pos = 0;
   s->next_region = 0;
   s->regions = regions;
+  s->base = nullptr;
+  s->yield = yield;
   return pyb::reinterpret_steal<pyb::object>(reinterpret_cast<PyObject*>(s));
 }
+
+// -------------------------------------------------- column batches
+
+// An immutable column of `n` items of `T`: a bytes object to fill, and a
+// read-only memoryview of it cast to `format` (what Python sees).
+template <typename T>
+class Column {
+ public:
+  Column(size_t n, const char* format) {
+    bytes_ = pyb::reinterpret_steal<pyb::object>(PyBytes_FromStringAndSize(
+        nullptr, static_cast<Py_ssize_t>(n * sizeof(T))));
+    if (!bytes_) throw pyb::error_already_set();
+    PyObject* mv = PyMemoryView_FromObject(bytes_.ptr());
+    if (mv == nullptr) throw pyb::error_already_set();
+    view_ = pyb::reinterpret_steal<pyb::object>(mv).attr("cast")(format);
+  }
+  T* data() { return reinterpret_cast<T*>(PyBytes_AS_STRING(bytes_.ptr())); }
+  const T* data() const {
+    return reinterpret_cast<const T*>(PyBytes_AS_STRING(bytes_.ptr()));
+  }
+  const pyb::object& view() const { return view_; }
+
+ private:
+  pyb::object bytes_;
+  pyb::object view_;
+};
+
+// Records of one region as columns: no Python object per record unless
+// asked for (batch[i], values()).
+class PyBatch {
+ public:
+  PyBatch(PyObject* store, Core* core, const RecordView* recs, size_t n)
+      : n_(n),
+        ids_(n, "Q"),
+        sequences_(n, "Q"),
+        offsets_(n, "Q"),
+        lengths_(n, "Q"),
+        types_(n, "B") {
+    const char* lo = nullptr;
+    const char* hi = nullptr;
+    for (size_t i = 0; i < n; ++i) {
+      std::string_view v = recs[i].value;
+      if (v.empty()) continue;
+      if (lo == nullptr || v.data() < lo) lo = v.data();
+      if (hi == nullptr || v.data() + v.size() > hi) hi = v.data() + v.size();
+    }
+    data_ = pyb::reinterpret_steal<pyb::object>(NewView(
+        store, core,
+        lo == nullptr ? std::string_view() : std::string_view(lo, hi - lo)));
+    uint64_t* ids = ids_.data();
+    uint64_t* seqs = sequences_.data();
+    uint64_t* offs = offsets_.data();
+    uint64_t* lens = lengths_.data();
+    uint8_t* types = types_.data();
+    for (size_t i = 0; i < n; ++i) {
+      const RecordView& r = recs[i];
+      ids[i] = r.id;
+      seqs[i] = r.sequence;
+      lens[i] = r.value.size();
+      offs[i] =
+          r.value.empty() ? 0 : static_cast<uint64_t>(r.value.data() - lo);
+      types[i] = static_cast<uint8_t>(r.type);
+    }
+  }
+  size_t size() const { return n_; }
+  pyb::object Value(Py_ssize_t i) const {
+    const Py_ssize_t n = static_cast<Py_ssize_t>(n_);
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) {
+      throw pyb::index_error("RecordBatch index out of range");
+    }
+    return pyb::reinterpret_steal<pyb::object>(ValueAt(static_cast<size_t>(i)));
+  }
+  pyb::list Values() const {
+    pyb::list out(n_);
+    for (size_t i = 0; i < n_; ++i) {
+      PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), ValueAt(i));
+    }
+    return out;
+  }
+  pyb::object ids() const { return ids_.view(); }
+  pyb::object sequences() const { return sequences_.view(); }
+  pyb::object offsets() const { return offsets_.view(); }
+  pyb::object lengths() const { return lengths_.view(); }
+  pyb::object types() const { return types_.view(); }
+  pyb::object data() const { return data_; }
+
+ private:
+  PyObject* ValueAt(size_t i) const {
+    const char* base = static_cast<const char*>(
+        reinterpret_cast<PyMemoryViewObject*>(data_.ptr())->view.buf);
+    return SliceView(data_.ptr(), std::string_view(base + offsets_.data()[i],
+                                                   lengths_.data()[i]));
+  }
+  size_t n_;
+  Column<uint64_t> ids_, sequences_, offsets_, lengths_;
+  Column<uint8_t> types_;
+  pyb::object data_;
+};
+
+// Store.log_batches(): the log region by region, max_records at a time.
+class PyBatchScan {
+ public:
+  PyBatchScan(pyb::object store, size_t max_records)
+      : store_(std::move(store)),
+        core_(&StoreOf(store_).core),
+        max_(max_records) {
+    if (max_ == 0) Raise(g_err.invalid_argument, "max_records must be > 0");
+    core_->Use();
+    recs_.swap(core_->spare_batch);
+    recs_.clear();
+  }
+  ~PyBatchScan() {
+    // store_ still references the store here, so core_ is alive.
+    if (recs_.capacity() > core_->spare_batch.capacity()) {
+      recs_.swap(core_->spare_batch);
+    }
+  }
+  PyBatchScan(const PyBatchScan&) = delete;
+  PyBatchScan& operator=(const PyBatchScan&) = delete;
+  std::unique_ptr<PyBatch> Next() {
+    while (pos_ >= recs_.size()) {
+      if (done_) throw pyb::stop_iteration();
+      recs_.clear();
+      pos_ = 0;
+      if (!LoadRegion(*core_, next_region_++, &recs_)) {
+        done_ = true;
+        throw pyb::stop_iteration();
+      }
+    }
+    core_->Use();
+    const size_t n = std::min(max_, recs_.size() - pos_);
+    auto b = std::make_unique<PyBatch>(store_.ptr(), core_, &recs_[pos_], n);
+    pos_ += n;
+    return b;
+  }
+
+ private:
+  pyb::object store_;
+  Core* core_;
+  size_t max_;
+  bool done_ = false;
+  uint32_t next_region_ = 0;
+  std::vector<RecordView> recs_;
+  size_t pos_ = 0;
+};
 
 // ------------------------------------------------------------- helpers
 
@@ -930,6 +1274,12 @@ PYBIND11_MODULE(_recmap, m) {
                             "message).",
                             {g_err.error});
 
+  RefreshPidInChild();
+  if (pthread_atfork(nullptr, nullptr, &RefreshPidInChild) != 0) {
+    throw std::runtime_error("recmap: pthread_atfork failed");
+  }
+  g_array_type =
+      pyb::object(pyb::module_::import("array").attr("array")).release().ptr();
   InitSpanType();
   InitScanType();
   g_record_type = PyStructSequence_NewType(&g_record_desc);
@@ -960,6 +1310,21 @@ PYBIND11_MODULE(_recmap, m) {
               pyb::arg("data"),
               "Appends `data` (any buffer or str) under a new id and returns "
               "it.")
+          .def(
+              "append_many",
+              [](PyWriter& w, pyb::handle items) {
+                recmap::Writer& cw = w.Use();
+                Exclusive one_thread(w.in_use, "writer");
+                return pyb::reinterpret_steal<pyb::object>(AppendMany(
+                    w.core(), items,
+                    [&cw](std::string_view v) { return cw.Append(v); }));
+              },
+              pyb::arg("items"),
+              "Appends each buffer (or str) of the iterable `items` under a "
+              "new id, in order, and returns the ids as an array('Q'). Each "
+              "record is published as it is written; the GIL is released "
+              "once per 1,024 records rather than per call. On an error the "
+              "records before the failing one stay written.")
           .def(
               "put",
               [](PyWriter& w, uint64_t id, pyb::handle data) {
@@ -1010,6 +1375,30 @@ PYBIND11_MODULE(_recmap, m) {
         t.Close();
         return false;
       });
+
+  pyb::class_<PyBatch>(
+      m, "RecordBatch",
+      "Up to max_records records of one region (Store.log_batches()), as "
+      "columns: ids, sequences, types (read-only memoryviews of format 'Q', "
+      "and 'B' with 1 = put, 2 = delete; np.asarray() takes them without a "
+      "copy), and each value's offset and length inside `data`, a "
+      "read-only memoryview of the mapping (no copy). len(batch) records; "
+      "batch[i] and values() give values as memoryviews. The batch keeps the "
+      "store from closing while it (or a view of it) is alive.")
+      .def_property_readonly("ids", &PyBatch::ids)
+      .def_property_readonly("sequences", &PyBatch::sequences)
+      .def_property_readonly("types", &PyBatch::types)
+      .def_property_readonly("offsets", &PyBatch::offsets)
+      .def_property_readonly("lengths", &PyBatch::lengths)
+      .def_property_readonly("data", &PyBatch::data)
+      .def("__len__", &PyBatch::size)
+      .def("__getitem__", &PyBatch::Value)
+      .def("values", &PyBatch::Values,
+           "Every value of the batch, as a list of read-only memoryviews.");
+
+  pyb::class_<PyBatchScan>(m, "_BatchScan")
+      .def("__iter__", [](pyb::object self) { return self; })
+      .def("__next__", &PyBatchScan::Next);
 
   auto store_cls =
       pyb::class_<PyStore>(m, "Store",
@@ -1114,6 +1503,18 @@ PYBIND11_MODULE(_recmap, m) {
               pyb::arg("data"),
               "Appends `data` under a new id (its sequence number) and returns "
               "the id. For parallel appends from threads use writer().")
+          .def(
+              "append_many",
+              [](PyStore& ps, pyb::handle items) {
+                recmap::Store& st = ps.core.UseForWrite();
+                return pyb::reinterpret_steal<pyb::object>(AppendMany(
+                    ps.core, items,
+                    [&st](std::string_view v) { return st.Append(v); }));
+              },
+              pyb::arg("items"),
+              "Appends each buffer (or str) of the iterable `items` under a "
+              "new id, in order, and returns the ids as an array('Q') (as "
+              "Writer.append_many).")
           .def(
               "delete",
               [](PyStore& ps, uint64_t id) {
@@ -1229,6 +1630,30 @@ PYBIND11_MODULE(_recmap, m) {
               "log", [](pyb::handle self) { return NewScan(self, true); },
               "An iterator over every put and delete in the log (superseded "
               "versions included), region by region; the cheapest full read.")
+          .def(
+              "values",
+              [](pyb::handle self) {
+                return NewScan(self, false, ScanYield::kValue);
+              },
+              "An iterator over the values of the live records (as "
+              "records(), yielding only each value: a read-only memoryview).")
+          .def(
+              "log_values",
+              [](pyb::handle self) {
+                return NewScan(self, true, ScanYield::kValue);
+              },
+              "An iterator over the values of every put and delete in the "
+              "log (as log(), yielding only each value: a read-only "
+              "memoryview; empty for a delete).")
+          .def(
+              "log_batches",
+              [](pyb::object self, size_t max_records) {
+                return std::make_unique<PyBatchScan>(self, max_records);
+              },
+              pyb::arg("max_records") = 65536,
+              "An iterator over the log (as log()) in RecordBatch columns of "
+              "up to `max_records` records of one region each: no Python "
+              "object per record.")
           .def(
               "stats",
               [](PyStore& ps) {
