@@ -1,5 +1,6 @@
 // recmap._recmap: the Python binding of recmap's public C++ API
-// (store/include/recmap/ only; nothing here reaches the internals).
+// (store/include/recmap/, and store/verify.h for verify(): nothing here
+// reaches the internals).
 //
 // Invariants
 // - Every value handed to Python points into the store's mapping: a
@@ -22,10 +23,12 @@
 #include <pthread.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <signal.h>
 #include <structmember.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -42,6 +45,7 @@
 #include "recmap/record.h"
 #include "recmap/store.h"
 #include "recmap/tailer.h"
+#include "verify.h"  // store/verify.h, through recmap_internal
 
 namespace recmap::python {
 namespace {
@@ -128,7 +132,14 @@ void Check(const absl::Status& s) {
 // refreshes it in every fork child, including os.fork() and
 // multiprocessing's.
 pid_t g_pid = 0;
-void RefreshPidInChild() { g_pid = getpid(); }
+// The main thread's id (where Python runs signal handlers): taken at
+// import from threading.main_thread(), and in a fork child (whose only
+// thread, the one that forked, is Python's main thread from then on).
+unsigned long g_main_thread = 0;
+void RefreshPidInChild() {
+  g_pid = getpid();
+  g_main_thread = PyThread_get_thread_ident();
+}
 pid_t CurrentPid() { return g_pid; }
 
 // Something that must be destroyed before the C++ Store (a Writer or a
@@ -419,7 +430,8 @@ PyObject* g_array_type = nullptr;  // array.array
 PyObject* NewIdArray(const std::vector<uint64_t>& ids) {
   static_assert(sizeof(unsigned long long) == sizeof(uint64_t));  // NOLINT
   PyObject* a = PyObject_CallFunction(
-      g_array_type, "sy#", "Q", reinterpret_cast<const char*>(ids.data()),
+      g_array_type, "sy#", "Q",
+      ids.empty() ? "" : reinterpret_cast<const char*>(ids.data()),
       static_cast<Py_ssize_t>(ids.size() * sizeof(uint64_t)));
   if (a == nullptr) throw pyb::error_already_set();
   return a;
@@ -437,20 +449,32 @@ class HeldChunk {
   HeldChunk(const HeldChunk&) = delete;
   HeldChunk& operator=(const HeldChunk&) = delete;
 
-  // Takes the next items of `it` (a new reference is consumed per item);
-  // false when the iterator was already exhausted.
+  // Takes the next items of `it`; false when the iterator was already
+  // exhausted. An item that is not a buffer (or the iterator failing) ends
+  // the chunk before it, the Python error kept in error() for the caller
+  // to raise once the items before it are written.
   bool Fill(PyObject* it) {
     Clear();
     while (items_.size() < kManyChunk) {
       PyObject* o = PyIter_Next(it);
       if (o == nullptr) {
-        if (PyErr_Occurred()) throw pyb::error_already_set();
+        if (PyErr_Occurred())
+          error_ = std::make_unique<pyb::error_already_set>();
         break;
       }
-      items_.emplace_back(o);  // deque: no move, block allocations
+      try {
+        items_.emplace_back(o);  // deque: no move, block allocations
+      } catch (pyb::error_already_set& e) {
+        error_ = std::make_unique<pyb::error_already_set>(std::move(e));
+        break;
+      }
       bytes_ += items_.back().in.view().size();
     }
-    return !items_.empty();
+    return !items_.empty() || error_ != nullptr;
+  }
+  // The error that ended the last Fill, if any (thrown by the caller).
+  std::unique_ptr<pyb::error_already_set> TakeError() {
+    return std::move(error_);
   }
   size_t size() const { return items_.size(); }
   size_t bytes() const { return bytes_; }
@@ -469,6 +493,7 @@ class HeldChunk {
   };
   std::deque<InBufRef> items_;
   size_t bytes_ = 0;
+  std::unique_ptr<pyb::error_already_set> error_;
 };
 
 // Appends every buffer `items` yields through `append(string_view) ->
@@ -507,6 +532,9 @@ PyObject* AppendMany(Core& core, pyb::handle items, Append&& append) {
       Raise(ErrorFor(st), std::string(st.message()) + " (after " +
                               std::to_string(ids.size()) +
                               " records of the batch were appended)");
+    }
+    if (std::unique_ptr<pyb::error_already_set> e = chunk.TakeError()) {
+      throw std::move(*e);  // the items before the bad one are written
     }
   }
   return NewIdArray(ids);
@@ -676,11 +704,75 @@ class PyWriter : public Child {
 
 // --------------------------------------------------------------- Tail
 
+// Ctrl-C during a tail wait: while the main thread waits in Tailer::Next,
+// SIGINT's handler is ours. It calls Tailer::RequestStop (async-signal-safe:
+// an atomic store and a FUTEX_WAKE), so the wait ends at once rather than
+// at the end of a slice, then chains to the handler it replaced (Python's,
+// which records the signal for PyErr_CheckSignals). The previous handler is
+// restored when the wait ends. Other threads never see Python signal
+// handlers run, so they wait in slices without it.
+std::atomic<Tailer*> g_waiting_tailer{nullptr};
+struct sigaction g_prev_sigint;
+
+void OnSigint(int sig, siginfo_t* info, void* ctx) {
+  if (Tailer* t = g_waiting_tailer.load(std::memory_order_acquire)) {
+    t->RequestStop();
+  }
+  if ((g_prev_sigint.sa_flags & SA_SIGINFO) != 0) {
+    if (g_prev_sigint.sa_sigaction != nullptr) {
+      g_prev_sigint.sa_sigaction(sig, info, ctx);
+    }
+  } else if (g_prev_sigint.sa_handler != SIG_IGN &&
+             g_prev_sigint.sa_handler != SIG_DFL) {
+    g_prev_sigint.sa_handler(sig);
+  }
+}
+
+bool OnMainThread() { return PyThread_get_thread_ident() == g_main_thread; }
+
+// Makes SIGINT stop `t`'s wait for the guard's lifetime (main thread only,
+// and only when SIGINT has a handler: with SIG_IGN or SIG_DFL the signal
+// does nothing or ends the process anyway). Construct and destroy with the
+// GIL held.
+class SigintStopsTailer {
+ public:
+  explicit SigintStopsTailer(Tailer* t) {
+    if (!OnMainThread()) return;
+    struct sigaction cur;
+    if (sigaction(SIGINT, nullptr, &cur) != 0) return;
+    const bool handled =
+        (cur.sa_flags & SA_SIGINFO) != 0 ||
+        (cur.sa_handler != SIG_IGN && cur.sa_handler != SIG_DFL);
+    if (!handled) return;
+    g_prev_sigint = cur;
+    g_waiting_tailer.store(t, std::memory_order_release);
+    struct sigaction ours = {};
+    ours.sa_sigaction = &OnSigint;
+    ours.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&ours.sa_mask);
+    active_ = sigaction(SIGINT, &ours, nullptr) == 0;
+    if (!active_) g_waiting_tailer.store(nullptr, std::memory_order_release);
+  }
+  ~SigintStopsTailer() {
+    if (!active_) return;
+    (void)sigaction(SIGINT, &g_prev_sigint, nullptr);
+    g_waiting_tailer.store(nullptr, std::memory_order_release);
+  }
+  SigintStopsTailer(const SigintStopsTailer&) = delete;
+  SigintStopsTailer& operator=(const SigintStopsTailer&) = delete;
+
+ private:
+  bool active_ = false;
+};
+
 class PyTail : public Child {
  public:
   PyTail(pyb::object store, std::unique_ptr<recmap::Tailer> t,
-         std::optional<double> timeout)
-      : store_(std::move(store)), t_(std::move(t)), timeout_(timeout) {
+         std::optional<double> timeout, const TailerOptions& options)
+      : store_(std::move(store)),
+        t_(std::move(t)),
+        timeout_(timeout),
+        options_(options) {
     StoreOf(store_).core.children.insert(this);
   }
   ~PyTail() override {
@@ -725,9 +817,22 @@ class PyTail : public Child {
       }
       absl::StatusOr<bool> got;
       {
+        SigintStopsTailer sigint_stops(t_.get());
         InUse in_use(c);
         pyb::gil_scoped_release nogil;
         got = t_->Next(&rec, wait);
+      }
+      if (t_->stop_requested()) {
+        // Ctrl-C stopped the wait (only OnSigint stops our tailers), or
+        // came just after it ended. A stopped Tailer stays stopped: resume
+        // a new one where this one was (past `rec` if it delivered one;
+        // views stay valid while the store is open), then let Python's
+        // handler run (KeyboardInterrupt).
+        ++interruptions_;
+        Restart(c);
+        if (!got.ok() && got.status().code() == absl::StatusCode::kCancelled) {
+          got = false;
+        }
       }
       if (!got.ok()) ThrowStatus(got.status());
       if (*got) {
@@ -744,6 +849,20 @@ class PyTail : public Child {
     if (r.is_none()) throw pyb::stop_iteration();
     return r;
   }
+  // Replaces the tailer with one resuming at its next sequence.
+  void Restart(Core& c) {
+    TailerOptions o = options_;
+    o.from_sequence = t_->next_sequence();
+    absl::StatusOr<std::unique_ptr<Tailer>> t;
+    {
+      recmap::Store& s = c.Use();
+      InUse in_use(c);
+      pyb::gil_scoped_release nogil;
+      t = Tailer::Create(s, o);
+    }
+    if (!t.ok()) ThrowStatus(t.status());
+    t_ = std::move(*t);
+  }
   uint64_t next_sequence() const { return t_ ? t_->next_sequence() : 0; }
   pyb::dict counters() const {
     pyb::dict d;
@@ -753,6 +872,7 @@ class PyTail : public Child {
     d["futex_waits"] = k.futex_waits;
     d["short_waits"] = k.short_waits;
     d["gaps_skipped"] = k.gaps_skipped;
+    d["interruptions"] = interruptions_;
     return d;
   }
 
@@ -761,6 +881,8 @@ class PyTail : public Child {
   std::unique_ptr<recmap::Tailer> t_;
   bool in_use_ = false;
   std::optional<double> timeout_;
+  TailerOptions options_;
+  uint64_t interruptions_ = 0;  // waits ended by Ctrl-C (RequestStop)
 };
 
 // ---------------------------------------------- scans (raw iterator type)
@@ -1118,6 +1240,16 @@ pyb::dict RunCompaction(const std::string& path,
   return CompactionDict(*r);
 }
 
+VerifyReport RunVerify(const std::string& path) {
+  absl::StatusOr<VerifyReport> r;
+  {
+    pyb::gil_scoped_release nogil;
+    r = VerifyStore(path);
+  }
+  if (!r.ok()) ThrowStatus(r.status());
+  return std::move(*r);
+}
+
 PyObject* NewError(pyb::module_& m, const char* name, const char* doc,
                    std::vector<PyObject*> bases) {
   PyObject* b = PyTuple_New(static_cast<Py_ssize_t>(bases.size()));
@@ -1275,6 +1407,10 @@ PYBIND11_MODULE(_recmap, m) {
                             {g_err.error});
 
   RefreshPidInChild();
+  g_main_thread = pyb::module_::import("threading")
+                      .attr("main_thread")()
+                      .attr("ident")
+                      .cast<unsigned long>();
   if (pthread_atfork(nullptr, nullptr, &RefreshPidInChild) != 0) {
     throw std::runtime_error("recmap: pthread_atfork failed");
   }
@@ -1374,6 +1510,48 @@ PYBIND11_MODULE(_recmap, m) {
       .def("__exit__", [](PyTail& t, pyb::args) {
         t.Close();
         return false;
+      });
+
+  pyb::class_<VerifyIssue>(m, "VerifyIssue",
+                           "One problem found by verify(): where it is and "
+                           "what it is.")
+      .def_readonly("region", &VerifyIssue::region,
+                    "The region (-1: not about one region).")
+      .def_readonly("file_offset", &VerifyIssue::file_offset,
+                    "Where the problem starts in the file.")
+      .def_readonly("what", &VerifyIssue::what)
+      .def("__repr__", [](const VerifyIssue& i) {
+        return "<recmap.VerifyIssue region " + std::to_string(i.region) +
+               " offset " + std::to_string(i.file_offset) + ": " + i.what + ">";
+      });
+  pyb::class_<VerifyReport>(
+      m, "VerifyResult",
+      "What verify() found: counts, and the damage (`issues`); true when "
+      "clean. Torn tails (a writer killed mid-record) are normal after a "
+      "crash and are counted, not listed.")
+      .def_readonly("regions", &VerifyReport::regions)
+      .def_readonly("records", &VerifyReport::records,
+                    "Valid records: puts, deletes and padding records.")
+      .def_readonly("puts", &VerifyReport::puts)
+      .def_readonly("deletes", &VerifyReport::deletes)
+      .def_readonly("payload_bytes", &VerifyReport::payload_bytes)
+      .def_readonly("indexed_ids", &VerifyReport::indexed_ids,
+                    "Ids the index resolves.")
+      .def_readonly("torn_tails", &VerifyReport::torn_tails)
+      .def_readonly("writers_live", &VerifyReport::writers_live,
+                    "Checked beside live writers: the published part only, "
+                    "the index not checked.")
+      .def_readonly("issues", &VerifyReport::issues)
+      .def_property_readonly("clean", &VerifyReport::clean)
+      .def("__bool__", &VerifyReport::clean)
+      .def("__repr__", [](const VerifyReport& r) {
+        return "<recmap.VerifyResult " +
+               std::string(r.clean() ? "clean"
+                                     : std::to_string(r.issues.size()) +
+                                           " problems") +
+               ": " + std::to_string(r.regions) + " regions, " +
+               std::to_string(r.puts) + " puts, " + std::to_string(r.deletes) +
+               " deletes, " + std::to_string(r.indexed_ids) + " ids indexed>";
       });
 
   pyb::class_<PyBatch>(
@@ -1607,7 +1785,8 @@ PYBIND11_MODULE(_recmap, m) {
                   t = Tailer::Create(s, o);
                 }
                 if (!t.ok()) ThrowStatus(t.status());
-                return std::make_unique<PyTail>(self, std::move(*t), timeout);
+                return std::make_unique<PyTail>(self, std::move(*t), timeout,
+                                                o);
               },
               pyb::arg("from_sequence") = pyb::none(),
               pyb::arg("timeout") = pyb::none(),
@@ -1671,33 +1850,15 @@ PYBIND11_MODULE(_recmap, m) {
           .def(
               "verify",
               [](PyStore& ps) {
-                recmap::Store& s = ps.core.Use();
-                uint64_t puts = 0, deletes = 0, bytes = 0;
-                absl::Status st;
-                {
-                  InUse in_use(ps.core);
-                  pyb::gil_scoped_release nogil;
-                  st = s.ForEachRecord([&](const RecordView& v) {
-                    if (v.type == RecordType::kPut) ++puts;
-                    if (v.type == RecordType::kDelete) ++deletes;
-                    bytes += v.value.size();
-                    return true;
-                  });
-                  if (st.ok()) {
-                    st = s.ForEachLive([](const RecordView&) { return true; });
-                  }
-                }
-                Check(st);  // DataLoss names the damaged offset
-                pyb::dict d;
-                d["records"] = puts + deletes;
-                d["puts"] = puts;
-                d["deletes"] = deletes;
-                d["payload_bytes"] = bytes;
-                return d;
+                ps.core.Use();
+                return RunVerify(ps.core.path);
               },
-              "Reads every record of the log and the live index, verifying "
-              "checksums; raises DataLoss (naming the offset) on damage, else "
-              "returns counts.")
+              "Checks the store's file as `recmap verify` does (every "
+              "region header, every record's checksum, the durable and "
+              "committed tails, sequence uniqueness, the index) through a "
+              "read-only handle of its own, never modifying the file. "
+              "Returns a VerifyResult (true when clean); damage is reported "
+              "in its `issues`, not raised.")
           .def(
               "compact",
               [](PyStore& ps, uint64_t region_size) {
@@ -1774,7 +1935,8 @@ PYBIND11_MODULE(_recmap, m) {
   AddFastMethod(store_cls, &g_getitem_def);
   AddFastMethod(writer_cls, &g_append_def);
   // help() and reprs name the package, not the extension.
-  for (const char* cls : {"Store", "Writer", "Tail"}) {
+  for (const char* cls : {"Store", "Writer", "Tail", "RecordBatch",
+                          "VerifyResult", "VerifyIssue"}) {
     m.attr(cls).attr("__module__") = "recmap";
   }
 
@@ -1787,6 +1949,10 @@ PYBIND11_MODULE(_recmap, m) {
         "persist_index_min_records, persist_index_in_background, "
         "persist_index_background_min_records, scan_verify_thread_min_bytes, "
         "verify_checksums_on_read. Returns a Store (a context manager).");
+  m.def("verify", &RunVerify, pyb::arg("path"),
+        "Checks the store at `path` without modifying it (as `recmap "
+        "verify`); returns a VerifyResult. Raises what open() raises for a "
+        "file that is not a store at all.");
   m.def("compact", &RunCompaction, pyb::arg("path"),
         pyb::arg("output") = pyb::none(), pyb::arg("region_size") = 0,
         pyb::arg("recovery_mode") = "tolerate_torn_tail",
