@@ -1801,14 +1801,17 @@ PYBIND11_MODULE(_recmap, m) {
           .def(
               "records", [](pyb::handle self) { return NewScan(self, false); },
               "An iterator over the live records (the latest put of each id) "
-              "in "
-              "sequence order, as of the call; checksums verified.")
+              "in sequence order, as of the call; checksums verified. Until "
+              "it is exhausted or dropped it keeps the store from closing "
+              "(BufferError), as its records' views do.")
           .def("__iter__",
                [](pyb::handle self) { return NewScan(self, false); })
           .def(
               "log", [](pyb::handle self) { return NewScan(self, true); },
               "An iterator over every put and delete in the log (superseded "
-              "versions included), region by region; the cheapest full read.")
+              "versions included), region by region; the cheapest full read. "
+              "Until it is exhausted or dropped it keeps the store from "
+              "closing (BufferError), as its records' views do.")
           .def(
               "values",
               [](pyb::handle self) {
