@@ -1,5 +1,6 @@
 // recmap._recmap: the Python binding of recmap's public C++ API
-// (store/include/recmap/ only; nothing here reaches the internals).
+// (store/include/recmap/, and store/verify.h for verify(): nothing here
+// reaches the internals).
 //
 // Invariants
 // - Every value handed to Python points into the store's mapping: a
@@ -17,15 +18,20 @@
 //   than destroyed (their destructors would release the parent's region
 //   locks, which the child shares through the inherited file descriptions,
 //   and join helper threads that do not exist in the child).
+#define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <signal.h>
 #include <structmember.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,6 +45,7 @@
 #include "recmap/record.h"
 #include "recmap/store.h"
 #include "recmap/tailer.h"
+#include "verify.h"  // store/verify.h, through recmap_internal
 
 namespace recmap::python {
 namespace {
@@ -119,6 +126,22 @@ void Check(const absl::Status& s) {
 
 // ------------------------------------------------------------ the store
 
+// This process's id, cached: glibc does not cache getpid(), and a system
+// call per append (the fork check of every write) cost a fifth of an
+// append's time. A pthread_atfork child handler (registered at import)
+// refreshes it in every fork child, including os.fork() and
+// multiprocessing's.
+pid_t g_pid = 0;
+// The main thread's id (where Python runs signal handlers): taken at
+// import from threading.main_thread(), and in a fork child (whose only
+// thread, the one that forked, is Python's main thread from then on).
+unsigned long g_main_thread = 0;
+void RefreshPidInChild() {
+  g_pid = getpid();
+  g_main_thread = PyThread_get_thread_ident();
+}
+pid_t CurrentPid() { return g_pid; }
+
 // Something that must be destroyed before the C++ Store (a Writer or a
 // Tailer). Store.close() invalidates every live child first.
 class Child {
@@ -135,8 +158,11 @@ struct Core {
   Py_ssize_t exports = 0;  // live buffer exports of views into the mapping
   int busy = 0;            // calls running with the GIL released
   std::unordered_set<Child*> children;
+  // A log scan's record buffer, kept between scans so that each scan does
+  // not grow (and page-fault) a fresh one region after region.
+  std::vector<RecordView> spare_batch;
 
-  bool forked() const { return getpid() != pid; }
+  bool forked() const { return CurrentPid() != pid; }
 
   recmap::Store& Use() {
     if (!store) Raise(g_err.closed, "recmap store is closed: " + path);
@@ -148,7 +174,7 @@ struct Core {
       Raise(g_err.used_after_fork,
             "recmap store " + path + " was opened in process " +
                 std::to_string(pid) + " and cannot be written from process " +
-                std::to_string(getpid()) +
+                std::to_string(CurrentPid()) +
                 " (a fork child): open the store again in the child");
     }
     if (options.read_only) {
@@ -285,7 +311,45 @@ PyStructSequence_Desc g_record_desc = {
 PyTypeObject* g_record_type = nullptr;
 PyObject* g_type_names[4] = {};  // "zero", "put", "delete", "padding"
 
-PyObject* NewRecord(PyObject* owner, Core* core, const RecordView& r) {
+// A memoryview of `v`, which lies inside `base` (a memoryview whose
+// exporter is a _Span), sharing base's managed buffer: one allocation (the
+// memoryview) instead of three (_Span, managed buffer, memoryview) and no
+// buffer export per value. The view is set up as CPython's own slicing
+// does (memoryobject.c, init_slice/init_len): a 1-D unsigned-byte view with
+// its pointer, length and shape moved inside the parent's range. The
+// parent's export is released when its last view dies, so close() still
+// raises BufferError while any of them is alive.
+PyObject* SliceView(PyObject* base, std::string_view v) {
+  PyObject* mv = PyMemoryView_FromObject(base);
+  if (mv == nullptr) throw pyb::error_already_set();
+  Py_buffer& b = reinterpret_cast<PyMemoryViewObject*>(mv)->view;
+  if (!v.empty()) b.buf = const_cast<char*>(v.data());
+  b.len = static_cast<Py_ssize_t>(v.size());
+  b.shape[0] = b.len;
+  return mv;
+}
+
+// A new reference to a memoryview over [lo, hi) of the mapping: the parent
+// of the SliceViews of one scan batch.
+PyObject* NewBaseView(PyObject* owner, Core* core,
+                      const std::vector<RecordView>& batch) {
+  const char* lo = nullptr;
+  const char* hi = nullptr;
+  for (const RecordView& r : batch) {
+    if (r.value.empty()) continue;
+    if (lo == nullptr || r.value.data() < lo) lo = r.value.data();
+    const char* end = r.value.data() + r.value.size();
+    if (hi == nullptr || end > hi) hi = end;
+  }
+  return NewView(
+      owner, core,
+      lo == nullptr ? std::string_view() : std::string_view(lo, hi - lo));
+}
+
+// A Record of `r`; its value a view of its own (base == nullptr) or a
+// SliceView of `base`.
+PyObject* NewRecord(PyObject* owner, Core* core, const RecordView& r,
+                    PyObject* base = nullptr) {
   PyObject* rec = PyStructSequence_New(g_record_type);
   if (rec == nullptr) throw pyb::error_already_set();
   PyObject* id = PyLong_FromUnsignedLongLong(r.id);
@@ -297,7 +361,8 @@ PyObject* NewRecord(PyObject* owner, Core* core, const RecordView& r) {
   PyStructSequence_SET_ITEM(rec, 2, type);
   PyObject* value = nullptr;
   try {
-    value = NewView(owner, core, r.value);
+    value = base != nullptr ? SliceView(base, r.value)
+                            : NewView(owner, core, r.value);
   } catch (...) {
     Py_DECREF(rec);
     throw;
@@ -318,6 +383,11 @@ class InBuf {
  public:
   explicit InBuf(pyb::handle h) {
     PyObject* o = h.ptr();
+    if (PyBytes_CheckExact(o)) {  // immutable: no buffer export needed
+      sv_ = std::string_view(PyBytes_AS_STRING(o),
+                             static_cast<size_t>(PyBytes_GET_SIZE(o)));
+      return;
+    }
     if (PyUnicode_Check(o)) {
       Py_ssize_t n = 0;
       const char* s = PyUnicode_AsUTF8AndSize(o, &n);
@@ -352,6 +422,122 @@ auto MaybeWithoutGil(size_t bytes, F&& f) {
     return f();
   }
   return f();
+}
+
+// Ids as an array.array('Q') (one buffer, not a Python int per record).
+PyObject* g_array_type = nullptr;  // array.array
+
+PyObject* NewIdArray(const std::vector<uint64_t>& ids) {
+  static_assert(sizeof(unsigned long long) == sizeof(uint64_t));  // NOLINT
+  PyObject* a = PyObject_CallFunction(
+      g_array_type, "sy#", "Q",
+      ids.empty() ? "" : reinterpret_cast<const char*>(ids.data()),
+      static_cast<Py_ssize_t>(ids.size() * sizeof(uint64_t)));
+  if (a == nullptr) throw pyb::error_already_set();
+  return a;
+}
+
+// The buffers of up to kManyChunk items of an iterator, held (each item
+// referenced, each non-bytes buffer exported) so that their bytes stay put
+// while the GIL is released.
+constexpr size_t kManyChunk = 1024;
+
+class HeldChunk {
+ public:
+  HeldChunk() = default;
+  ~HeldChunk() { Clear(); }
+  HeldChunk(const HeldChunk&) = delete;
+  HeldChunk& operator=(const HeldChunk&) = delete;
+
+  // Takes the next items of `it`; false when the iterator was already
+  // exhausted. An item that is not a buffer (or the iterator failing) ends
+  // the chunk before it, the Python error kept in error() for the caller
+  // to raise once the items before it are written.
+  bool Fill(PyObject* it) {
+    Clear();
+    while (items_.size() < kManyChunk) {
+      PyObject* o = PyIter_Next(it);
+      if (o == nullptr) {
+        if (PyErr_Occurred())
+          error_ = std::make_unique<pyb::error_already_set>();
+        break;
+      }
+      try {
+        items_.emplace_back(o);  // deque: no move, block allocations
+      } catch (pyb::error_already_set& e) {
+        error_ = std::make_unique<pyb::error_already_set>(std::move(e));
+        break;
+      }
+      bytes_ += items_.back().in.view().size();
+    }
+    return !items_.empty() || error_ != nullptr;
+  }
+  // The error that ended the last Fill, if any (thrown by the caller).
+  std::unique_ptr<pyb::error_already_set> TakeError() {
+    return std::move(error_);
+  }
+  size_t size() const { return items_.size(); }
+  size_t bytes() const { return bytes_; }
+  std::string_view operator[](size_t i) const { return items_[i].in.view(); }
+  void Clear() {
+    items_.clear();
+    bytes_ = 0;
+  }
+
+ private:
+  struct InBufRef {
+    explicit InBufRef(PyObject* o)
+        : obj(pyb::reinterpret_steal<pyb::object>(o)), in(obj) {}
+    pyb::object obj;  // keeps the item alive (steals the reference)
+    InBuf in;
+  };
+  std::deque<InBufRef> items_;
+  size_t bytes_ = 0;
+  std::unique_ptr<pyb::error_already_set> error_;
+};
+
+// Appends every buffer `items` yields through `append(string_view) ->
+// StatusOr<uint64_t>`, chunk by chunk, the GIL released over each chunk's
+// C++ work (one release per chunk, not per record), and returns the ids
+// as an array('Q'). On an error the records before the failing one are
+// written (and published); the exception says how many.
+template <typename Append>
+PyObject* AppendMany(Core& core, pyb::handle items, Append&& append) {
+  PyObject* it = PyObject_GetIter(items.ptr());
+  if (it == nullptr) throw pyb::error_already_set();
+  pyb::object it_ref = pyb::reinterpret_steal<pyb::object>(it);
+  std::vector<uint64_t> ids;
+  Py_ssize_t hint = PyObject_LengthHint(items.ptr(), 0);
+  if (hint < 0) {
+    PyErr_Clear();
+    hint = 0;
+  }
+  ids.reserve(static_cast<size_t>(hint));
+  HeldChunk chunk;
+  while (chunk.Fill(it)) {
+    absl::Status st;
+    {
+      InUse in_use(core);
+      pyb::gil_scoped_release nogil;
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        absl::StatusOr<uint64_t> id = append(chunk[i]);
+        if (!id.ok()) {
+          st = id.status();
+          break;
+        }
+        ids.push_back(*id);
+      }
+    }
+    if (!st.ok()) {
+      Raise(ErrorFor(st), std::string(st.message()) + " (after " +
+                              std::to_string(ids.size()) +
+                              " records of the batch were appended)");
+    }
+    if (std::unique_ptr<pyb::error_already_set> e = chunk.TakeError()) {
+      throw std::move(*e);  // the items before the bad one are written
+    }
+  }
+  return NewIdArray(ids);
 }
 
 // -------------------------------------------------------------- Store
@@ -429,7 +615,7 @@ void OpenInto(Core& core, const std::string& path, const Options& o) {
   core.store = std::move(*s);
   core.path = path;
   core.options = o;
-  core.pid = getpid();
+  core.pid = CurrentPid();
 }
 
 std::unique_ptr<PyStore> OpenStore(const std::string& path, bool create,
@@ -477,48 +663,116 @@ void CloseStore(PyStore& ps) {
 class PyWriter : public Child {
  public:
   PyWriter(pyb::object store, std::unique_ptr<recmap::Writer> w)
-      : store_(std::move(store)), w_(std::move(w)) {
-    StoreOf(store_).core.children.insert(this);
+      : store_(std::move(store)),
+        core_(&StoreOf(store_).core),
+        w_(std::move(w)) {
+    core_->children.insert(this);
   }
   ~PyWriter() override {
     Invalidate();
-    StoreOf(store_).core.children.erase(this);
+    core_->children.erase(this);
   }
   void Invalidate() override {
     if (!w_) return;
-    if (StoreOf(store_).core.forked()) {
+    if (core_->forked()) {
       (void)w_.release();
     } else {
       w_.reset();
     }
   }
   recmap::Writer& Use() {
-    Core& c = StoreOf(store_).core;
-    c.UseForWrite();
+    core_->UseForWrite();
     if (!w_) Raise(g_err.closed, "recmap writer is closed");
     return *w_;
   }
   void Close() {
     Invalidate();
-    StoreOf(store_).core.children.erase(this);
+    core_->children.erase(this);
   }
   bool closed() const { return !w_; }
   int64_t region() const { return w_ ? w_->region() : -1; }
-  Core& core() { return StoreOf(store_).core; }
+  // The store's Core, cached: a pybind11 cast per call (a type-map lookup)
+  // was a tenth of an append's time. Valid while store_ is referenced.
+  Core& core() { return *core_; }
   bool in_use = false;
 
  private:
   pyb::object store_;
+  Core* core_;
   std::unique_ptr<recmap::Writer> w_;
 };
 
 // --------------------------------------------------------------- Tail
 
+// Ctrl-C during a tail wait: while the main thread waits in Tailer::Next,
+// SIGINT's handler is ours. It calls Tailer::RequestStop (async-signal-safe:
+// an atomic store and a FUTEX_WAKE), so the wait ends at once rather than
+// at the end of a slice, then chains to the handler it replaced (Python's,
+// which records the signal for PyErr_CheckSignals). The previous handler is
+// restored when the wait ends. Other threads never see Python signal
+// handlers run, so they wait in slices without it.
+std::atomic<Tailer*> g_waiting_tailer{nullptr};
+struct sigaction g_prev_sigint;
+
+void OnSigint(int sig, siginfo_t* info, void* ctx) {
+  if (Tailer* t = g_waiting_tailer.load(std::memory_order_acquire)) {
+    t->RequestStop();
+  }
+  if ((g_prev_sigint.sa_flags & SA_SIGINFO) != 0) {
+    if (g_prev_sigint.sa_sigaction != nullptr) {
+      g_prev_sigint.sa_sigaction(sig, info, ctx);
+    }
+  } else if (g_prev_sigint.sa_handler != SIG_IGN &&
+             g_prev_sigint.sa_handler != SIG_DFL) {
+    g_prev_sigint.sa_handler(sig);
+  }
+}
+
+bool OnMainThread() { return PyThread_get_thread_ident() == g_main_thread; }
+
+// Makes SIGINT stop `t`'s wait for the guard's lifetime (main thread only,
+// and only when SIGINT has a handler: with SIG_IGN or SIG_DFL the signal
+// does nothing or ends the process anyway). Construct and destroy with the
+// GIL held.
+class SigintStopsTailer {
+ public:
+  explicit SigintStopsTailer(Tailer* t) {
+    if (!OnMainThread()) return;
+    struct sigaction cur;
+    if (sigaction(SIGINT, nullptr, &cur) != 0) return;
+    const bool handled =
+        (cur.sa_flags & SA_SIGINFO) != 0 ||
+        (cur.sa_handler != SIG_IGN && cur.sa_handler != SIG_DFL);
+    if (!handled) return;
+    g_prev_sigint = cur;
+    g_waiting_tailer.store(t, std::memory_order_release);
+    struct sigaction ours = {};
+    ours.sa_sigaction = &OnSigint;
+    ours.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&ours.sa_mask);
+    active_ = sigaction(SIGINT, &ours, nullptr) == 0;
+    if (!active_) g_waiting_tailer.store(nullptr, std::memory_order_release);
+  }
+  ~SigintStopsTailer() {
+    if (!active_) return;
+    (void)sigaction(SIGINT, &g_prev_sigint, nullptr);
+    g_waiting_tailer.store(nullptr, std::memory_order_release);
+  }
+  SigintStopsTailer(const SigintStopsTailer&) = delete;
+  SigintStopsTailer& operator=(const SigintStopsTailer&) = delete;
+
+ private:
+  bool active_ = false;
+};
+
 class PyTail : public Child {
  public:
   PyTail(pyb::object store, std::unique_ptr<recmap::Tailer> t,
-         std::optional<double> timeout)
-      : store_(std::move(store)), t_(std::move(t)), timeout_(timeout) {
+         std::optional<double> timeout, const TailerOptions& options)
+      : store_(std::move(store)),
+        t_(std::move(t)),
+        timeout_(timeout),
+        options_(options) {
     StoreOf(store_).core.children.insert(this);
   }
   ~PyTail() override {
@@ -563,9 +817,22 @@ class PyTail : public Child {
       }
       absl::StatusOr<bool> got;
       {
+        SigintStopsTailer sigint_stops(t_.get());
         InUse in_use(c);
         pyb::gil_scoped_release nogil;
         got = t_->Next(&rec, wait);
+      }
+      if (t_->stop_requested()) {
+        // Ctrl-C stopped the wait (only OnSigint stops our tailers), or
+        // came just after it ended. A stopped Tailer stays stopped: resume
+        // a new one where this one was (past `rec` if it delivered one;
+        // views stay valid while the store is open), then let Python's
+        // handler run (KeyboardInterrupt).
+        ++interruptions_;
+        Restart(c);
+        if (!got.ok() && got.status().code() == absl::StatusCode::kCancelled) {
+          got = false;
+        }
       }
       if (!got.ok()) ThrowStatus(got.status());
       if (*got) {
@@ -582,6 +849,20 @@ class PyTail : public Child {
     if (r.is_none()) throw pyb::stop_iteration();
     return r;
   }
+  // Replaces the tailer with one resuming at its next sequence.
+  void Restart(Core& c) {
+    TailerOptions o = options_;
+    o.from_sequence = t_->next_sequence();
+    absl::StatusOr<std::unique_ptr<Tailer>> t;
+    {
+      recmap::Store& s = c.Use();
+      InUse in_use(c);
+      pyb::gil_scoped_release nogil;
+      t = Tailer::Create(s, o);
+    }
+    if (!t.ok()) ThrowStatus(t.status());
+    t_ = std::move(*t);
+  }
   uint64_t next_sequence() const { return t_ ? t_->next_sequence() : 0; }
   pyb::dict counters() const {
     pyb::dict d;
@@ -591,6 +872,7 @@ class PyTail : public Child {
     d["futex_waits"] = k.futex_waits;
     d["short_waits"] = k.short_waits;
     d["gaps_skipped"] = k.gaps_skipped;
+    d["interruptions"] = interruptions_;
     return d;
   }
 
@@ -599,22 +881,55 @@ class PyTail : public Child {
   std::unique_ptr<recmap::Tailer> t_;
   bool in_use_ = false;
   std::optional<double> timeout_;
+  TailerOptions options_;
+  uint64_t interruptions_ = 0;  // waits ended by Ctrl-C (RequestStop)
 };
 
 // ---------------------------------------------- scans (raw iterator type)
+
+// Appends region `r`'s puts and deletes to `out`, the GIL released; false
+// when the store has no region `r` (the end of a log scan). Counting the
+// regions up front would take Stats(), which walks the whole index.
+bool LoadRegion(Core& core, uint32_t r, std::vector<RecordView>* out) {
+  recmap::Store& store = core.Use();
+  absl::Status st;
+  {
+    InUse in_use(core);
+    pyb::gil_scoped_release nogil;
+    st = store.ForEachInRegion(r, [out](const RecordView& v) {
+      if (v.type == RecordType::kPut || v.type == RecordType::kDelete) {
+        out->push_back(v);
+      }
+      return true;
+    });
+  }
+  if (st.code() == absl::StatusCode::kInvalidArgument) return false;
+  Check(st);
+  return true;
+}
+
+// What a scan yields per record.
+enum class ScanYield : uint8_t { kRecord, kValue };
 
 struct ScanObject {
   PyObject_HEAD PyObject* owner;
   Core* core;
   std::vector<RecordView>* batch;
+  PyObject* base;  // the memoryview the batch's values are sliced from
   size_t pos;
   uint32_t next_region;  // log scans: the next region to load
   uint32_t regions;      // log scans: how many regions; live scans: 0
+  ScanYield yield;
 };
 
 void ScanDealloc(PyObject* self) {
   auto* s = reinterpret_cast<ScanObject*>(self);
+  // s->owner still references the store here, so s->core is alive.
+  if (s->batch->capacity() > s->core->spare_batch.capacity()) {
+    s->batch->swap(s->core->spare_batch);
+  }
   delete s->batch;
+  Py_XDECREF(s->base);
   Py_XDECREF(s->owner);
   Py_TYPE(self)->tp_free(self);
 }
@@ -622,36 +937,38 @@ void ScanDealloc(PyObject* self) {
 // Loads the next non-empty region of a log scan; false at the end.
 bool LoadNextRegion(ScanObject* s) {
   while (s->next_region < s->regions) {
-    uint32_t r = s->next_region++;
     s->batch->clear();
     s->pos = 0;
-    absl::Status st;
-    {
-      InUse in_use(*s->core);
-      recmap::Store& store = s->core->Use();
-      std::vector<RecordView>* out = s->batch;
-      pyb::gil_scoped_release nogil;
-      st = store.ForEachInRegion(r, [out](const RecordView& v) {
-        if (v.type == RecordType::kPut || v.type == RecordType::kDelete) {
-          out->push_back(v);
-        }
-        return true;
-      });
+    if (!LoadRegion(*s->core, s->next_region++, s->batch)) {
+      s->regions = s->next_region;  // no more regions
+      return false;
     }
-    if (!st.ok()) ThrowStatus(st);
     if (!s->batch->empty()) return true;
   }
   return false;
 }
+
+// Drops the scan's hold on the mapping (its base view's export), so that a
+// finished scan does not keep close() from succeeding.
+void ScanDropBase(ScanObject* s) { Py_CLEAR(s->base); }
 
 PyObject* ScanNext(PyObject* self) {
   auto* s = reinterpret_cast<ScanObject*>(self);
   try {
     if (!s->core->store) Raise(g_err.closed, "recmap store is closed");
     if (s->pos >= s->batch->size()) {
+      ScanDropBase(s);
       if (s->regions == 0 || !LoadNextRegion(s)) return nullptr;  // stop
     }
-    return NewRecord(s->owner, s->core, (*s->batch)[s->pos++]);
+    if (s->base == nullptr) s->base = NewBaseView(s->owner, s->core, *s->batch);
+    const RecordView& r = (*s->batch)[s->pos++];
+    PyObject* out = s->yield == ScanYield::kValue
+                        ? SliceView(s->base, r.value)
+                        : NewRecord(s->owner, s->core, r, s->base);
+    if (s->pos >= s->batch->size() && s->next_region >= s->regions) {
+      ScanDropBase(s);  // the last record: release the mapping now
+    }
+    return out;
   } catch (pyb::error_already_set& e) {
     e.restore();
     return nullptr;
@@ -674,16 +991,17 @@ void InitScanType() {
   if (PyType_Ready(&g_scan_type) < 0) throw pyb::error_already_set();
 }
 
-pyb::object NewScan(pyb::handle self, bool log) {
+pyb::object NewScan(pyb::handle self, bool log,
+                    ScanYield yield = ScanYield::kRecord) {
   PyStore& ps = StoreOf(self);
   Core& c = ps.core;
   recmap::Store& store = c.Use();
   auto batch = std::make_unique<std::vector<RecordView>>();
   uint32_t regions = 0;
   if (log) {
-    InUse in_use(c);
-    pyb::gil_scoped_release nogil;
-    regions = store.Stats().regions;
+    regions = UINT32_MAX;  // until ForEachInRegion says there is no more
+    batch->swap(c.spare_batch);
+    batch->clear();
   } else {
     absl::Status st;
     {
@@ -706,8 +1024,156 @@ pyb::object NewScan(pyb::handle self, bool log) {
   s->pos = 0;
   s->next_region = 0;
   s->regions = regions;
+  s->base = nullptr;
+  s->yield = yield;
   return pyb::reinterpret_steal<pyb::object>(reinterpret_cast<PyObject*>(s));
 }
+
+// -------------------------------------------------- column batches
+
+// An immutable column of `n` items of `T`: a bytes object to fill, and a
+// read-only memoryview of it cast to `format` (what Python sees).
+template <typename T>
+class Column {
+ public:
+  Column(size_t n, const char* format) {
+    bytes_ = pyb::reinterpret_steal<pyb::object>(PyBytes_FromStringAndSize(
+        nullptr, static_cast<Py_ssize_t>(n * sizeof(T))));
+    if (!bytes_) throw pyb::error_already_set();
+    PyObject* mv = PyMemoryView_FromObject(bytes_.ptr());
+    if (mv == nullptr) throw pyb::error_already_set();
+    view_ = pyb::reinterpret_steal<pyb::object>(mv).attr("cast")(format);
+  }
+  T* data() { return reinterpret_cast<T*>(PyBytes_AS_STRING(bytes_.ptr())); }
+  const T* data() const {
+    return reinterpret_cast<const T*>(PyBytes_AS_STRING(bytes_.ptr()));
+  }
+  const pyb::object& view() const { return view_; }
+
+ private:
+  pyb::object bytes_;
+  pyb::object view_;
+};
+
+// Records of one region as columns: no Python object per record unless
+// asked for (batch[i], values()).
+class PyBatch {
+ public:
+  PyBatch(PyObject* store, Core* core, const RecordView* recs, size_t n)
+      : n_(n),
+        ids_(n, "Q"),
+        sequences_(n, "Q"),
+        offsets_(n, "Q"),
+        lengths_(n, "Q"),
+        types_(n, "B") {
+    const char* lo = nullptr;
+    const char* hi = nullptr;
+    for (size_t i = 0; i < n; ++i) {
+      std::string_view v = recs[i].value;
+      if (v.empty()) continue;
+      if (lo == nullptr || v.data() < lo) lo = v.data();
+      if (hi == nullptr || v.data() + v.size() > hi) hi = v.data() + v.size();
+    }
+    data_ = pyb::reinterpret_steal<pyb::object>(NewView(
+        store, core,
+        lo == nullptr ? std::string_view() : std::string_view(lo, hi - lo)));
+    uint64_t* ids = ids_.data();
+    uint64_t* seqs = sequences_.data();
+    uint64_t* offs = offsets_.data();
+    uint64_t* lens = lengths_.data();
+    uint8_t* types = types_.data();
+    for (size_t i = 0; i < n; ++i) {
+      const RecordView& r = recs[i];
+      ids[i] = r.id;
+      seqs[i] = r.sequence;
+      lens[i] = r.value.size();
+      offs[i] =
+          r.value.empty() ? 0 : static_cast<uint64_t>(r.value.data() - lo);
+      types[i] = static_cast<uint8_t>(r.type);
+    }
+  }
+  size_t size() const { return n_; }
+  pyb::object Value(Py_ssize_t i) const {
+    const Py_ssize_t n = static_cast<Py_ssize_t>(n_);
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) {
+      throw pyb::index_error("RecordBatch index out of range");
+    }
+    return pyb::reinterpret_steal<pyb::object>(ValueAt(static_cast<size_t>(i)));
+  }
+  pyb::list Values() const {
+    pyb::list out(n_);
+    for (size_t i = 0; i < n_; ++i) {
+      PyList_SET_ITEM(out.ptr(), static_cast<Py_ssize_t>(i), ValueAt(i));
+    }
+    return out;
+  }
+  pyb::object ids() const { return ids_.view(); }
+  pyb::object sequences() const { return sequences_.view(); }
+  pyb::object offsets() const { return offsets_.view(); }
+  pyb::object lengths() const { return lengths_.view(); }
+  pyb::object types() const { return types_.view(); }
+  pyb::object data() const { return data_; }
+
+ private:
+  PyObject* ValueAt(size_t i) const {
+    const char* base = static_cast<const char*>(
+        reinterpret_cast<PyMemoryViewObject*>(data_.ptr())->view.buf);
+    return SliceView(data_.ptr(), std::string_view(base + offsets_.data()[i],
+                                                   lengths_.data()[i]));
+  }
+  size_t n_;
+  Column<uint64_t> ids_, sequences_, offsets_, lengths_;
+  Column<uint8_t> types_;
+  pyb::object data_;
+};
+
+// Store.log_batches(): the log region by region, max_records at a time.
+class PyBatchScan {
+ public:
+  PyBatchScan(pyb::object store, size_t max_records)
+      : store_(std::move(store)),
+        core_(&StoreOf(store_).core),
+        max_(max_records) {
+    if (max_ == 0) Raise(g_err.invalid_argument, "max_records must be > 0");
+    core_->Use();
+    recs_.swap(core_->spare_batch);
+    recs_.clear();
+  }
+  ~PyBatchScan() {
+    // store_ still references the store here, so core_ is alive.
+    if (recs_.capacity() > core_->spare_batch.capacity()) {
+      recs_.swap(core_->spare_batch);
+    }
+  }
+  PyBatchScan(const PyBatchScan&) = delete;
+  PyBatchScan& operator=(const PyBatchScan&) = delete;
+  std::unique_ptr<PyBatch> Next() {
+    while (pos_ >= recs_.size()) {
+      if (done_) throw pyb::stop_iteration();
+      recs_.clear();
+      pos_ = 0;
+      if (!LoadRegion(*core_, next_region_++, &recs_)) {
+        done_ = true;
+        throw pyb::stop_iteration();
+      }
+    }
+    core_->Use();
+    const size_t n = std::min(max_, recs_.size() - pos_);
+    auto b = std::make_unique<PyBatch>(store_.ptr(), core_, &recs_[pos_], n);
+    pos_ += n;
+    return b;
+  }
+
+ private:
+  pyb::object store_;
+  Core* core_;
+  size_t max_;
+  bool done_ = false;
+  uint32_t next_region_ = 0;
+  std::vector<RecordView> recs_;
+  size_t pos_ = 0;
+};
 
 // ------------------------------------------------------------- helpers
 
@@ -772,6 +1238,16 @@ pyb::dict RunCompaction(const std::string& path,
   }
   if (!r.ok()) ThrowStatus(r.status());
   return CompactionDict(*r);
+}
+
+VerifyReport RunVerify(const std::string& path) {
+  absl::StatusOr<VerifyReport> r;
+  {
+    pyb::gil_scoped_release nogil;
+    r = VerifyStore(path);
+  }
+  if (!r.ok()) ThrowStatus(r.status());
+  return std::move(*r);
 }
 
 PyObject* NewError(pyb::module_& m, const char* name, const char* doc,
@@ -930,6 +1406,16 @@ PYBIND11_MODULE(_recmap, m) {
                             "message).",
                             {g_err.error});
 
+  RefreshPidInChild();
+  g_main_thread = pyb::module_::import("threading")
+                      .attr("main_thread")()
+                      .attr("ident")
+                      .cast<unsigned long>();
+  if (pthread_atfork(nullptr, nullptr, &RefreshPidInChild) != 0) {
+    throw std::runtime_error("recmap: pthread_atfork failed");
+  }
+  g_array_type =
+      pyb::object(pyb::module_::import("array").attr("array")).release().ptr();
   InitSpanType();
   InitScanType();
   g_record_type = PyStructSequence_NewType(&g_record_desc);
@@ -960,6 +1446,21 @@ PYBIND11_MODULE(_recmap, m) {
               pyb::arg("data"),
               "Appends `data` (any buffer or str) under a new id and returns "
               "it.")
+          .def(
+              "append_many",
+              [](PyWriter& w, pyb::handle items) {
+                recmap::Writer& cw = w.Use();
+                Exclusive one_thread(w.in_use, "writer");
+                return pyb::reinterpret_steal<pyb::object>(AppendMany(
+                    w.core(), items,
+                    [&cw](std::string_view v) { return cw.Append(v); }));
+              },
+              pyb::arg("items"),
+              "Appends each buffer (or str) of the iterable `items` under a "
+              "new id, in order, and returns the ids as an array('Q'). Each "
+              "record is published as it is written; the GIL is released "
+              "once per 1,024 records rather than per call. On an error the "
+              "records before the failing one stay written.")
           .def(
               "put",
               [](PyWriter& w, uint64_t id, pyb::handle data) {
@@ -1010,6 +1511,72 @@ PYBIND11_MODULE(_recmap, m) {
         t.Close();
         return false;
       });
+
+  pyb::class_<VerifyIssue>(m, "VerifyIssue",
+                           "One problem found by verify(): where it is and "
+                           "what it is.")
+      .def_readonly("region", &VerifyIssue::region,
+                    "The region (-1: not about one region).")
+      .def_readonly("file_offset", &VerifyIssue::file_offset,
+                    "Where the problem starts in the file.")
+      .def_readonly("what", &VerifyIssue::what)
+      .def("__repr__", [](const VerifyIssue& i) {
+        return "<recmap.VerifyIssue region " + std::to_string(i.region) +
+               " offset " + std::to_string(i.file_offset) + ": " + i.what + ">";
+      });
+  pyb::class_<VerifyReport>(
+      m, "VerifyResult",
+      "What verify() found: counts, and the damage (`issues`); true when "
+      "clean. Torn tails (a writer killed mid-record) are normal after a "
+      "crash and are counted, not listed.")
+      .def_readonly("regions", &VerifyReport::regions)
+      .def_readonly("records", &VerifyReport::records,
+                    "Valid records: puts, deletes and padding records.")
+      .def_readonly("puts", &VerifyReport::puts)
+      .def_readonly("deletes", &VerifyReport::deletes)
+      .def_readonly("payload_bytes", &VerifyReport::payload_bytes)
+      .def_readonly("indexed_ids", &VerifyReport::indexed_ids,
+                    "Ids the index resolves.")
+      .def_readonly("torn_tails", &VerifyReport::torn_tails)
+      .def_readonly("writers_live", &VerifyReport::writers_live,
+                    "Checked beside live writers: the published part only, "
+                    "the index not checked.")
+      .def_readonly("issues", &VerifyReport::issues)
+      .def_property_readonly("clean", &VerifyReport::clean)
+      .def("__bool__", &VerifyReport::clean)
+      .def("__repr__", [](const VerifyReport& r) {
+        return "<recmap.VerifyResult " +
+               std::string(r.clean() ? "clean"
+                                     : std::to_string(r.issues.size()) +
+                                           " problems") +
+               ": " + std::to_string(r.regions) + " regions, " +
+               std::to_string(r.puts) + " puts, " + std::to_string(r.deletes) +
+               " deletes, " + std::to_string(r.indexed_ids) + " ids indexed>";
+      });
+
+  pyb::class_<PyBatch>(
+      m, "RecordBatch",
+      "Up to max_records records of one region (Store.log_batches()), as "
+      "columns: ids, sequences, types (read-only memoryviews of format 'Q', "
+      "and 'B' with 1 = put, 2 = delete; np.asarray() takes them without a "
+      "copy), and each value's offset and length inside `data`, a "
+      "read-only memoryview of the mapping (no copy). len(batch) records; "
+      "batch[i] and values() give values as memoryviews. The batch keeps the "
+      "store from closing while it (or a view of it) is alive.")
+      .def_property_readonly("ids", &PyBatch::ids)
+      .def_property_readonly("sequences", &PyBatch::sequences)
+      .def_property_readonly("types", &PyBatch::types)
+      .def_property_readonly("offsets", &PyBatch::offsets)
+      .def_property_readonly("lengths", &PyBatch::lengths)
+      .def_property_readonly("data", &PyBatch::data)
+      .def("__len__", &PyBatch::size)
+      .def("__getitem__", &PyBatch::Value)
+      .def("values", &PyBatch::Values,
+           "Every value of the batch, as a list of read-only memoryviews.");
+
+  pyb::class_<PyBatchScan>(m, "_BatchScan")
+      .def("__iter__", [](pyb::object self) { return self; })
+      .def("__next__", &PyBatchScan::Next);
 
   auto store_cls =
       pyb::class_<PyStore>(m, "Store",
@@ -1115,6 +1682,18 @@ PYBIND11_MODULE(_recmap, m) {
               "Appends `data` under a new id (its sequence number) and returns "
               "the id. For parallel appends from threads use writer().")
           .def(
+              "append_many",
+              [](PyStore& ps, pyb::handle items) {
+                recmap::Store& st = ps.core.UseForWrite();
+                return pyb::reinterpret_steal<pyb::object>(AppendMany(
+                    ps.core, items,
+                    [&st](std::string_view v) { return st.Append(v); }));
+              },
+              pyb::arg("items"),
+              "Appends each buffer (or str) of the iterable `items` under a "
+              "new id, in order, and returns the ids as an array('Q') (as "
+              "Writer.append_many).")
+          .def(
               "delete",
               [](PyStore& ps, uint64_t id) {
                 Check(ps.core.UseForWrite().Delete(id));
@@ -1206,7 +1785,8 @@ PYBIND11_MODULE(_recmap, m) {
                   t = Tailer::Create(s, o);
                 }
                 if (!t.ok()) ThrowStatus(t.status());
-                return std::make_unique<PyTail>(self, std::move(*t), timeout);
+                return std::make_unique<PyTail>(self, std::move(*t), timeout,
+                                                o);
               },
               pyb::arg("from_sequence") = pyb::none(),
               pyb::arg("timeout") = pyb::none(),
@@ -1221,14 +1801,41 @@ PYBIND11_MODULE(_recmap, m) {
           .def(
               "records", [](pyb::handle self) { return NewScan(self, false); },
               "An iterator over the live records (the latest put of each id) "
-              "in "
-              "sequence order, as of the call; checksums verified.")
+              "in sequence order, as of the call; checksums verified. Until "
+              "it is exhausted or dropped it keeps the store from closing "
+              "(BufferError), as its records' views do.")
           .def("__iter__",
                [](pyb::handle self) { return NewScan(self, false); })
           .def(
               "log", [](pyb::handle self) { return NewScan(self, true); },
               "An iterator over every put and delete in the log (superseded "
-              "versions included), region by region; the cheapest full read.")
+              "versions included), region by region; the cheapest full read. "
+              "Until it is exhausted or dropped it keeps the store from "
+              "closing (BufferError), as its records' views do.")
+          .def(
+              "values",
+              [](pyb::handle self) {
+                return NewScan(self, false, ScanYield::kValue);
+              },
+              "An iterator over the values of the live records (as "
+              "records(), yielding only each value: a read-only memoryview).")
+          .def(
+              "log_values",
+              [](pyb::handle self) {
+                return NewScan(self, true, ScanYield::kValue);
+              },
+              "An iterator over the values of every put and delete in the "
+              "log (as log(), yielding only each value: a read-only "
+              "memoryview; empty for a delete).")
+          .def(
+              "log_batches",
+              [](pyb::object self, size_t max_records) {
+                return std::make_unique<PyBatchScan>(self, max_records);
+              },
+              pyb::arg("max_records") = 65536,
+              "An iterator over the log (as log()) in RecordBatch columns of "
+              "up to `max_records` records of one region each: no Python "
+              "object per record.")
           .def(
               "stats",
               [](PyStore& ps) {
@@ -1246,33 +1853,15 @@ PYBIND11_MODULE(_recmap, m) {
           .def(
               "verify",
               [](PyStore& ps) {
-                recmap::Store& s = ps.core.Use();
-                uint64_t puts = 0, deletes = 0, bytes = 0;
-                absl::Status st;
-                {
-                  InUse in_use(ps.core);
-                  pyb::gil_scoped_release nogil;
-                  st = s.ForEachRecord([&](const RecordView& v) {
-                    if (v.type == RecordType::kPut) ++puts;
-                    if (v.type == RecordType::kDelete) ++deletes;
-                    bytes += v.value.size();
-                    return true;
-                  });
-                  if (st.ok()) {
-                    st = s.ForEachLive([](const RecordView&) { return true; });
-                  }
-                }
-                Check(st);  // DataLoss names the damaged offset
-                pyb::dict d;
-                d["records"] = puts + deletes;
-                d["puts"] = puts;
-                d["deletes"] = deletes;
-                d["payload_bytes"] = bytes;
-                return d;
+                ps.core.Use();
+                return RunVerify(ps.core.path);
               },
-              "Reads every record of the log and the live index, verifying "
-              "checksums; raises DataLoss (naming the offset) on damage, else "
-              "returns counts.")
+              "Checks the store's file as `recmap verify` does (every "
+              "region header, every record's checksum, the durable and "
+              "committed tails, sequence uniqueness, the index) through a "
+              "read-only handle of its own, never modifying the file. "
+              "Returns a VerifyResult (true when clean); damage is reported "
+              "in its `issues`, not raised.")
           .def(
               "compact",
               [](PyStore& ps, uint64_t region_size) {
@@ -1349,7 +1938,8 @@ PYBIND11_MODULE(_recmap, m) {
   AddFastMethod(store_cls, &g_getitem_def);
   AddFastMethod(writer_cls, &g_append_def);
   // help() and reprs name the package, not the extension.
-  for (const char* cls : {"Store", "Writer", "Tail"}) {
+  for (const char* cls : {"Store", "Writer", "Tail", "RecordBatch",
+                          "VerifyResult", "VerifyIssue"}) {
     m.attr(cls).attr("__module__") = "recmap";
   }
 
@@ -1362,6 +1952,10 @@ PYBIND11_MODULE(_recmap, m) {
         "persist_index_min_records, persist_index_in_background, "
         "persist_index_background_min_records, scan_verify_thread_min_bytes, "
         "verify_checksums_on_read. Returns a Store (a context manager).");
+  m.def("verify", &RunVerify, pyb::arg("path"),
+        "Checks the store at `path` without modifying it (as `recmap "
+        "verify`); returns a VerifyResult. Raises what open() raises for a "
+        "file that is not a store at all.");
   m.def("compact", &RunCompaction, pyb::arg("path"),
         pyb::arg("output") = pyb::none(), pyb::arg("region_size") = 0,
         pyb::arg("recovery_mode") = "tolerate_torn_tail",

@@ -84,7 +84,8 @@ def main(path):
     assert len(doomed_ids) > 1000
     for rid in doomed_ids:
         assert bytes(psd.store.get(rid)) == b"doomed %d" % (rid - 1_000_000)
-    psd.store.verify()
+    report = psd.store.verify()
+    assert report.clean, report.issues
     print(f"after kill -9: 41 records intact, the killed writer's "
           f"{len(doomed_ids)} published records intact, none torn")
     psd.cleanup()

@@ -27,20 +27,25 @@ from ._recmap import (  # noqa: F401
     NotFound,
     PermissionDenied,
     Record,
+    RecordBatch,
     ReadOnly,
     ResourceExhausted,
     Store,
     Tail,
     UsedAfterFork,
+    VerifyIssue,
+    VerifyResult,
     Writer,
     compact,
     open,
+    verify,
 )
 
 __all__ = [
     "AlreadyExists", "Busy", "Closed", "DataLoss", "Error",
     "FailedPrecondition", "Internal", "InvalidArgument", "NotFound",
-    "PermissionDenied", "Record", "ReadOnly", "ResourceExhausted", "Store",
-    "Tail", "UsedAfterFork", "Writer", "compact", "open",
+    "PermissionDenied", "Record", "RecordBatch", "ReadOnly",
+    "ResourceExhausted", "Store", "Tail", "UsedAfterFork", "VerifyIssue",
+    "VerifyResult", "Writer", "compact", "open", "verify",
 ]
 __version__ = "0.1.0"
