@@ -126,27 +126,35 @@ bool StoreRep::IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
   };
   bool full = false;
   uint64_t n = 0;
+  // The end of the last record upserted: the batch covers the log to here.
+  uint64_t end = *from;
   w.BeginUpdate(i);
   ScanResult res = ScanRegion(
       refs[i], *from, to, false, [&](const ScannedRecord& rec) -> bool {
-        g.fill += RecordSize(rec.header.length);
         if (rec.header.type != RecordType::kPadding) {
+          const uint64_t id = rec.header.id, seq = rec.header.sequence;
+          if (!w.Upsert(id, Pack(i, rec.offset),
+                        [&](uint64_t old) { return older(old, id, seq); })) {
+            // No empty slot (the entry count understated the table): this
+            // record stays uncovered, the batch ends before it.
+            full = true;
+            return false;
+          }
           g.records++;
           g.payload_bytes += rec.header.length;
-          const uint64_t id = rec.header.id, seq = rec.header.sequence;
-          w.Upsert(id, Pack(i, rec.offset),
-                   [&](uint64_t old) { return older(old, id, seq); });
         }
+        g.fill += RecordSize(rec.header.length);
+        end = rec.offset + RecordSize(rec.header.length);
         full = !w.HasRoom(1);
         return !full && ++n < kBatchRecords &&
                !(n % 4096 == 0 && stop.load(std::memory_order_acquire));
       });
   w.RaiseMaxSequence(res.max_sequence);
-  g.tail = res.end;
+  g.tail = end;
   w.SetRegion(i, g);
   w.EndUpdate();
-  const bool progress = res.end > *from;
-  *from = res.end;
+  const bool progress = end > *from;
+  *from = end;
   if (full) {
     absl::Status g = w.Grow(OffsetIndex::SlotsFor(2 * w.entries()),
                             w.region_capacity(), &stop);
@@ -157,7 +165,7 @@ bool StoreRep::IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
   }
   // Damage before `to` ends the coverage of this region there: the
   // open-time scan reports it.
-  return progress && (res.stopped || res.end >= to);
+  return progress && (res.stopped || end >= to);
 }
 
 void StoreRep::PersistIndexPass(const std::atomic<bool>& stop, bool to_tail) {

@@ -269,7 +269,11 @@ PersistedIndexWriter::Open(const std::string& path,
   if (absl::Status s = w->Map(fd, size); !s.ok()) return s;
   if ((h.state & kIndexStateUpdating) != 0) {
     // Left by a batch cut short: its pages are what it wrote, their sums
-    // may not be.
+    // and the header's entry count (written at the end of a batch) may not
+    // be.
+    w->entries_ = 0;
+    for (uint64_t i = 0; i < w->slots_; ++i)
+      w->entries_ += LoadLocation(w->slots_base_ + i * kIndexSlotSize) != 0;
     w->SumAllPages();
     w->WriteHeader(0, 0);
   }
@@ -338,9 +342,12 @@ absl::Status PersistedIndexWriter::Grow(uint64_t slots,
     }
     const char* p = slots_base_ + i * kIndexSlotSize;
     const uint64_t loc = LoadLocation(p);
-    if (loc != 0)
-      g.Upsert(*reinterpret_cast<const uint64_t*>(p), loc,
-               [](uint64_t) { return false; });
+    if (loc != 0 && !g.Upsert(*reinterpret_cast<const uint64_t*>(p), loc,
+                              [](uint64_t) { return false; })) {
+      ::unlink(g.path_.c_str());
+      return absl::InternalError(
+          absl::StrCat(path_, ": more entries than the grown table holds"));
+    }
   }
   for (uint32_t i = 0; i < regions_.size(); ++i) g.SetRegion(i, regions_[i]);
   g.RaiseMaxSequence(max_sequence_);

@@ -180,11 +180,12 @@ class PersistedIndexWriter {
   void BeginUpdate(uint32_t region);
   // Stores `location` (non-zero) for `id`: a new id takes an empty slot
   // (the caller checked HasRoom); a known one is replaced only if
-  // newer(old_location) says so.
+  // newer(old_location) says so. False, storing nothing, if `id` is new and
+  // no slot is empty (the caller grows the table).
   template <typename Newer>
-  void Upsert(uint64_t id, uint64_t location, Newer&& newer) {
+  bool Upsert(uint64_t id, uint64_t location, Newer&& newer) {
     uint64_t i = IndexHome(IndexHash(id), slots_);
-    while (true) {
+    for (uint64_t n = 0; n < slots_; ++n) {
       char* p = slots_base_ + i * kIndexSlotSize;
       const uint64_t old = LoadLocation(p);
       if (old == 0) {
@@ -192,17 +193,18 @@ class PersistedIndexWriter {
         StoreLocation(p, location);
         ++entries_;
         MarkDirty(p);
-        return;
+        return true;
       }
       if (*reinterpret_cast<const uint64_t*>(p) == id) {
         if (old != location && newer(old)) {
           StoreLocation(p, location);
           MarkDirty(p);
         }
-        return;
+        return true;
       }
       if (++i == slots_) i = 0;
     }
+    return false;
   }
   // Region entry `i` (< region_capacity()); regions past the last one set
   // before read as covering nothing.

@@ -414,10 +414,26 @@ TEST_CASE("persisted index: the writer upserts, grows and survives a cut batch",
   CHECK((*cut)->regions()[0].tail == 8192 + 64);
   auto again = PersistedIndexWriter::Open(path, uuid, 65536);
   REQUIRE(again.ok());
+  // The cut batch's insert is counted again (the header's count was not).
+  CHECK((*again)->entries() == put + 1);
   auto repaired = PersistedIndex::Load(path, uuid, 65536);
   REQUIRE(repaired.ok());
   CHECK_FALSE((*repaired)->was_updating());
   CHECK((*repaired)->Find(5) == 50);
+  // A table with no empty slot left refuses a new id instead of probing
+  // for ever.
+  {
+    auto tiny =
+        PersistedIndexWriter::Create(dir.File("tiny.idx"), uuid, 65536, 64, 1);
+    REQUIRE(tiny.ok());
+    (*tiny)->BeginUpdate(0);
+    uint64_t stored = 0;
+    for (uint64_t id = 1; id <= 100; ++id)
+      stored += (*tiny)->Upsert(id, id, [](uint64_t) { return true; });
+    CHECK(stored == 64);
+    CHECK((*tiny)->Upsert(7, 700, [](uint64_t) { return true; }));
+    (*tiny)->EndUpdate();
+  }
   // Another store's uuid or region size: rejected.
   std::array<uint8_t, 16> other = uuid;
   other[0] ^= 1;
