@@ -28,7 +28,7 @@ rc=0
 if [[ "${BENCH_LATENCY_ONLY:-0}" != 1 ]]; then
   "$bench" --json --dir "$dir" "$@" > "$json" || rc=$?
 fi
-# Tail latency per wait strategy (recmap_latency_bench, ~40 s): its table
+# Tail latency per wait strategy (recmap_latency_bench, ~80 s): its table
 # on stdout, its JSON lines appended to the results, its histogram plotted.
 lat="$build/bench/recmap_latency_bench"
 if [[ -x "$lat" ]]; then
