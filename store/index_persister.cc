@@ -103,6 +103,13 @@ bool StoreRep::OpenIndexWriter(const std::vector<RegionRef>& refs,
   return true;
 }
 
+bool StoreRep::GrowIndex(uint64_t slots, uint32_t region_capacity,
+                         const std::atomic<bool>& stop) {
+  absl::Status s = index_writer_->Grow(slots, region_capacity, &stop);
+  if (!s.ok() && !absl::IsCancelled(s)) IndexFailed(s);
+  return s.ok();
+}
+
 bool StoreRep::IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
                                 uint64_t epoch, uint64_t to,
                                 const std::atomic<bool>& stop, uint64_t* from) {
@@ -155,14 +162,9 @@ bool StoreRep::IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
   w.EndUpdate();
   const bool progress = end > *from;
   *from = end;
-  if (full) {
-    absl::Status g = w.Grow(OffsetIndex::SlotsFor(2 * w.entries()),
-                            w.region_capacity(), &stop);
-    if (!g.ok()) {
-      if (!absl::IsCancelled(g)) IndexFailed(g);
-      return false;
-    }
-  }
+  if (full && !GrowIndex(OffsetIndex::SlotsFor(2 * w.entries()),
+                         w.region_capacity(), stop))
+    return false;
   // Damage before `to` ends the coverage of this region there: the
   // open-time scan reports it.
   return progress && (res.stopped || end >= to);
@@ -205,11 +207,10 @@ void StoreRep::PersistIndexPass(const std::atomic<bool>& stop, bool to_tail) {
     // once the one before it has an entry.
     if (i > w.regions().size()) return;
     if (i >= w.region_capacity() &&
-        !w.Grow(w.slots(),
-                std::max<uint32_t>(2 * w.region_capacity(),
-                                   static_cast<uint32_t>(n)),
-                &stop)
-             .ok())
+        !GrowIndex(w.slots(),
+                   std::max<uint32_t>(2 * w.region_capacity(),
+                                      static_cast<uint32_t>(n)),
+                   stop))
       return;
     const bool known = i < w.regions().size();
     uint64_t from = known ? w.regions()[i].tail : kRegionDataOffset;

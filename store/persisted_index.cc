@@ -111,6 +111,12 @@ absl::Status Validate(const std::string& path, const char* p, uint64_t size,
   return absl::OkStatus();
 }
 
+// Closes a descriptor when it goes out of scope.
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
 // Opens `path`; NotFound if there is none.
 absl::Status OpenIndexFile(const std::string& path, int flags, int* fd) {
   absl::Status s = io::Open(path, flags | O_CLOEXEC, 0644, fd);
@@ -222,16 +228,30 @@ PersistedIndexWriter::~PersistedIndexWriter() {
   if (map_ != nullptr) ::munmap(map_, size_);
 }
 
+std::unique_ptr<PersistedIndexWriter> PersistedIndexWriter::New(
+    const std::string& path, const std::array<uint8_t, 16>& uuid,
+    uint64_t region_size) {
+  std::unique_ptr<PersistedIndexWriter> w(new PersistedIndexWriter());
+  w->path_ = path;
+  w->uuid_ = uuid;
+  w->region_size_ = region_size;
+  return w;
+}
+
 absl::Status PersistedIndexWriter::Map(int fd, uint64_t size) {
+  void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path_);
+  return Adopt(fd, static_cast<char*>(m), size);
+}
+
+absl::Status PersistedIndexWriter::Adopt(int fd, char* map, uint64_t size) {
+  if (map_ != nullptr && map_ != map) ::munmap(map_, size_);
+  map_ = map;
+  size_ = size;
   struct stat st;
   if (::fstat(fd, &st) != 0) return io::ErrnoStatus(errno, "fstat", path_);
   dev_ = st.st_dev;
   ino_ = st.st_ino;
-  void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path_);
-  if (map_ != nullptr) ::munmap(map_, size_);
-  map_ = static_cast<char*>(m);
-  size_ = size;
   const IndexLayout l = IndexLayout::For(region_capacity_, slots_);
   slots_base_ = map_ + l.slot_offset();
   dirty_.assign((size / kIndexPageSize + 63) / 64, 0);
@@ -244,14 +264,8 @@ PersistedIndexWriter::Open(const std::string& path,
                            uint64_t region_size) {
   int fd = -1;
   if (absl::Status s = OpenIndexFile(path, O_RDWR, &fd); !s.ok()) return s;
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  std::unique_ptr<PersistedIndexWriter> w(new PersistedIndexWriter());
-  w->path_ = path;
-  w->uuid_ = uuid;
-  w->region_size_ = region_size;
+  FdCloser closer{fd};
+  std::unique_ptr<PersistedIndexWriter> w = New(path, uuid, region_size);
   char* m = nullptr;
   uint64_t size = 0;
   if (absl::Status s = MapFile(path, fd, true, &m, &size); !s.ok()) return s;
@@ -266,7 +280,8 @@ PersistedIndexWriter::Open(const std::string& path,
   w->entries_ = h.entries;
   w->max_sequence_ = h.max_sequence;
   w->region_capacity_ = h.region_capacity;
-  if (absl::Status s = w->Map(fd, size); !s.ok()) return s;
+  // The mapping just validated is the one written through.
+  if (absl::Status s = w->Adopt(fd, m, size); !s.ok()) return s;
   if ((h.state & kIndexStateUpdating) != 0) {
     // Left by a batch cut short: its pages are what it wrote, their sums
     // and the header's entry count (written at the end of a batch) may not
@@ -293,14 +308,8 @@ PersistedIndexWriter::Create(const std::string& path,
           io::Open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644, &fd);
       !s.ok())
     return s;
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  std::unique_ptr<PersistedIndexWriter> w(new PersistedIndexWriter());
-  w->path_ = path;
-  w->uuid_ = uuid;
-  w->region_size_ = region_size;
+  FdCloser closer{fd};
+  std::unique_ptr<PersistedIndexWriter> w = New(path, uuid, region_size);
   w->slots_ = slots;
   w->region_capacity_ = region_capacity;
   // Every block allocated before a byte is stored through the mapping.

@@ -231,7 +231,14 @@ class PersistedIndexWriter {
     const uint64_t page = static_cast<uint64_t>(p - map_) / kIndexPageSize;
     dirty_[page / 64] |= uint64_t{1} << (page % 64);
   }
+  // A writer of `path` with no file mapped yet.
+  static std::unique_ptr<PersistedIndexWriter> New(
+      const std::string& path, const std::array<uint8_t, 16>& uuid,
+      uint64_t region_size);
+  // Maps `size` bytes of the file open at `fd` (writable, shared), or takes
+  // `map`, such a mapping, as this writer's, replacing any earlier one.
   [[nodiscard]] absl::Status Map(int fd, uint64_t size);
+  [[nodiscard]] absl::Status Adopt(int fd, char* map, uint64_t size);
   void WriteHeader(uint32_t state, uint32_t updating_region);
   void SumAllPages();
 

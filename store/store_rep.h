@@ -431,6 +431,10 @@ class StoreRep {
   // if neither could be done), and one batch of region i's records from
   // *from towards `to` (false when the region's coverage cannot go on).
   bool OpenIndexWriter(const std::vector<RegionRef>& refs, uint64_t log_bytes);
+  // Grows the index file (PersistedIndexWriter::Grow); a failure other
+  // than a stop goes to IndexFailed. False unless it grew.
+  bool GrowIndex(uint64_t slots, uint32_t region_capacity,
+                 const std::atomic<bool>& stop);
   bool IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
                         uint64_t epoch, uint64_t to,
                         const std::atomic<bool>& stop, uint64_t* from);
