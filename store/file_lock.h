@@ -9,24 +9,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "format.h"
 
 namespace recmap {
 
-inline constexpr uint64_t kLockBase = uint64_t{1} << 62;
-// Held exclusively while a writable handle recovers the file at open.
-inline constexpr uint64_t kLockRecovery = kLockBase + 0;
-// Held exclusively while the file grows by a region.
-inline constexpr uint64_t kLockGrowth = kLockBase + 1;
-// Every writable handle holds it shared; exclusive means "no writer is open".
-inline constexpr uint64_t kLockWriters = kLockBase + 2;
-// Held exclusively by compaction while it copies the store.
-inline constexpr uint64_t kLockCompaction = kLockBase + 3;
-// Held exclusively while a handle writes the persisted index file in the
-// background (index_persister.cc): one writer of the file at a time.
-inline constexpr uint64_t kLockIndex = kLockBase + 4;
-// Region i is owned by whoever holds kLockRegionBase + i exclusively.
-inline constexpr uint64_t kLockRegionBase = kLockBase + 4096;
-
+// The lock bytes (kLock*) are part of the format: format.h.
 enum class LockKind { kShared, kExclusive };
 
 // Takes the lock without waiting. Returns true if taken, false if another

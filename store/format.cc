@@ -21,42 +21,20 @@ extern "C" unsigned long long XXH3_64bits_withSeed_dispatch(
 #include "coding.h"
 
 namespace recmap {
-namespace {
-
-// Field offsets in the file header; see docs/FORMAT.md.
-constexpr size_t kFhMagic = 0;
-constexpr size_t kFhVersion = 8;
-constexpr size_t kFhFlags = 12;
-constexpr size_t kFhUuid = 16;
-constexpr size_t kFhRegionSize = 32;
-constexpr size_t kFhFirstRegion = 40;
-constexpr size_t kFhCreated = 48;
-constexpr size_t kFhReserved = 56;
-constexpr size_t kFhChecksum = 64;
-
-// Field offsets in the region header.
-constexpr size_t kRhMagic = 0;
-constexpr size_t kRhIndex = 4;
-constexpr size_t kRhEpoch = 8;
-constexpr size_t kRhRegionSize = 16;
-constexpr size_t kRhUuid = 24;
-constexpr size_t kRhChecksum = 40;
-
-}  // namespace
 
 uint64_t HeaderChecksum(const char* p, size_t n) { return XXH3_64bits(p, n); }
 
 void FileHeader::EncodeTo(char* dst) const {
   std::memset(dst, 0, kEncodedSize);
-  std::memcpy(dst + kFhMagic, kFileMagic, sizeof(kFileMagic));
-  EncodeFixed32(dst + kFhVersion, format_version);
-  EncodeFixed32(dst + kFhFlags, flags);
-  std::memcpy(dst + kFhUuid, uuid.data(), uuid.size());
-  EncodeFixed64(dst + kFhRegionSize, region_size);
-  EncodeFixed64(dst + kFhFirstRegion, first_region_offset);
-  EncodeFixed64(dst + kFhCreated, created_unix_nanos);
-  EncodeFixed64(dst + kFhReserved, 0);
-  EncodeFixed64(dst + kFhChecksum, HeaderChecksum(dst, kFhChecksum));
+  std::memcpy(dst + kMagicOffset, kFileMagic, sizeof(kFileMagic));
+  EncodeFixed32(dst + kVersionOffset, format_version);
+  EncodeFixed32(dst + kFlagsOffset, flags);
+  std::memcpy(dst + kUuidOffset, uuid.data(), uuid.size());
+  EncodeFixed64(dst + kRegionSizeOffset, region_size);
+  EncodeFixed64(dst + kFirstRegionFieldOffset, first_region_offset);
+  EncodeFixed64(dst + kCreatedOffset, created_unix_nanos);
+  EncodeFixed64(dst + kReservedOffset, 0);
+  EncodeFixed64(dst + kChecksumOffset, HeaderChecksum(dst, kChecksumOffset));
 }
 
 absl::Status FileHeader::DecodeFrom(const char* src, size_t size) {
@@ -86,7 +64,7 @@ absl::Status FileHeader::DecodeFrom(const char* src, size_t size) {
   if (format_version == 0) {
     return absl::DataLossError("file header: format version 0 at offset 8");
   }
-  if (checksum != HeaderChecksum(src, kFhChecksum)) {
+  if (checksum != HeaderChecksum(src, kChecksumOffset)) {
     return absl::DataLossError("file header checksum mismatch at offset 64");
   }
   if (flags != 0) {
@@ -111,12 +89,12 @@ absl::Status FileHeader::DecodeFrom(const char* src, size_t size) {
 
 void RegionHeader::EncodeTo(char* dst) const {
   std::memset(dst, 0, kEncodedSize);
-  EncodeFixed32(dst + kRhMagic, kRegionMagic);
-  EncodeFixed32(dst + kRhIndex, index);
-  EncodeFixed64(dst + kRhEpoch, epoch);
-  EncodeFixed64(dst + kRhRegionSize, region_size);
-  std::memcpy(dst + kRhUuid, file_uuid.data(), file_uuid.size());
-  EncodeFixed64(dst + kRhChecksum, HeaderChecksum(dst, kRhChecksum));
+  EncodeFixed32(dst + kMagicOffset, kRegionMagic);
+  EncodeFixed32(dst + kIndexOffset, index);
+  EncodeFixed64(dst + kEpochOffset, epoch);
+  EncodeFixed64(dst + kRegionSizeOffset, region_size);
+  std::memcpy(dst + kUuidOffset, file_uuid.data(), file_uuid.size());
+  EncodeFixed64(dst + kChecksumOffset, HeaderChecksum(dst, kChecksumOffset));
 }
 
 absl::Status RegionHeader::DecodeFrom(const char* src, size_t size) {
@@ -131,7 +109,7 @@ absl::Status RegionHeader::DecodeFrom(const char* src, size_t size) {
   if (magic != kRegionMagic) {
     return absl::DataLossError("region header: wrong magic");
   }
-  if (checksum != HeaderChecksum(src, kRhChecksum)) {
+  if (checksum != HeaderChecksum(src, kChecksumOffset)) {
     return absl::DataLossError("region header: checksum mismatch");
   }
   if (epoch == 0) return absl::DataLossError("region header: epoch 0");

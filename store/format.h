@@ -6,13 +6,22 @@
 //   region := region_header_page region_state_page record* zero*
 //   record := record_header payload padding          (8-byte aligned)
 //
-// All integers are little-endian. Structs are encoded with EncodeTo and
-// decoded with DecodeFrom over explicit byte spans; nothing is ever
-// reinterpret_cast over mapped bytes.
+// All integers are little-endian. Headers and records are encoded with
+// EncodeTo and decoded with DecodeFrom (or coding.h's DecodeFixed*) over
+// explicit byte spans. The one exception is the live coordination words:
+// the shared page's (kShared*) and each region state page's (kState*) are
+// read and written in place by every process that has the store open, at
+// once, so they are accessed as std::atomic_ref over the mapping through
+// MappedWord64/MappedWord32 below -- the only place mapped bytes are cast.
+// Their offsets are multiples of their size inside page-aligned pages, so
+// the casts are aligned; atomic_ref on these lock-free widths is
+// address-free, hence valid across processes. The index file's slot words
+// are the same case (index_format.h).
 #ifndef RECMAP_STORE_FORMAT_H_
 #define RECMAP_STORE_FORMAT_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -41,10 +50,33 @@ inline constexpr uint64_t kMinRegionSize = 4 * kPageSize;      // 16 KiB
 inline constexpr uint64_t kMaxRegionSize = uint64_t{1} << 32;  // 4 GiB
 inline constexpr uint64_t kDefaultRegionSize = uint64_t{64} << 20;
 
+// The live word at byte `offset` of a mapped page (see the top of this
+// file for which words these are and why they are atomics).
+inline std::atomic_ref<uint64_t> MappedWord64(char* page, uint64_t offset) {
+  return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(page + offset));
+}
+inline std::atomic_ref<uint32_t> MappedWord32(char* page, uint64_t offset) {
+  return std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(page + offset));
+}
+// The address of a 32-bit live word, for futex(2).
+inline uint32_t* MappedWord32Address(char* page, uint64_t offset) {
+  return reinterpret_cast<uint32_t*>(page + offset);
+}
+
 // ---------------------------------------------------------------------------
 // File header: page 0, written once at creation and never again.
 struct FileHeader {
   static constexpr size_t kEncodedSize = 72;
+  // Field offsets.
+  static constexpr size_t kMagicOffset = 0;              // 8 bytes, kFileMagic
+  static constexpr size_t kVersionOffset = 8;            // u32
+  static constexpr size_t kFlagsOffset = 12;             // u32
+  static constexpr size_t kUuidOffset = 16;              // 16 bytes
+  static constexpr size_t kRegionSizeOffset = 32;        // u64
+  static constexpr size_t kFirstRegionFieldOffset = 40;  // u64
+  static constexpr size_t kCreatedOffset = 48;           // u64, unix nanos
+  static constexpr size_t kReservedOffset = 56;          // u64, zero
+  static constexpr size_t kChecksumOffset = 64;          // u64: of [0, 64)
 
   uint32_t format_version = kFormatVersion;
   uint32_t flags = 0;  // must be zero in version 1
@@ -81,6 +113,13 @@ inline constexpr uint64_t kSharedTailFutex = 192;    // u32, futex word
 // is formatted and synced before the region is published to other writers.
 struct RegionHeader {
   static constexpr size_t kEncodedSize = 48;
+  // Field offsets.
+  static constexpr size_t kMagicOffset = 0;        // u32, kRegionMagic
+  static constexpr size_t kIndexOffset = 4;        // u32
+  static constexpr size_t kEpochOffset = 8;        // u64
+  static constexpr size_t kRegionSizeOffset = 16;  // u64
+  static constexpr size_t kUuidOffset = 24;        // 16 bytes
+  static constexpr size_t kChecksumOffset = 40;    // u64: of [0, 40)
 
   uint32_t index = 0;
   uint64_t epoch = 0;  // random, drawn at every format of the region
@@ -110,10 +149,44 @@ inline constexpr uint64_t kStateDurableCheck = 136;  // u64: DurableCheck(tail)
 inline constexpr uint64_t kStatePendingSequence = 192;  // u64 atomic
 inline constexpr uint64_t kPendingUnknown = ~uint64_t{0};
 inline constexpr uint32_t kSealedMagic = 0x4C414553;  // "SEAL"
+// owner_pid value left by recovery: the bytes past the committed tail are
+// not known to be zero, so the next claimer must scrub them.
+inline constexpr uint32_t kScrubOwner = 0xFFFFFFFF;
+
+// ---------------------------------------------------------------------------
+// Lock bytes: open-file-description locks (file_lock.h) on single bytes far
+// past the end of the data (they need not exist) name the store's locks.
+// Every process that opens the file agrees on them, as on the bytes above.
+inline constexpr uint64_t kLockBase = uint64_t{1} << 62;
+// Held exclusively while a writable handle recovers the file at open.
+inline constexpr uint64_t kLockRecovery = kLockBase + 0;
+// Held exclusively while the file grows by a region.
+inline constexpr uint64_t kLockGrowth = kLockBase + 1;
+// Every writable handle holds it shared; exclusive means "no writer is open".
+inline constexpr uint64_t kLockWriters = kLockBase + 2;
+// Held exclusively by compaction while it copies the store.
+inline constexpr uint64_t kLockCompaction = kLockBase + 3;
+// Held exclusively while a handle writes the persisted index file in the
+// background (index_persister.cc): one writer of the file at a time.
+inline constexpr uint64_t kLockIndex = kLockBase + 4;
+// Region i is owned by whoever holds kLockRegionBase + i exclusively.
+inline constexpr uint64_t kLockRegionBase = kLockBase + 4096;
 
 // ---------------------------------------------------------------------------
 // Records.
 inline constexpr uint8_t kMaxRecordType = 3;
+
+// What each record type is, asked by name rather than by comparing types
+// (adding a type means deciding its answer here). Puts and deletes are the
+// store's records: indexed, counted, shown to readers. Padding is a resume
+// marker (region.h): it takes room in the log and is otherwise skipped.
+constexpr bool IsUserRecord(RecordType t) {
+  return t == RecordType::kPut || t == RecordType::kDelete;
+}
+constexpr bool IsPadding(RecordType t) { return t == RecordType::kPadding; }
+// A delete: a user record that hides the id's earlier values and carries
+// no payload.
+constexpr bool IsTombstone(RecordType t) { return t == RecordType::kDelete; }
 
 inline constexpr uint64_t kRecordHeaderSize = 32;
 // Offsets inside the record header.
@@ -154,6 +227,17 @@ struct RecordHeader {
     return true;
   }
 };
+
+// The largest sequence number a valid record carries (2^63 - 1). A larger
+// one -- only damage or a hostile file can hold it; 2^63 writes never
+// happen -- is a bad header: accepting it would make recovery restart the
+// global sequence past it, which wraps to the reserved 0 (a later Put would
+// be acknowledged yet never readable) and then to reused numbers.
+inline constexpr uint64_t kMaxSequence = (uint64_t{1} << 63) - 1;
+
+// The payload length of a resume marker (a padding record, region.h): the
+// region-relative offset where the zero gap before it starts, u64.
+inline constexpr uint64_t kResumeMarkerLength = 8;
 
 // On-disk footprint of a record with a payload of `length` bytes.
 constexpr uint64_t RecordSize(uint64_t length) {

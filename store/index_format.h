@@ -3,15 +3,19 @@
 //
 //   page 0            header (fields below), its XXH3 in the last 8 bytes
 //   region pages      region_capacity entries of kIndexRegionEntrySize
-//   slot pages        `slots` slots of kIndexSlotSize (id u64, location u64;
-//                     location 0: empty), the table of offset_index.h:
-//                     IndexHash, IndexHome, linear probing with wrap-around
+//   slot pages        `slots` slots of kIndexSlotSize (id u64, location u64
+//                     packed as location.h says; 0: empty), the table of
+//                     offset_index.h: IndexHash, IndexHome below, linear
+//                     probing with wrap-around
 //   sum pages         one XXH3-64 (seed: the page number) per region page
 //                     and slot page, in page order
 //
 // Every area starts on a page boundary; the file is allocated in full when
 // it is created, and only ever written in place (through a shared mapping)
-// by the one background index writer holding kLockIndex.
+// by the one background index writer holding kLockIndex. The location word
+// of a slot is the one word of the file read in place (std::atomic_ref,
+// persisted_index.h): the writer stores it while readers of the same
+// mapping look it up, so it is the same case as format.h's live words.
 #ifndef RECMAP_STORE_INDEX_FORMAT_H_
 #define RECMAP_STORE_INDEX_FORMAT_H_
 
@@ -60,6 +64,22 @@ inline constexpr uint64_t kIxRegionPayloadBytes = 32;
 
 inline constexpr uint64_t kIndexChecksumSeed =
     0x726d6170696478ULL;  // "rmapidx"
+
+// The hash of an id that places it in the slot table, fixed by the format (a
+// 64-bit finalizer, MurmurHash3's fmix64).
+inline uint64_t IndexHash(uint64_t id) {
+  id ^= id >> 33;
+  id *= 0xff51afd7ed558ccdULL;
+  id ^= id >> 33;
+  id *= 0xc4ceb9fe1a85ec53ULL;
+  id ^= id >> 33;
+  return id;
+}
+// The home slot of `hash` in a table of `slots` slots (Lemire's fastrange).
+inline uint64_t IndexHome(uint64_t hash, uint64_t slots) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(hash) * slots) >>
+                               64);
+}
 
 // The page counts of each area of a file with `region_capacity` region
 // entries and `slots` slots.

@@ -121,8 +121,7 @@ bool StoreRep::IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
   // Whether the record at `old` is older than (id, sequence), or not a
   // record of `id` at all (then it is replaced).
   auto older = [&](uint64_t old, uint64_t id, uint64_t sequence) {
-    const uint32_t r = static_cast<uint32_t>(old >> 40);
-    const uint64_t off = (old & ((uint64_t{1} << 40) - 1)) << 3;
+    const auto [r, off] = Location::Unpack(old);
     RecordHeader h;
     if (r >= refs.size() || off < kRegionDataOffset ||
         off + kRecordHeaderSize >
@@ -138,9 +137,9 @@ bool StoreRep::IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
   w.BeginUpdate(i);
   ScanResult res = ScanRegion(
       refs[i], *from, to, false, [&](const ScannedRecord& rec) -> bool {
-        if (rec.header.type != RecordType::kPadding) {
+        if (!IsPadding(rec.header.type)) {
           const uint64_t id = rec.header.id, seq = rec.header.sequence;
-          if (!w.Upsert(id, Pack(i, rec.offset),
+          if (!w.Upsert(id, Location::Pack(i, rec.offset),
                         [&](uint64_t old) { return older(old, id, seq); })) {
             // No empty slot (the entry count understated the table): this
             // record stays uncovered, the batch ends before it.

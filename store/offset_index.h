@@ -1,12 +1,12 @@
-// The in-memory offset index: id -> packed record location (StoreRep::Pack),
+// The in-memory offset index: id -> packed record location (location.h),
 // an open-addressing hash table with linear probing over 16-byte slots.
 // Tighter than a general hash map: the table grows by half (not double)
 // at 80% load, so it holds 24 to 30 bytes per id, and no control bytes.
 // A location of 0 marks an empty slot (no record lives at region offset 0).
 //
-// The same slot layout and hash are the table section of the persisted
-// index file (persisted_index.h, docs/FORMAT.md "Index file"): changing
-// either changes the format.
+// The same slot layout and hash (IndexHash, IndexHome: index_format.h) are
+// the table section of the persisted index file (docs/FORMAT.md "Index
+// file"): changing either changes the format.
 #ifndef RECMAP_STORE_OFFSET_INDEX_H_
 #define RECMAP_STORE_OFFSET_INDEX_H_
 
@@ -14,23 +14,9 @@
 #include <cstdint>
 #include <memory>
 
-namespace recmap {
+#include "index_format.h"
 
-// The hash of an id, fixed by the format (a 64-bit finalizer, MurmurHash3's
-// fmix64).
-inline uint64_t IndexHash(uint64_t id) {
-  id ^= id >> 33;
-  id *= 0xff51afd7ed558ccdULL;
-  id ^= id >> 33;
-  id *= 0xc4ceb9fe1a85ec53ULL;
-  id ^= id >> 33;
-  return id;
-}
-// The home slot of `hash` in a table of `slots` slots (Lemire's fastrange).
-inline uint64_t IndexHome(uint64_t hash, uint64_t slots) {
-  return static_cast<uint64_t>((static_cast<unsigned __int128>(hash) * slots) >>
-                               64);
-}
+namespace recmap {
 
 class OffsetIndex {
  public:
@@ -38,6 +24,7 @@ class OffsetIndex {
     uint64_t id;
     uint64_t location;  // 0: empty
   };
+  static_assert(sizeof(Slot) == kIndexSlotSize);
 
   OffsetIndex() = default;
   OffsetIndex(const OffsetIndex&) = delete;

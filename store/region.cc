@@ -45,7 +45,7 @@ bool ResumeMarkerAfterGap(const RegionRef& r, uint64_t gap, uint64_t limit,
     if (DecodeFixed64(r.base + p) != 0) return false;
   }
   if (CheckRecordAt(r, next, limit, out) != ScanStop::kLimit) return false;
-  return out->header.type == RecordType::kPadding &&
+  return IsPadding(out->header.type) &&
          out->header.length == kResumeMarkerLength &&
          DecodeFixed64(out->payload) == gap;
 }

@@ -36,22 +36,18 @@ struct RegionRef {
   // Live words of the state page. The committed tail is the publication
   // point: written with release by the region's owner, read with acquire.
   std::atomic_ref<uint64_t> committed_tail() const {
-    return std::atomic_ref<uint64_t>(Word64(kStateCommittedTail));
+    return Word64(kStateCommittedTail);
   }
-  std::atomic_ref<uint32_t> sealed_word() const {
-    return std::atomic_ref<uint32_t>(Word32(kStateSealed));
-  }
-  std::atomic_ref<uint32_t> owner_pid() const {
-    return std::atomic_ref<uint32_t>(Word32(kStateOwnerPid));
-  }
+  std::atomic_ref<uint32_t> sealed_word() const { return Word32(kStateSealed); }
+  std::atomic_ref<uint32_t> owner_pid() const { return Word32(kStateOwnerPid); }
   std::atomic_ref<uint64_t> durable_tail_word() const {
-    return std::atomic_ref<uint64_t>(Word64(kStateDurableTail));
+    return Word64(kStateDurableTail);
   }
   std::atomic_ref<uint64_t> durable_check_word() const {
-    return std::atomic_ref<uint64_t>(Word64(kStateDurableCheck));
+    return Word64(kStateDurableCheck);
   }
   std::atomic_ref<uint64_t> pending_sequence() const {
-    return std::atomic_ref<uint64_t>(Word64(kStatePendingSequence));
+    return Word64(kStatePendingSequence);
   }
   bool sealed() const {
     return sealed_word().load(std::memory_order_acquire) == kSealedMagic;
@@ -66,11 +62,11 @@ struct RegionRef {
   }
 
  private:
-  uint64_t& Word64(uint64_t off) const {
-    return *reinterpret_cast<uint64_t*>(base + kRegionStatePageOffset + off);
+  std::atomic_ref<uint64_t> Word64(uint64_t off) const {
+    return MappedWord64(base + kRegionStatePageOffset, off);
   }
-  uint32_t& Word32(uint64_t off) const {
-    return *reinterpret_cast<uint32_t*>(base + kRegionStatePageOffset + off);
+  std::atomic_ref<uint32_t> Word32(uint64_t off) const {
+    return MappedWord32(base + kRegionStatePageOffset, off);
   }
 };
 
@@ -80,13 +76,6 @@ struct ScannedRecord {
   RecordHeader header;
   const char* payload;
 };
-
-// The largest sequence number a valid record carries (2^63 - 1). A larger
-// one -- only damage or a hostile file can hold it; 2^63 writes never
-// happen -- is a bad header: accepting it would make recovery restart the
-// global sequence past it, which wraps to the reserved 0 (a later Put would
-// be acknowledged yet never readable) and then to reused numbers.
-inline constexpr uint64_t kMaxSequence = (uint64_t{1} << 63) - 1;
 
 // Validates the record at region-relative `pos`, which must be 8-aligned and
 // at least kRegionDataOffset; the record must end at or before `limit`
@@ -114,8 +103,7 @@ inline ScanStop CheckRecordAt(const RegionRef& r, uint64_t pos, uint64_t limit,
     return ScanStop::kBadHeader;
   }
   if (h.sequence == 0 || h.sequence > kMaxSequence) return ScanStop::kBadHeader;
-  if (h.type == RecordType::kDelete && h.length != 0)
-    return ScanStop::kBadHeader;
+  if (IsTombstone(h.type) && h.length != 0) return ScanStop::kBadHeader;
   if (uint64_t{h.length} > limit - pos - kRecordHeaderSize) {
     return ScanStop::kTruncated;
   }
@@ -139,7 +127,7 @@ inline ScanStop CheckRecordAt(const RegionRef& r, uint64_t pos, uint64_t limit,
 // gap is all zero and such a marker naming exactly `gap` validates;
 // the marker then comes back in `out`. The marker is written only when
 // nothing was written in the gap, so skipping it never hides a record.
-inline constexpr uint64_t kResumeMarkerLength = 8;
+// (The marker's payload length is kResumeMarkerLength, format.h.)
 bool ResumeMarkerAfterGap(const RegionRef& r, uint64_t gap, uint64_t limit,
                           ScannedRecord* out);
 

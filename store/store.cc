@@ -59,8 +59,7 @@ absl::Status StoreRep::CheckWritable() const {
 }
 
 RecordView StoreRep::ViewAt(uint64_t packed) const {
-  const uint32_t region = static_cast<uint32_t>(packed >> 40);
-  const uint64_t offset = (packed & ((uint64_t{1} << 40) - 1)) << 3;
+  const auto [region, offset] = Location::Unpack(packed);
   const char* p = regions_[region].ref.base + offset;
   RecordHeader h;
   (void)h.DecodeFrom(p);  // validated when it was indexed
@@ -78,10 +77,10 @@ void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
   RegionInfo& ri = regions_[region];
   ri.fill += RecordSize(rec.header.length);
   // Padding (resume markers) takes room but is not a record of the store.
-  if (rec.header.type == RecordType::kPadding) return;
+  if (IsPadding(rec.header.type)) return;
   ri.records++;
   ri.payload_bytes += rec.header.length;
-  const uint64_t packed = Pack(region, rec.offset);
+  const uint64_t packed = Location::Pack(region, rec.offset);
   uint64_t* slot = index_.FindOrInsert(rec.header.id);
   if (*slot == 0) {
     // The first record of this id past the covered tails may be older than
@@ -102,8 +101,7 @@ void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
     if (rec.header.sequence > base_->max_sequence()) *slot = packed;
     return;
   }
-  const char* p =
-      regions_[old >> 40].ref.base + ((old & ((uint64_t{1} << 40) - 1)) << 3);
+  const char* p = RecordAt(old);
   if (rec.header.sequence > DecodeFixed64(p + kRecordSequenceOffset)) {
     *slot = packed;
   }
@@ -114,10 +112,9 @@ bool StoreRep::BaseRecordAt(uint64_t id, uint64_t loc, RecordHeader* h) const {
   // follow it to anything but a well-formed record of this id inside the
   // log it covers.
   if (!BaseEntryInBounds(loc)) return false;
-  const uint32_t region = static_cast<uint32_t>(loc >> 40);
-  const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+  const auto [region, offset] = Location::Unpack(loc);
   return h->DecodeFrom(regions_[region].ref.base + offset) && h->id == id &&
-         (h->type == RecordType::kPut || h->type == RecordType::kDelete) &&
+         IsUserRecord(h->type) &&
          offset + RecordSize(h->length) <= LiveEnd(region);
 }
 
@@ -135,8 +132,7 @@ uint64_t StoreRep::NewerInBase(uint64_t id, uint64_t sequence) const {
 }
 
 bool StoreRep::RecordVerifies(uint64_t loc) const {
-  const uint32_t region = static_cast<uint32_t>(loc >> 40);
-  const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+  const auto [region, offset] = Location::Unpack(loc);
   ScannedRecord rec;
   return region < known_regions() &&
          CheckRecordAt(regions_[region].ref, offset, LiveEnd(region), &rec) ==
@@ -153,8 +149,7 @@ absl::StatusOr<uint64_t> StoreRep::CheckBaseLocation(uint64_t id,
                                                      uint64_t loc) const {
   RecordHeader h;
   if (loc != 0 && !BaseRecordAt(id, loc, &h)) {
-    const uint64_t region = loc >> 40;
-    const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+    const auto [region, offset] = Location::Unpack(loc);
     // The file is extended by live writers: an entry may name a region this
     // handle has not mapped yet.
     if (region >= known_regions() &&
@@ -163,9 +158,7 @@ absl::StatusOr<uint64_t> StoreRep::CheckBaseLocation(uint64_t id,
       return loc;
     return absl::DataLossError(absl::StrCat(
         path_, ": the record for id ", id, " at offset ",
-        region < known_regions()
-            ? RegionOffset(static_cast<uint32_t>(region)) + offset
-            : 0,
+        region < known_regions() ? RegionOffset(region) + offset : 0,
         " (located through ", IndexPathFor(path_),
         ") is not a record of that id: damaged record or index file"));
   }
@@ -256,8 +249,7 @@ absl::StatusOr<RecordView> StoreRep::ResultFor(
   // persisted index (its covered log was never scanned here) is verified
   // on every read, before anything of its header is believed.
   if (options_.verify_checksums_on_read || NeedsVerify(*loc)) {
-    const uint32_t region = static_cast<uint32_t>(*loc >> 40);
-    const uint64_t off = (*loc & ((uint64_t{1} << 40) - 1)) << 3;
+    const auto [region, off] = Location::Unpack(*loc);
     const RegionInfo& ri = regions_[region];
     const uint64_t limit = LiveEnd(region);
     ScannedRecord rec;
@@ -271,7 +263,7 @@ absl::StatusOr<RecordView> StoreRep::ResultFor(
     }
   }
   RecordView v = ViewAt(*loc);
-  if (v.type == RecordType::kDelete) {
+  if (IsTombstone(v.type)) {
     return absl::NotFoundError(absl::StrCat("id ", id, " was deleted"));
   }
   return v;
@@ -412,14 +404,13 @@ absl::Status StoreRep::ForEachInRegion(
   if (!end.ok()) return end.status();
   if (stopped_out != nullptr) *stopped_out = false;
   if (*end == 0) return absl::OkStatus();  // never formatted
-  ScanResult res =
-      ScanRegion(regions_[region].ref, kRegionDataOffset, *end,
-                 options_.recovery_mode == RecoveryMode::kSalvage,
-                 [&](const ScannedRecord& rec) {
-                   if (skip_padding && rec.header.type == RecordType::kPadding)
-                     return true;
-                   return fn(ScannedView(region, rec));
-                 });
+  ScanResult res = ScanRegion(regions_[region].ref, kRegionDataOffset, *end,
+                              options_.recovery_mode == RecoveryMode::kSalvage,
+                              [&](const ScannedRecord& rec) {
+                                if (skip_padding && IsPadding(rec.header.type))
+                                  return true;
+                                return fn(ScannedView(region, rec));
+                              });
   if (stopped_out != nullptr) *stopped_out = res.stopped;
   return RegionScanStatus(region, res, *end);
 }

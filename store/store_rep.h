@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "background_task.h"
 #include "format.h"
+#include "location.h"
 #include "mapping.h"
 #include "offset_index.h"
 #include "persisted_index.h"
@@ -24,10 +25,6 @@
 #include "region.h"
 
 namespace recmap {
-
-// owner_pid value left by recovery: the bytes past the committed tail are
-// not known to be zero, so the next claimer must scrub them.
-inline constexpr uint32_t kScrubOwner = 0xFFFFFFFF;
 
 // How often a writable handle's background index writer looks for log to
 // cover once it has started (index_persister.cc).
@@ -150,26 +147,23 @@ class StoreRep {
   // --- shared page words
   // (Inline: the append path touches two of them per record.)
   std::atomic_ref<uint64_t> next_sequence() const {
-    return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(
-        map_.base() + kSharedPageOffset + kSharedNextSequence));
+    return MappedWord64(shared_page(), kSharedNextSequence);
   }
   std::atomic_ref<uint64_t> shared_region_count() const {
-    return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(
-        map_.base() + kSharedPageOffset + kSharedRegionCount));
+    return MappedWord64(shared_page(), kSharedRegionCount);
   }
   // Tail wake-up words (format.h). Writable handles only: a read-only
   // mapping cannot be stored to.
   std::atomic_ref<uint32_t> tail_waiters() const {
-    return std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(
-        map_.base() + kSharedPageOffset + kSharedTailWaiters));
+    return MappedWord32(shared_page(), kSharedTailWaiters);
   }
   std::atomic_ref<uint32_t> tail_futex() const {
-    return std::atomic_ref<uint32_t>(*tail_futex_address());
+    return MappedWord32(shared_page(), kSharedTailFutex);
   }
   uint32_t* tail_futex_address() const {
-    return reinterpret_cast<uint32_t*>(map_.base() + kSharedPageOffset +
-                                       kSharedTailFutex);
+    return MappedWord32Address(shared_page(), kSharedTailFutex);
   }
+  char* shared_page() const { return map_.base() + kSharedPageOffset; }
 
   // --- regions
   uint32_t known_regions() const {
@@ -199,9 +193,6 @@ class StoreRep {
                 std::vector<absl::StatusOr<std::string_view>>* values)
       ABSL_LOCKS_EXCLUDED(index_mu_);
   RecordView ViewAt(uint64_t packed) const;
-  static uint64_t Pack(uint32_t region, uint64_t offset) {
-    return uint64_t{region} << 40 | offset >> 3;
-  }
   // Brings the index up to date, then calls fn(id, packed location) for the
   // latest indexed record -- a put or a delete -- of every id, in no
   // particular order. Reads index entries only, never the records they
@@ -329,8 +320,8 @@ class StoreRep {
       ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
   // Where the record at packed location `packed` starts in the mapping.
   const char* RecordAt(uint64_t packed) const {
-    return regions_[static_cast<uint32_t>(packed >> 40)].ref.base +
-           ((packed & ((uint64_t{1} << 40) - 1)) << 3);
+    const Location l = Location::Unpack(packed);
+    return l.In(regions_[l.region].ref.base);
   }
   // The latest indexed location of `id`, 0 if none; a base location that
   // does not point at a record of `id` inside the covered log gives
@@ -375,11 +366,10 @@ class StoreRep {
   // entries are bounded by the live committed tails, not by the tails the
   // file covered at open.
   bool BaseEntryInBounds(uint64_t loc) const {
-    const uint64_t region = loc >> 40;
-    const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+    const auto [region, offset] = Location::Unpack(loc);
     return region < known_regions() && regions_[region].formatted &&
            offset >= kRegionDataOffset &&
-           offset + kRecordHeaderSize <= LiveEnd(static_cast<uint32_t>(region));
+           offset + kRecordHeaderSize <= LiveEnd(region);
   }
   // Region i's committed tail as published now (0 if implausible): the end
   // of the records any entry may name.
@@ -394,8 +384,7 @@ class StoreRep {
   // indexed end).
   bool NeedsVerify(uint64_t loc) const {
     if (base_ == nullptr) return false;
-    const uint32_t region = static_cast<uint32_t>(loc >> 40);
-    const uint64_t offset = (loc & ((uint64_t{1} << 40) - 1)) << 3;
+    const auto [region, offset] = Location::Unpack(loc);
     if (region >= known_regions()) return true;
     const uint64_t from =
         region < base_regions_ ? base_->regions()[region].tail : 0;

@@ -94,15 +94,13 @@ struct Tailer::State {
   }
 
   std::atomic_ref<uint64_t> next_sequence() const {
-    return std::atomic_ref<uint64_t>(
-        *reinterpret_cast<uint64_t*>(shared + kSharedNextSequence));
+    return MappedWord64(shared, kSharedNextSequence);
   }
   std::atomic_ref<uint32_t> waiters() const {
-    return std::atomic_ref<uint32_t>(
-        *reinterpret_cast<uint32_t*>(shared + kSharedTailWaiters));
+    return MappedWord32(shared, kSharedTailWaiters);
   }
   uint32_t* futex_word() const {
-    return reinterpret_cast<uint32_t*>(shared + kSharedTailFutex);
+    return MappedWord32Address(shared, kSharedTailFutex);
   }
 
   absl::Status Init();
@@ -183,7 +181,7 @@ absl::Status Tailer::State::FillHead(uint32_t i) {
                        " below the committed tail"));
     }
     const RecordHeader& h = c.head.header;
-    if (h.type != RecordType::kPadding && h.sequence >= expected) {
+    if (!IsPadding(h.type) && h.sequence >= expected) {
       c.has_head = true;
       return absl::OkStatus();
     }
@@ -201,7 +199,7 @@ bool Tailer::State::Take(uint32_t best, RecordView* out) {
   b.pos += RecordSize(h.length);
   b.last_seq = h.sequence;
   expected = h.sequence + 1;
-  if (h.type == RecordType::kDelete && !options.include_deletes) return false;
+  if (IsTombstone(h.type) && !options.include_deletes) return false;
   out->id = h.id;
   out->sequence = h.sequence;
   out->type = h.type;

@@ -362,7 +362,7 @@ absl::Status StoreRep::WriteWithSequence(Writer& w, RecordType type,
   if (sequence == 0) {
     return absl::InvalidArgumentError("sequence number 0 is reserved");
   }
-  if (type != RecordType::kPut && type != RecordType::kDelete) {
+  if (!IsUserRecord(type)) {
     return absl::InvalidArgumentError("only puts and deletes can be written");
   }
   return w.state_->Write(type, id, value, false, sequence, nullptr);

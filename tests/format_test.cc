@@ -219,3 +219,46 @@ TEST_CASE("record sizes and limits", "[format]") {
 
 }  // namespace
 }  // namespace recmap
+
+namespace recmap {
+namespace {
+
+TEST_CASE("Record-type predicates classify every type", "[format]") {
+  CHECK_FALSE(IsUserRecord(RecordType::kZero));
+  CHECK(IsUserRecord(RecordType::kPut));
+  CHECK(IsUserRecord(RecordType::kDelete));
+  CHECK_FALSE(IsUserRecord(RecordType::kPadding));
+  CHECK(IsPadding(RecordType::kPadding));
+  CHECK_FALSE(IsPadding(RecordType::kPut));
+  CHECK(IsTombstone(RecordType::kDelete));
+  CHECK_FALSE(IsTombstone(RecordType::kPut));
+  CHECK(static_cast<uint8_t>(RecordType::kPadding) == kMaxRecordType);
+}
+
+TEST_CASE("Header fields sit at their named offsets", "[format]") {
+  FileHeader h = SampleHeader();
+  std::string buf = Encoded(h);
+  CHECK(DecodeFixed32(buf.data() + FileHeader::kVersionOffset) ==
+        kFormatVersion);
+  CHECK(DecodeFixed64(buf.data() + FileHeader::kRegionSizeOffset) ==
+        h.region_size);
+  CHECK(DecodeFixed64(buf.data() + FileHeader::kFirstRegionFieldOffset) ==
+        kFirstRegionOffset);
+  CHECK(DecodeFixed64(buf.data() + FileHeader::kChecksumOffset) ==
+        HeaderChecksum(buf.data(), FileHeader::kChecksumOffset));
+  RegionHeader rh;
+  rh.index = 7;
+  rh.epoch = 99;
+  rh.region_size = 1 << 20;
+  std::string rbuf(RegionHeader::kEncodedSize, '\0');
+  rh.EncodeTo(rbuf.data());
+  CHECK(DecodeFixed32(rbuf.data() + RegionHeader::kMagicOffset) ==
+        kRegionMagic);
+  CHECK(DecodeFixed32(rbuf.data() + RegionHeader::kIndexOffset) == 7);
+  CHECK(DecodeFixed64(rbuf.data() + RegionHeader::kEpochOffset) == 99);
+  CHECK(DecodeFixed64(rbuf.data() + RegionHeader::kChecksumOffset) ==
+        HeaderChecksum(rbuf.data(), RegionHeader::kChecksumOffset));
+}
+
+}  // namespace
+}  // namespace recmap
