@@ -22,16 +22,21 @@
 //   a batch in progress unless its writer died. It is released between
 //   batches so that an opener waits for one batch at most.
 // - This runs on the handle's BackgroundTask thread and reads the regions
-//   only through the mapping (RegionAt), never the indexing thread's
-//   RegionInfo fields or index_mu_: appends and lookups never wait for it.
+//   only through the mapping (RegionSet::ReadHeaderAt), never the indexing
+//   thread's RegionInfo fields or the index lock: appends and lookups never
+//   wait for it.
+#include "index_persister.h"
+
 #include <sched.h>
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "durability.h"
 #include "file_lock.h"
-#include "file_ops.h"
-#include "store_rep.h"
+#include "location.h"
+#include "offset_index.h"
+#include "region_set.h"
 
 namespace recmap {
 namespace {
@@ -45,77 +50,266 @@ constexpr uint64_t kOpenRegionStepBytes = uint64_t{1} << 20;
 
 }  // namespace
 
-void StoreRep::RegionSealed() {
-  if (index_task_ == nullptr) return;
+// kLockIndex, held exclusively by a pass, released between batches.
+class IndexPersister::IndexLock {
+ public:
+  explicit IndexLock(int fd) : fd_(fd) {}
+  ~IndexLock() {
+    if (held_) (void)Unlock(fd_, kLockIndex);
+  }
+  // False if another handle holds it (or the lock failed).
+  bool Take() {
+    absl::StatusOr<bool> got = TryLock(fd_, kLockIndex, LockKind::kExclusive);
+    held_ = got.ok() && *got;
+    return held_;
+  }
+  // Lets a waiting opener in, then takes the lock again.
+  bool Yield() {
+    (void)Unlock(fd_, kLockIndex);
+    held_ = false;
+    sched_yield();
+    return Take();
+  }
+
+ private:
+  const int fd_;
+  bool held_ = false;
+};
+
+absl::Status CheckCoverage(const RegionSet& regions,
+                           const std::vector<IndexedRegion>& covered) {
+  if (covered.size() > regions.known()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("covers ", covered.size(), " regions; the store has ",
+                     regions.known()));
+  }
+  for (uint32_t i = 0; i < covered.size(); ++i) {
+    const IndexedRegion& g = covered[i];
+    RegionRef ref;
+    uint64_t epoch = 0;
+    if (!regions.ReadHeaderAt(i, &ref, &epoch)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("region ", i, " is not usable"));
+    }
+    if (epoch != g.epoch) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("region ", i, " was reformatted (epoch ", epoch,
+                       ", index has ", g.epoch, ")"));
+    }
+    // Within one boot (Load checked it) the covered records are in the
+    // page cache, durable or not; a log cut below its covered tail is
+    // another log.
+    const uint64_t tail = ref.committed_tail().load(std::memory_order_acquire);
+    if (g.tail < kRegionDataOffset || !ref.PlausibleTail(tail) ||
+        tail < g.tail) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("region ", i, " covered tail ", g.tail,
+                       " is past its committed tail ", tail));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool IndexPersister::enabled() const {
+  const Options& o = *c_.options;
+  return !o.read_only && o.persist_index &&
+         o.recovery_mode == RecoveryMode::kTolerateTornTail;
+}
+
+void IndexPersister::StartBackground(bool cover_now) {
+  task_ = std::make_unique<BackgroundTask>(
+      [this](const std::atomic<bool>& stop) { Pass(stop, /*to_tail=*/false); },
+      kIndexPassInterval);
+  if (cover_now) task_->Notify();
+}
+
+void IndexPersister::RegionSealed() {
+  if (task_ == nullptr) return;
   // A store that cannot hold the floor of records yet (each takes at
   // least RecordSize(0) bytes) needs no thread.
-  if (uint64_t{known_regions()} * (region_size() / RecordSize(0)) <
-      std::max(options_.persist_index_min_records,
-               options_.persist_index_background_min_records))
+  const RegionSet& regions = *c_.regions;
+  if (uint64_t{regions.known()} * (regions.region_size() / RecordSize(0)) <
+      std::max(c_.options->persist_index_min_records,
+               c_.options->persist_index_background_min_records))
     return;
-  index_task_->Notify();
+  task_->Notify();
 }
 
-bool StoreRep::IndexPersisterIdle() {
-  return index_task_ == nullptr || index_task_->Idle();
+bool IndexPersister::Idle() { return task_ == nullptr || task_->Idle(); }
+
+void IndexPersister::Stop() {
+  if (task_ != nullptr) task_->Stop();
 }
 
-absl::Status StoreRep::FlushRange(uint64_t offset, uint64_t len) {
-  if (absl::Status s = SyncError(); !s.ok()) return s;
-  const uint64_t start = offset / kPageSize * kPageSize;
-  absl::Status s = io::Msync(map_.base() + start, offset + len - start, path_);
-  if (!s.ok()) {
-    absl::MutexLock lock(&error_mu_);
-    if (sync_error_.ok()) sync_error_ = s;
+absl::Status IndexPersister::first_error() const {
+  absl::MutexLock lock(&mu_);
+  return error_;
+}
+
+void IndexPersister::Failed(const absl::Status& s) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (error_.ok())
+      error_ = absl::Status(s.code(),
+                            absl::StrCat(IndexPathFor(*c_.path),
+                                         ": index file not updated (the log is "
+                                         "intact): ",
+                                         s.message()));
   }
-  return s;
+  if (c_.options->on_background_error) c_.options->on_background_error(s);
 }
 
-bool StoreRep::OpenIndexWriter(const std::vector<RegionRef>& refs,
-                               uint64_t log_bytes) {
-  const std::string path = IndexPathFor(path_);
-  if (index_writer_ != nullptr && !index_writer_->IsCurrent())
-    index_writer_.reset();  // another handle's writer replaced it
-  if (index_writer_ == nullptr) {
+IndexPersister::LogView IndexPersister::ViewLog() const {
+  LogView log;
+  const uint32_t n = log.known = c_.regions->known();
+  for (uint32_t i = 0; i < n; ++i) {
+    RegionRef ref;
+    uint64_t epoch = 0;
+    if (!c_.regions->ReadHeaderAt(i, &ref, &epoch)) break;
+    const uint64_t t = ref.committed_tail().load(std::memory_order_acquire);
+    if (ref.PlausibleTail(t)) log.log_bytes += t - kRegionDataOffset;
+    log.refs.push_back(ref);
+    log.epochs.push_back(epoch);
+  }
+  return log;
+}
+
+uint64_t IndexPersister::LogView::UncoveredBy(
+    const std::vector<IndexedRegion>& covered) const {
+  uint64_t uncovered = 0;
+  for (uint32_t i = 0; i < refs.size(); ++i) {
+    const uint64_t t = refs[i].committed_tail().load(std::memory_order_acquire);
+    const uint64_t c = i < covered.size() ? covered[i].tail : kRegionDataOffset;
+    if (refs[i].PlausibleTail(t) && t > c) uncovered += t - c;
+  }
+  return uncovered;
+}
+
+void IndexPersister::CatchUpAtClose(
+    const std::vector<IndexedRegion>* opened_with) {
+  if (!enabled()) return;
+  const std::atomic<bool> never{false};
+  if (!c_.options->persist_index_in_background) {
+    Pass(never, /*to_tail=*/true);
+    return;
+  }
+  // The background writer has stopped. What it left uncovered is at most
+  // kOpenRegionStepBytes per region being written, unless it fell behind:
+  // a little is covered now (so that the next open scans nothing), a lot
+  // is left to the next open rather than make the close wait for it.
+  static const std::vector<IndexedRegion> kNone;
+  const std::vector<IndexedRegion>& covered =
+      writer_ != nullptr       ? writer_->regions()
+      : opened_with != nullptr ? *opened_with
+                               : kNone;
+  const uint64_t uncovered = ViewLog().UncoveredBy(covered);
+  if (uncovered != 0 && uncovered <= kCloseCatchUpBytes)
+    Pass(never, /*to_tail=*/true);
+}
+
+bool IndexPersister::OpenWriter(const LogView& log) {
+  const std::string path = IndexPathFor(*c_.path);
+  const FileHeader& header = *c_.header;
+  if (writer_ != nullptr && !writer_->IsCurrent())
+    writer_.reset();  // another handle's writer replaced it
+  if (writer_ == nullptr) {
     absl::StatusOr<std::unique_ptr<PersistedIndexWriter>> w =
-        PersistedIndexWriter::Open(path, header_.uuid, region_size());
-    if (w.ok()) index_writer_ = std::move(*w);
+        PersistedIndexWriter::Open(path, header.uuid, header.region_size);
+    if (w.ok()) writer_ = std::move(*w);
   }
   // A file that no longer describes this log (a region reformatted, cut
   // below its covered tail) is started again.
-  if (index_writer_ != nullptr && !CheckCoverage(index_writer_->regions()).ok())
-    index_writer_.reset();
-  if (index_writer_ == nullptr) {
+  if (writer_ != nullptr &&
+      !CheckCoverage(*c_.regions, writer_->regions()).ok())
+    writer_.reset();
+  if (writer_ == nullptr) {
     // Sized for the log as it is, assuming records of 100 bytes or more;
     // the table doubles when it fills.
-    const uint64_t expect = log_bytes / RecordSize(100);
+    const uint64_t expect = log.log_bytes / RecordSize(100);
     absl::StatusOr<std::unique_ptr<PersistedIndexWriter>> w =
         PersistedIndexWriter::Create(
-            path, header_.uuid, region_size(),
+            path, header.uuid, header.region_size,
             OffsetIndex::SlotsFor(std::max<uint64_t>(expect, 1024)),
-            static_cast<uint32_t>(std::max<size_t>(64, 2 * refs.size())));
+            static_cast<uint32_t>(std::max<size_t>(64, 2 * log.refs.size())));
     if (!w.ok()) {
-      IndexFailed(w.status());
+      Failed(w.status());
       return false;
     }
-    index_writer_ = std::move(*w);
+    writer_ = std::move(*w);
   }
   return true;
 }
 
-bool StoreRep::GrowIndex(uint64_t slots, uint32_t region_capacity,
-                         const std::atomic<bool>& stop) {
-  absl::Status s = index_writer_->Grow(slots, region_capacity, &stop);
-  if (!s.ok() && !absl::IsCancelled(s)) IndexFailed(s);
+bool IndexPersister::Grow(uint64_t slots, uint32_t region_capacity,
+                          const std::atomic<bool>& stop) {
+  absl::Status s = writer_->Grow(slots, region_capacity, &stop);
+  if (!s.ok() && !absl::IsCancelled(s)) Failed(s);
   return s.ok();
 }
 
-bool StoreRep::IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
-                                uint64_t epoch, uint64_t to,
-                                const std::atomic<bool>& stop, uint64_t* from) {
-  PersistedIndexWriter& w = *index_writer_;
+void IndexPersister::Pass(const std::atomic<bool>& stop, bool to_tail) {
+  if (!c_.durability->Check().ok()) return;
+  (void)c_.regions->LoadNew();
+  const LogView log = ViewLog();
+  // Stores that cannot hold the floor of records get no index file.
+  if (log.log_bytes / RecordSize(0) < c_.options->persist_index_min_records)
+    return;
+  IndexLock lock(c_.fd);
+  if (!lock.Take()) return;  // another handle is writing it
+  if (!OpenWriter(log)) return;
+  for (uint32_t i = 0; i < log.refs.size(); ++i) {
+    if (stop.load(std::memory_order_acquire)) return;
+    if (!CoverRegion(log, i, to_tail, stop, lock)) return;
+  }
+}
+
+bool IndexPersister::CoverRegion(const LogView& log, uint32_t i, bool to_tail,
+                                 const std::atomic<bool>& stop,
+                                 IndexLock& lock) {
+  PersistedIndexWriter& w = *writer_;
+  // Region entries are kept in region order: a region is covered only
+  // once the one before it has an entry.
+  if (i > w.regions().size()) return false;
+  if (i >= w.region_capacity() &&
+      !Grow(w.slots(), std::max<uint32_t>(2 * w.region_capacity(), log.known),
+            stop))
+    return false;
+  const RegionRef& ref = log.refs[i];
+  const bool known = i < writer_->regions().size();
+  uint64_t from = known ? writer_->regions()[i].tail : kRegionDataOffset;
+  const uint64_t to = ref.committed_tail().load(std::memory_order_acquire);
+  if (!ref.PlausibleTail(to)) return false;
+  const bool step = to > from && (to_tail || ref.sealed() ||
+                                  to - from >= kOpenRegionStepBytes);
+  if (!step) {
+    if (!known) {
+      // An entry that covers nothing yet, so that the next region can have
+      // one.
+      IndexedRegion g;
+      g.epoch = log.epochs[i];
+      g.tail = from;
+      writer_->BeginUpdate(i);
+      writer_->SetRegion(i, g);
+      writer_->EndUpdate();
+    }
+    return true;
+  }
+  while (from < to) {
+    if (!RegionBatch(log, i, to, stop, &from)) break;
+    if (stop.load(std::memory_order_acquire)) return false;
+    if (!lock.Yield()) return false;
+    if (!writer_->IsCurrent()) return false;
+  }
+  return true;
+}
+
+bool IndexPersister::RegionBatch(const LogView& log, uint32_t i, uint64_t to,
+                                 const std::atomic<bool>& stop,
+                                 uint64_t* from) {
+  PersistedIndexWriter& w = *writer_;
+  const std::vector<RegionRef>& refs = log.refs;
   IndexedRegion g;
-  g.epoch = epoch;
+  g.epoch = log.epochs[i];
   g.tail = kRegionDataOffset;
   if (i < w.regions().size()) g = w.regions()[i];
   // Whether the record at `old` is older than (id, sequence), or not a
@@ -161,89 +355,12 @@ bool StoreRep::IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
   w.EndUpdate();
   const bool progress = end > *from;
   *from = end;
-  if (full && !GrowIndex(OffsetIndex::SlotsFor(2 * w.entries()),
-                         w.region_capacity(), stop))
+  if (full &&
+      !Grow(OffsetIndex::SlotsFor(2 * w.entries()), w.region_capacity(), stop))
     return false;
   // Damage before `to` ends the coverage of this region there: the
   // open-time scan reports it.
   return progress && (res.stopped || end >= to);
-}
-
-void StoreRep::PersistIndexPass(const std::atomic<bool>& stop, bool to_tail) {
-  if (!SyncError().ok()) return;
-  (void)LoadNewRegions();
-  const uint32_t n = known_regions();
-  std::vector<RegionRef> refs;
-  std::vector<uint64_t> epochs;
-  uint64_t log_bytes = 0;
-  for (uint32_t i = 0; i < n; ++i) {
-    RegionRef ref;
-    uint64_t epoch = 0;
-    if (!RegionAt(i, &ref, &epoch)) break;  // coverage ends before it
-    const uint64_t t = ref.committed_tail().load(std::memory_order_acquire);
-    if (ref.PlausibleTail(t)) log_bytes += t - kRegionDataOffset;
-    refs.push_back(ref);
-    epochs.push_back(epoch);
-  }
-  // Stores that cannot hold the floor of records get no index file.
-  if (log_bytes / RecordSize(0) < options_.persist_index_min_records) return;
-
-  absl::StatusOr<bool> got = TryLock(fd_, kLockIndex, LockKind::kExclusive);
-  if (!got.ok() || !*got) return;  // another handle is writing it
-  struct Unlocker {
-    int fd;
-    bool held = true;
-    ~Unlocker() {
-      if (held) (void)Unlock(fd, kLockIndex);
-    }
-  } unlocker{fd_};
-  if (!OpenIndexWriter(refs, log_bytes)) return;
-
-  for (uint32_t i = 0; i < refs.size(); ++i) {
-    if (stop.load(std::memory_order_acquire)) return;
-    PersistedIndexWriter& w = *index_writer_;
-    // Region entries are kept in region order: a region is covered only
-    // once the one before it has an entry.
-    if (i > w.regions().size()) return;
-    if (i >= w.region_capacity() &&
-        !GrowIndex(w.slots(),
-                   std::max<uint32_t>(2 * w.region_capacity(),
-                                      static_cast<uint32_t>(n)),
-                   stop))
-      return;
-    const bool known = i < w.regions().size();
-    uint64_t from = known ? w.regions()[i].tail : kRegionDataOffset;
-    const uint64_t to =
-        refs[i].committed_tail().load(std::memory_order_acquire);
-    if (!refs[i].PlausibleTail(to)) return;
-    const bool step = to > from && (to_tail || refs[i].sealed() ||
-                                    to - from >= kOpenRegionStepBytes);
-    if (!step) {
-      if (!known) {
-        // An entry that covers nothing yet, so that the next region can
-        // have one.
-        IndexedRegion g;
-        g.epoch = epochs[i];
-        g.tail = from;
-        w.BeginUpdate(i);
-        w.SetRegion(i, g);
-        w.EndUpdate();
-      }
-      continue;
-    }
-    while (from < to) {
-      if (!IndexRegionBatch(refs, i, epochs[i], to, stop, &from)) break;
-      if (stop.load(std::memory_order_acquire)) return;
-      // Let a waiting opener in between batches.
-      (void)Unlock(fd_, kLockIndex);
-      unlocker.held = false;
-      sched_yield();
-      got = TryLock(fd_, kLockIndex, LockKind::kExclusive);
-      if (!got.ok() || !*got) return;
-      unlocker.held = true;
-      if (!index_writer_->IsCurrent()) return;
-    }
-  }
 }
 
 }  // namespace recmap

@@ -50,4 +50,47 @@ bool ResumeMarkerAfterGap(const RegionRef& r, uint64_t gap, uint64_t limit,
          DecodeFixed64(out->payload) == gap;
 }
 
+namespace region_internal {
+
+bool SkipDamage(const RegionRef& r, ScanStop s, uint64_t limit, uint64_t* pos,
+                ScanResult* res) {
+  if (s == ScanStop::kZero) {
+    // Zeros where the log should go on (a lost page) are damage too if a
+    // valid record follows somewhere in the region. Resume right at that
+    // record: stepping 8 bytes and searching again would make a large
+    // zeroed area quadratic.
+    ScannedRecord next;
+    uint64_t q = *pos + 8;
+    while (q + kRecordHeaderSize <= limit &&
+           CheckRecordAt(r, q, limit, &next) != ScanStop::kLimit)
+      q += 8;
+    if (q + kRecordHeaderSize > limit) return false;  // the log ends here
+    if (res->first_damage == 0) {
+      res->first_damage = *pos;
+      res->first_damage_kind = ScanStop::kBadHeader;
+    }
+    res->skipped_bytes += q - *pos;
+    *pos = q;
+    return true;
+  }
+  if (!IsDamage(s)) return false;
+  if (res->first_damage == 0) {
+    res->first_damage = *pos;
+    res->first_damage_kind = s;
+  }
+  *pos += 8;
+  res->skipped_bytes += 8;
+  return true;
+}
+
+void TrimTornTail(uint64_t pos, ScanResult* res) {
+  if (res->first_damage == 0) return;
+  if (res->skipped_bytes > pos - res->end)
+    res->skipped_bytes -= pos - res->end;
+  else
+    res->skipped_bytes = 0;
+}
+
+}  // namespace region_internal
+
 }  // namespace recmap

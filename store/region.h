@@ -154,87 +154,73 @@ struct ScanResult {
 struct AlwaysVerify {
   bool operator()(uint64_t) const { return true; }
 };
+// The steps of ScanRegion.
+namespace region_internal {
+
+// Validates the record at `pos` -- or, after a zero gap ending the page at
+// `pos`, the resume marker that continues the log (a gap shorter than a
+// header reads as a bad header, its last bytes being the marker's, so any
+// failure at a non-page-aligned offset may be one).
+inline ScanStop ReadAt(const RegionRef& r, uint64_t pos, uint64_t limit,
+                       bool verify_checksum, ScannedRecord* rec) {
+  const ScanStop s = CheckRecordAt(r, pos, limit, rec, verify_checksum);
+  if (s != ScanStop::kLimit && pos % kPageSize != 0 &&
+      ResumeMarkerAfterGap(r, pos, limit, rec))
+    return ScanStop::kLimit;  // the log resumes at the next page
+  return s;
+}
+
+// Calls fn(rec); whether the scan goes on (fn returning void: always).
+template <typename Fn>
+inline bool Deliver(Fn& fn, const ScannedRecord& rec) {
+  if constexpr (std::is_same_v<std::invoke_result_t<Fn&, const ScannedRecord&>,
+                               bool>) {
+    return fn(rec);
+  } else {
+    fn(rec);
+    return true;
+  }
+}
+
+// Salvage: moves *pos past what stopped the scan there (`s`) to where it
+// may resume, counting the damage in `res`; false if the log ends at *pos
+// (zeros with nothing valid after them, or not damage at all).
+bool SkipDamage(const RegionRef& r, ScanStop s, uint64_t limit, uint64_t* pos,
+                ScanResult* res);
+// Salvage, at the end of the scan (stopped at `pos`): bytes skipped past
+// the last valid record are a torn tail, not skipped records.
+void TrimTornTail(uint64_t pos, ScanResult* res);
+
+}  // namespace region_internal
+
 template <typename Fn, typename VerifyAt = AlwaysVerify>
 ScanResult ScanRegion(const RegionRef& r, uint64_t from, uint64_t limit,
                       bool salvage, Fn&& fn, VerifyAt&& verify_at = {}) {
   ScanResult res;
   res.end = from;
   uint64_t pos = from;
-  while (true) {
-    if (pos >= limit) {
-      res.stop = ScanStop::kLimit;
-      break;
-    }
+  while (pos < limit) {
     ScannedRecord rec;
-    ScanStop s = CheckRecordAt(r, pos, limit, &rec, salvage || verify_at(pos));
-    // A gap shorter than a header reads as a bad header (its last bytes are
-    // the marker's), so any failure at a non-page-aligned offset may be one.
-    if (s != ScanStop::kLimit && pos % kPageSize != 0 &&
-        ResumeMarkerAfterGap(r, pos, limit, &rec)) {
-      s = ScanStop::kLimit;  // the log resumes at the next page
-    }
+    const ScanStop s =
+        region_internal::ReadAt(r, pos, limit, salvage || verify_at(pos), &rec);
     if (s == ScanStop::kLimit) {
-      bool more = true;
-      if constexpr (std::is_same_v<
-                        std::invoke_result_t<Fn&, const ScannedRecord&>,
-                        bool>) {
-        more = fn(rec);
-      } else {
-        fn(rec);
-      }
+      const bool more = region_internal::Deliver(fn, rec);
       res.records++;
       if (rec.header.sequence > res.max_sequence)
         res.max_sequence = rec.header.sequence;
-      pos = rec.offset + RecordSize(rec.header.length);
-      res.end = pos;
+      pos = res.end = rec.offset + RecordSize(rec.header.length);
       if (!more) {
-        res.stop = ScanStop::kLimit;
         res.stopped = true;
         break;
       }
       continue;
     }
-    if (salvage && s == ScanStop::kZero) {
-      // Zeros where the log should go on (a lost page) are damage too if a
-      // valid record follows somewhere in the region. Resume right at that
-      // record: stepping 8 bytes and searching again would make a large
-      // zeroed area quadratic.
-      ScannedRecord next;
-      uint64_t q = pos + 8;
-      while (q + kRecordHeaderSize <= limit &&
-             CheckRecordAt(r, q, limit, &next) != ScanStop::kLimit)
-        q += 8;
-      if (q + kRecordHeaderSize > limit) {
-        res.stop = s;  // nothing valid follows: the log ends here
-        break;
-      }
-      if (res.first_damage == 0) {
-        res.first_damage = pos;
-        res.first_damage_kind = ScanStop::kBadHeader;
-      }
-      res.skipped_bytes += q - pos;
-      pos = q;
-      continue;
-    }
-    if (!salvage || !IsDamage(s)) {
+    if (!salvage || !region_internal::SkipDamage(r, s, limit, &pos, &res)) {
       res.stop = s;
       break;
     }
-    if (res.first_damage == 0) {
-      res.first_damage = pos;
-      res.first_damage_kind = s;
-    }
-    pos += 8;
-    res.skipped_bytes += 8;
   }
-  if (salvage && res.first_damage != 0) {
-    // Bytes skipped past the last valid record are a torn tail, not skipped
-    // records.
-    if (res.skipped_bytes > pos - res.end)
-      res.skipped_bytes -= pos - res.end;
-    else
-      res.skipped_bytes = 0;
-  }
+  if (salvage) region_internal::TrimTornTail(pos, &res);
   return res;
 }
 

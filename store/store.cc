@@ -30,24 +30,11 @@ absl::Status StoreRep::Close() {
   }
   // A close writes nothing of the index whole: the background writer stops
   // between two records, and its file already holds every batch it ended.
-  if (index_task_ != nullptr) index_task_->Stop();
-  if (fd_ >= 0 && opened_) CatchUpIndexAtClose();
-  absl::MutexLock lock(&error_mu_);
-  if (!sync_error_.ok()) return sync_error_;
-  return index_error_;
-}
-
-void StoreRep::IndexFailed(const absl::Status& s) {
-  {
-    absl::MutexLock lock(&error_mu_);
-    if (index_error_.ok())
-      index_error_ = absl::Status(
-          s.code(), absl::StrCat(IndexPathFor(path_),
-                                 ": index file not updated (the log is "
-                                 "intact): ",
-                                 s.message()));
-  }
-  if (options_.on_background_error) options_.on_background_error(s);
+  persister_.Stop();
+  if (fd_ >= 0 && opened_)
+    persister_.CatchUpAtClose(base_ != nullptr ? &base_->regions() : nullptr);
+  if (absl::Status s = durability_.first_error(); !s.ok()) return s;
+  return persister_.first_error();
 }
 
 absl::Status StoreRep::CheckWritable() const {
@@ -198,8 +185,7 @@ void StoreRep::RefreshLocked() {
         ri.ref.committed_tail().load(std::memory_order_acquire) != 0) {
       // Formatted since we looked (first writer recovering a trailing
       // region); its header is synced before its tail is set.
-      absl::MutexLock lock(&regions_mu_);
-      (void)LoadRegionHeader(i, true);
+      (void)regions_.ReloadHeader(i);
     }
     if (ri.formatted && !ri.damaged) {
       const uint64_t tail =
@@ -473,64 +459,9 @@ StoreStats StoreRep::Stats() {
   return st;
 }
 
-absl::Status StoreRep::SyncError() const {
-  absl::MutexLock lock(&error_mu_);
-  if (sync_error_.ok()) return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      absl::StrCat(path_, ": an earlier flush failed (", sync_error_.message(),
-                   "); this handle can no longer promise durability"));
-}
-
-absl::Status StoreRep::FlushFile() {
-  if (absl::Status s = SyncError(); !s.ok()) return s;
-  absl::Status s = io::Fdatasync(fd_, path_);
-  if (!s.ok()) {
-    absl::MutexLock lock(&error_mu_);
-    if (sync_error_.ok()) sync_error_ = s;
-  }
-  return s;
-}
-
-absl::Status StoreRep::WriteDurable(uint64_t offset, const void* data,
-                                    size_t len) {
-  if (absl::Status s = SyncError(); !s.ok()) return s;
-  absl::Status s = io::WriteDurable(fd_, offset, data, len, path_);
-  if (!s.ok()) {
-    absl::MutexLock lock(&error_mu_);
-    if (sync_error_.ok()) sync_error_ = s;
-  }
-  return s;
-}
-
 absl::Status StoreRep::Sync() {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
-  absl::MutexLock lock(&sync_mu_);
-  if (absl::Status s = SyncError(); !s.ok()) return s;
-  if (absl::Status s = LoadNewRegions(); !s.ok()) return s;
-  const uint32_t n = known_regions();
-  std::vector<uint64_t> tails(n, 0);
-  for (uint32_t i = 0; i < n; ++i) {
-    if (regions_[i].formatted) {
-      tails[i] =
-          regions_[i].ref.committed_tail().load(std::memory_order_acquire);
-    }
-  }
-  // Step 1: every page holding a record below the tails we just read.
-  if (absl::Status s = FlushFile(); !s.ok()) return s;
-  // Step 2: the durable tails, a floor for recovery after a power loss.
-  bool moved = false;
-  for (uint32_t i = 0; i < n; ++i) {
-    const RegionRef& r = regions_[i].ref;
-    if (!regions_[i].formatted || !r.PlausibleTail(tails[i])) continue;
-    if (tails[i] > r.DurableTail()) {
-      r.SetDurableTail(tails[i]);
-      moved = true;
-    }
-  }
-  if (moved) {
-    if (absl::Status s = FlushFile(); !s.ok()) return s;
-  }
-  return absl::OkStatus();
+  return durability_.Sync(regions_);
 }
 
 // --- Store: the public face.

@@ -1,5 +1,6 @@
 // Adopting the persisted offset index at open (persisted_index.h states the
-// trust rules; index_persister.cc writes it).
+// trust rules, CheckCoverage in index_persister.h checks them against the
+// log; IndexPersister writes the file).
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -49,7 +50,7 @@ void StoreRep::AdoptPersistedIndex() {
         known_regions() - 1, ", which the index covers");
     return;
   }
-  if (absl::Status s = CheckCoverage(covered); !s.ok()) {
+  if (absl::Status s = CheckCoverage(regions_, covered); !s.ok()) {
     recovery_.persisted_index_rejected =
         absl::StrCat(IndexPathFor(path_), ": ", s.message());
     return;
@@ -57,85 +58,6 @@ void StoreRep::AdoptPersistedIndex() {
   base_ = std::move(*ix);
   base_regions_ = static_cast<uint32_t>(covered.size());
   recovery_.persisted_index_used = true;
-}
-
-bool StoreRep::RegionAt(uint32_t i, RegionRef* ref, uint64_t* epoch) const {
-  char* base = map_.base() + RegionOffset(i);
-  RegionHeader rh;
-  if (!rh.DecodeFrom(base, kPageSize).ok() || rh.index != i ||
-      rh.file_uuid != header_.uuid || rh.region_size != region_size())
-    return false;
-  ref->base = base;
-  ref->size = region_size();
-  ref->index = i;
-  ref->seed = RegionSeed(header_.uuid, i, rh.epoch);
-  *epoch = rh.epoch;
-  return true;
-}
-
-absl::Status StoreRep::CheckCoverage(
-    const std::vector<IndexedRegion>& covered) const {
-  if (covered.size() > known_regions()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("covers ", covered.size(), " regions; the store has ",
-                     known_regions()));
-  }
-  for (uint32_t i = 0; i < covered.size(); ++i) {
-    const IndexedRegion& g = covered[i];
-    RegionRef ref;
-    uint64_t epoch = 0;
-    if (!RegionAt(i, &ref, &epoch)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("region ", i, " is not usable"));
-    }
-    if (epoch != g.epoch) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("region ", i, " was reformatted (epoch ", epoch,
-                       ", index has ", g.epoch, ")"));
-    }
-    // Within one boot (Load checked it) the covered records are in the
-    // page cache, durable or not; a log cut below its covered tail is
-    // another log.
-    const uint64_t tail = ref.committed_tail().load(std::memory_order_acquire);
-    if (g.tail < kRegionDataOffset || !ref.PlausibleTail(tail) ||
-        tail < g.tail) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("region ", i, " covered tail ", g.tail,
-                       " is past its committed tail ", tail));
-    }
-  }
-  return absl::OkStatus();
-}
-
-void StoreRep::CatchUpIndexAtClose() {
-  if (read_only() || !options_.persist_index ||
-      options_.recovery_mode != RecoveryMode::kTolerateTornTail)
-    return;
-  const std::atomic<bool> never{false};
-  if (!options_.persist_index_in_background) {
-    PersistIndexPass(never, /*to_tail=*/true);
-    return;
-  }
-  // The background writer has stopped. What it left uncovered is at most
-  // kOpenRegionStepBytes per region being written, unless it fell behind:
-  // a little is covered now (so that the next open scans nothing), a lot
-  // is left to the next open rather than make the close wait for it.
-  uint64_t uncovered = 0;
-  static const std::vector<IndexedRegion> kNone;
-  const std::vector<IndexedRegion>& cov = index_writer_ != nullptr
-                                              ? index_writer_->regions()
-                                          : base_ != nullptr ? base_->regions()
-                                                             : kNone;
-  for (uint32_t i = 0; i < known_regions(); ++i) {
-    RegionRef ref;
-    uint64_t epoch = 0;
-    if (!RegionAt(i, &ref, &epoch)) break;
-    const uint64_t t = ref.committed_tail().load(std::memory_order_acquire);
-    const uint64_t c = i < cov.size() ? cov[i].tail : kRegionDataOffset;
-    if (ref.PlausibleTail(t) && t > c) uncovered += t - c;
-  }
-  if (uncovered != 0 && uncovered <= kCloseCatchUpBytes)
-    PersistIndexPass(never, /*to_tail=*/true);
 }
 
 }  // namespace recmap

@@ -1,5 +1,12 @@
 // The internals of an open store, shared by Store, Writer and recmap's own
 // library functions (verify, recover, dump, compaction). Not installed.
+//
+// StoreRep coordinates: opening and recovery (store_open.cc), the offset
+// index and the read paths (store.cc), adopting the persisted index
+// (store_persist.cc). It hands the rest to one object per responsibility:
+// RegionSet (region_set.h) the regions, Durability (durability.h) every
+// flush and the poisoning, IndexPersister (index_persister.h) the
+// background index writer.
 #ifndef RECMAP_STORE_STORE_REP_H_
 #define RECMAP_STORE_STORE_REP_H_
 
@@ -14,8 +21,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "background_task.h"
+#include "durability.h"
 #include "format.h"
+#include "index_persister.h"
 #include "location.h"
 #include "mapping.h"
 #include "offset_index.h"
@@ -23,16 +31,9 @@
 #include "recmap/options.h"
 #include "recmap/store.h"
 #include "region.h"
+#include "region_set.h"
 
 namespace recmap {
-
-// How often a writable handle's background index writer looks for log to
-// cover once it has started (index_persister.cc).
-inline constexpr absl::Duration kIndexPassInterval = absl::Milliseconds(200);
-// A clean close covers the log the background writer left uncovered if it
-// is at most this much (a few milliseconds of work), else leaves it to the
-// next open.
-inline constexpr uint64_t kCloseCatchUpBytes = uint64_t{8} << 20;
 
 // What recovery found in one region at open.
 struct RegionRecovery {
@@ -78,53 +79,7 @@ struct RecoveryReport {
 
 class StoreRep {
  public:
-  struct RegionInfo {
-    RegionRef ref;
-    bool formatted = false;
-    bool damaged = false;  // stop indexing; see damage
-    std::string damage;
-    std::atomic<uint64_t> indexed_end{kRegionDataOffset};
-    uint64_t records = 0;        // guarded by index_mu_
-    uint64_t fill = 0;           // guarded by index_mu_
-    uint64_t payload_bytes = 0;  // guarded by index_mu_
-    bool done = false;           // sealed and fully indexed
-    // Read-only opens: published bytes found unreadable at open (see
-    // RecoveryReport::unreadable_bytes).
-    uint64_t unreadable_bytes = 0;
-  };
-
-  // Per-region state with stable addresses, allocated in chunks as the file
-  // grows: a store may reserve room for millions of regions and use three.
-  // operator[] is lock-free; Ensure is called under regions_mu_ (or during
-  // open) before a region's index is published to other threads.
-  class RegionTable {
-   public:
-    static constexpr uint32_t kChunk = 1024;
-    void Init(uint32_t max_regions) {
-      max_ = max_regions;
-      chunks_ = std::make_unique<std::atomic<RegionInfo*>[]>(
-          (max_regions + kChunk - 1) / kChunk);
-    }
-    ~RegionTable() {
-      for (uint32_t c = 0; c < (max_ + kChunk - 1) / kChunk; ++c) {
-        delete[] chunks_[c].load(std::memory_order_relaxed);
-      }
-    }
-    void Ensure(uint32_t count) {
-      for (uint32_t c = 0; c < (count + kChunk - 1) / kChunk; ++c) {
-        if (chunks_[c].load(std::memory_order_acquire) == nullptr) {
-          chunks_[c].store(new RegionInfo[kChunk], std::memory_order_release);
-        }
-      }
-    }
-    RegionInfo& operator[](uint32_t i) const {
-      return chunks_[i / kChunk].load(std::memory_order_acquire)[i % kChunk];
-    }
-
-   private:
-    uint32_t max_ = 0;
-    std::unique_ptr<std::atomic<RegionInfo*>[]> chunks_;
-  };
+  using RegionInfo = recmap::RegionInfo;
 
   static absl::StatusOr<std::unique_ptr<StoreRep>> Open(const std::string& path,
                                                         const Options& options);
@@ -138,9 +93,7 @@ class StoreRep {
   const StoreInfo& info() const { return info_; }
   bool read_only() const { return options_.read_only; }
   uint64_t region_size() const { return header_.region_size; }
-  uint64_t RegionOffset(uint32_t i) const {
-    return kFirstRegionOffset + uint64_t{i} * header_.region_size;
-  }
+  uint64_t RegionOffset(uint32_t i) const { return regions_.Offset(i); }
   int fd() const { return fd_; }
   const RecoveryReport& recovery() const { return recovery_; }
 
@@ -166,24 +119,15 @@ class StoreRep {
   char* shared_page() const { return map_.base() + kSharedPageOffset; }
 
   // --- regions
-  uint32_t known_regions() const {
-    return known_regions_.load(std::memory_order_acquire);
-  }
+  RegionSet& regions() { return regions_; }
+  uint32_t known_regions() const { return regions_.known(); }
   RegionInfo& region(uint32_t i) { return regions_[i]; }
   // Maps and loads regions other processes have added. Thread-safe.
-  absl::Status LoadNewRegions();
-  // Formats region `i` in place (new epoch) through the mapping and syncs
-  // it. The caller holds the growth lock or is the recovering first writer.
-  // `fresh`: the data bytes are known to be zero (just allocated).
-  absl::Status FormatRegion(uint32_t i, bool fresh);
-  // Growth, under the growth lock: map the first `count` regions after the
-  // file was extended, then (once the new region is formatted) publish the
-  // count to this process and to every other.
-  absl::Status LoadNewRegionsForGrowth(uint32_t count);
-  void PublishRegionCount(uint32_t count);
-  // Zeroes region i's bytes from `tail` to its end and syncs, so that no
-  // stale record past the tail can ever validate again.
-  absl::Status ScrubTail(uint32_t i, uint64_t tail);
+  absl::Status LoadNewRegions() { return regions_.LoadNew(); }
+  // RegionSet::Format.
+  absl::Status FormatRegion(uint32_t i, bool fresh) {
+    return regions_.Format(i, fresh);
+  }
 
   // --- index
   absl::Status Refresh() ABSL_LOCKS_EXCLUDED(index_mu_);
@@ -224,29 +168,12 @@ class StoreRep {
   // --- writes
   absl::Status CheckWritable() const;
   absl::Status Sync();
-  // fdatasync of the store file. Every flush of a writable handle goes
-  // through here: a failure poisons the handle, since Linux may have
-  // dropped the dirty pages and a later successful flush would not bring
-  // them back. Returns the failure, or the earlier one if poisoned.
-  absl::Status FlushFile();
-  // Writes `len` bytes at file offset `offset` (through the page cache, so
-  // the mapping sees them) and makes just that range durable; poisons the
-  // handle on failure as FlushFile does.
-  absl::Status WriteDurable(uint64_t offset, const void* data, size_t len);
-  absl::Status SyncError() const;
-  // msync(MS_SYNC) of the mapped file range [offset, offset + len): makes
-  // those bytes durable (a ranged fdatasync, metadata included) without
-  // writing back, and write-protecting, the file's other dirty pages --
-  // a live writer's region and its prefaulted pages. Poisons the handle
-  // on failure as FlushFile does.
-  absl::Status FlushRange(uint64_t offset, uint64_t len);
-  // A writer of this handle sealed a region: wakes the background index
-  // writer (index_persister.cc), if this handle has one and the store is
-  // big enough to need one. Cheap: never waits for the index to be written.
-  void RegionSealed();
+  Durability& durability() { return durability_; }
+  // A writer of this handle sealed a region (IndexPersister::RegionSealed).
+  void RegionSealed() { persister_.RegionSealed(); }
   // True if the background index writer has no run pending or in progress
   // (also when there is none). For tests and the benchmark.
-  bool IndexPersisterIdle();
+  bool IndexPersisterIdle() { return persister_.Idle(); }
   absl::Mutex& default_writer_mu() { return writer_mu_; }
   std::unique_ptr<Writer>& default_writer()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(writer_mu_) {
@@ -296,14 +223,48 @@ class StoreRep {
 
  private:
   StoreRep() = default;
+  // The steps of Open, in order.
   absl::Status OpenFile(bool* created);
+  // Recovery lock (writable) and whether this open recovers the whole log
+  // (no writer is live).
+  absl::StatusOr<bool> TakeOpenLocks(bool* created);
+  // Creates the file's header pages if it is new, reads and validates the
+  // header; returns the file's size.
+  absl::StatusOr<uint64_t> ReadOrCreateHeader(bool created);
+  // A first writer: gives a cut last region back its zero tail and backs
+  // the header and state pages by blocks.
+  absl::Status PrepareFile(bool full, uint64_t* file_size);
+  // Maps the regions that exist and loads their headers; returns how many.
+  absl::StatusOr<uint32_t> MapRegions(bool full, uint64_t file_size);
+  // Reports a last region cut inside its header pages as unreadable.
+  void ReportCutHeaderPages(uint32_t regions, uint64_t file_size);
+  // Registers a writable handle as a writer, fills info_, starts the
+  // background index writer.
+  absl::Status FinishOpen();
   absl::Status InitializeNewFile();
   absl::Status ReadHeader(uint64_t file_size);
-  absl::Status LoadRegionHeader(uint32_t i, bool allow_unformatted);
   absl::Status Recover(bool full);
+  // Recovers region i's log (docs/DESIGN.md, "Recovery"), in steps:
   absl::Status RecoverRegion(uint32_t i, bool full, uint64_t* max_seq);
-  absl::Status LoadNewRegionsLocked()
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(regions_mu_);
+  // A region whose header does not validate: a first writer formats a
+  // trailing one afresh.
+  absl::Status RecoverUnformatted(uint32_t i, bool full, RegionRecovery* rr);
+  // Where the scan of region i stops reading.
+  absl::StatusOr<uint64_t> RecoveryScanLimit(uint32_t i, bool full,
+                                             const RegionRecovery& rr) const;
+  // Scans and indexes region i past what the persisted index covers.
+  ScanResult ScanForRecovery(uint32_t i, uint64_t limit, uint64_t* max_seq,
+                             RegionRecovery* rr);
+  // DataLoss if the log lost what this mode may not lose.
+  absl::Status CheckRecoveredLog(uint32_t i, bool full,
+                                 const RegionRecovery& rr,
+                                 const ScanResult& res, uint64_t limit) const;
+  // Read-only, no live writer: published records this handle cannot read.
+  void ReportUnreadableLog(uint32_t i, const RegionRecovery& rr,
+                           const ScanResult& res);
+  // A first writer: cuts the log at the end of what validated.
+  absl::Status RepairRegion(uint32_t i, const RegionRecovery& rr,
+                            const ScanResult& res);
 
   bool NeedsRefreshLocked() const ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
   void RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
@@ -373,11 +334,7 @@ class StoreRep {
   }
   // Region i's committed tail as published now (0 if implausible): the end
   // of the records any entry may name.
-  uint64_t LiveEnd(uint32_t i) const {
-    const RegionRef& r = regions_[i].ref;
-    const uint64_t t = r.committed_tail().load(std::memory_order_acquire);
-    return r.PlausibleTail(t) ? t : 0;
-  }
+  uint64_t LiveEnd(uint32_t i) const { return regions_.LiveEnd(i); }
   // Whether the record at `loc` must be verified before it is believed:
   // true unless this handle's own scans validated it (they read each
   // region from the tail the persisted index covered at open to its
@@ -393,15 +350,6 @@ class StoreRep {
   }
   // Open: maps the persisted index if it proves to describe this log.
   void AdoptPersistedIndex();
-  // The trust rules every covered region must pass (persisted_index.h):
-  // its header is this store's, with the index's epoch, and its covered
-  // tail is within its durable tail. Reads the region headers from the
-  // mapping, so any thread may call it.
-  absl::Status CheckCoverage(const std::vector<IndexedRegion>& covered) const;
-  // Region i's live reference and epoch, read from its header in the
-  // mapping (not from regions_[i]'s fields, which the indexing thread
-  // owns); false if the header is not a valid header of region i.
-  bool RegionAt(uint32_t i, RegionRef* ref, uint64_t* epoch) const;
   // The base's location for `id` if the base holds a well-formed record of
   // `id` inside its covered log with a sequence above `sequence`, else 0.
   uint64_t NewerInBase(uint64_t id, uint64_t sequence) const;
@@ -411,28 +359,6 @@ class StoreRep {
   // Whether persisted-index location `loc` holds a well-formed put or
   // delete of `id` inside the live log; its header in `h`.
   bool BaseRecordAt(uint64_t id, uint64_t loc, RecordHeader* h) const;
-  // Background (index_persister.cc): extends the index file in place,
-  // covering each region's log up to its committed tail (a region still
-  // being written once kOpenRegionStepBytes more are there, unless
-  // `to_tail`).
-  void PersistIndexPass(const std::atomic<bool>& stop, bool to_tail = false);
-  // The pieces of a pass: the writer of the file, opened or created (false
-  // if neither could be done), and one batch of region i's records from
-  // *from towards `to` (false when the region's coverage cannot go on).
-  bool OpenIndexWriter(const std::vector<RegionRef>& refs, uint64_t log_bytes);
-  // Grows the index file (PersistedIndexWriter::Grow); a failure other
-  // than a stop goes to IndexFailed. False unless it grew.
-  bool GrowIndex(uint64_t slots, uint32_t region_capacity,
-                 const std::atomic<bool>& stop);
-  bool IndexRegionBatch(const std::vector<RegionRef>& refs, uint32_t i,
-                        uint64_t epoch, uint64_t to,
-                        const std::atomic<bool>& stop, uint64_t* from);
-  // Clean close: covers the rest of the log on the closing thread -- all of
-  // it with persist_index_in_background off, else only if little is left.
-  void CatchUpIndexAtClose();
-  // Keeps the first failure of background or close-time index work for
-  // Close(), and passes each to Options::on_background_error.
-  void IndexFailed(const absl::Status& s);
 
   std::string path_;
   Options options_;
@@ -442,10 +368,10 @@ class StoreRep {
   Mapping map_;
   RecoveryReport recovery_;
 
-  uint32_t max_regions_ = 0;
-  RegionTable regions_;
-  std::atomic<uint32_t> known_regions_{0};
-  absl::Mutex regions_mu_;
+  // Destroyed in reverse: the persister's thread stops before the regions
+  // and the mapping it reads go.
+  Durability durability_;
+  RegionSet regions_;
 
   mutable absl::Mutex index_mu_;
   // The offset index is two layers: `index_` holds what this handle
@@ -468,18 +394,7 @@ class StoreRep {
   absl::Mutex writer_mu_;
   std::unique_ptr<Writer> default_writer_ ABSL_GUARDED_BY(writer_mu_);
 
-  // The background index writer (null: read-only, or persisting off) and
-  // its handle on the index file (its thread only, or the closing thread
-  // once it is stopped).
-  std::unique_ptr<BackgroundTask> index_task_;
-  std::unique_ptr<PersistedIndexWriter> index_writer_;
-
-  absl::Mutex sync_mu_;  // serialises Sync() calls
-  mutable absl::Mutex error_mu_;
-  // The first failed flush of this handle; once set, Sync() always fails.
-  absl::Status sync_error_ ABSL_GUARDED_BY(error_mu_);
-  // The first failed update of the index file (Close() returns it).
-  absl::Status index_error_ ABSL_GUARDED_BY(error_mu_);
+  IndexPersister persister_;
   bool closed_ = false;
 
   friend class Store;

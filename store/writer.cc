@@ -114,7 +114,7 @@ absl::Status Writer::State::Take(uint32_t i) {
   ref = rep->region(i).ref;
   tail = ref.committed_tail().load(std::memory_order_acquire);
   if (ref.owner_pid().load(std::memory_order_acquire) != 0) {
-    if (absl::Status s = rep->ScrubTail(i, tail); !s.ok()) {
+    if (absl::Status s = rep->regions().ScrubTail(i, tail); !s.ok()) {
       (void)Unlock(lock_fd, kLockRegionBase + i);
       return s;
     }
@@ -177,8 +177,8 @@ absl::Status Writer::State::Grow(uint64_t need) {
         " bytes would exceed max_file_size ", rep->options().max_file_size));
   }
   absl::Status s = io::Allocate(rep->fd(), off, rep->region_size(), path);
-  if (s.ok()) s = rep->LoadNewRegionsForGrowth(i + 1);
-  if (s.ok()) s = rep->FormatRegion(i, /*fresh=*/true);
+  if (s.ok()) s = rep->regions().LoadForGrowth(i + 1);
+  if (s.ok()) s = rep->regions().Format(i, /*fresh=*/true);
   if (!s.ok()) {
     unlock();
     return s;
@@ -190,7 +190,7 @@ absl::Status Writer::State::Grow(uint64_t need) {
     return got.ok() ? absl::InternalError("new region is locked")
                     : got.status();
   }
-  rep->PublishRegionCount(i + 1);
+  rep->regions().PublishCount(i + 1);
   unlock();
   ref = rep->region(i).ref;
   tail = kRegionDataOffset;

@@ -18,6 +18,7 @@
 #include "index_model.h"
 #include "persisted_index.h"
 #include "recmap/store.h"
+#include "region_set_fixture.h"
 #include "store_rep.h"
 #include "test_util.h"
 
@@ -248,6 +249,40 @@ TEST_CASE("background index: a damaged index on disk is rebuilt from the log",
   auto r = OpenOrDie(path, ReaderOptions());
   CHECK(Report(*r).persisted_index_used);
   CheckModel(*r, m);
+}
+
+}  // namespace
+}  // namespace recmap
+
+namespace recmap {
+namespace {
+
+TEST_CASE("CheckCoverage holds an index to the log it describes",
+          "[index_persister]") {
+  testing::RegionSetFixture f(2);
+  f.LoadAll(2);
+  REQUIRE(f.set().Format(0, /*fresh=*/true).ok());
+  RegionRef ref;
+  uint64_t epoch = 0;
+  REQUIRE(f.set().ReadHeaderAt(0, &ref, &epoch));
+  ref.committed_tail().store(kRegionDataOffset + 64);
+  IndexedRegion g;
+  g.epoch = epoch;
+  g.tail = kRegionDataOffset + 64;
+  CHECK(CheckCoverage(f.set(), {}).ok());
+  CHECK(CheckCoverage(f.set(), {g}).ok());
+  // Each rule broken in turn.
+  CHECK(absl::IsFailedPrecondition(CheckCoverage(f.set(), {g, g, g})));
+  CHECK(absl::IsFailedPrecondition(CheckCoverage(f.set(), {g, g})));
+  IndexedRegion reformatted = g;
+  reformatted.epoch = epoch + 1;
+  CHECK(absl::IsFailedPrecondition(CheckCoverage(f.set(), {reformatted})));
+  IndexedRegion past_tail = g;
+  past_tail.tail = kRegionDataOffset + 72;
+  CHECK(absl::IsFailedPrecondition(CheckCoverage(f.set(), {past_tail})));
+  IndexedRegion below_data = g;
+  below_data.tail = 0;
+  CHECK(absl::IsFailedPrecondition(CheckCoverage(f.set(), {below_data})));
 }
 
 }  // namespace
