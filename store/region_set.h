@@ -72,6 +72,11 @@ class RegionSet {
   // below known().
   uint32_t known() const { return known_.load(std::memory_order_acquire); }
   RegionInfo& operator[](uint32_t i) const { return table_[i]; }
+  // The table's chunk array, fixed at Init, for readers that index it
+  // themselves without going through the set (StoreIndex): entry i is
+  // entries()[i / kEntryChunk].load(acquire)[i % kEntryChunk].
+  static constexpr uint32_t kEntryChunk = 1024;
+  std::atomic<RegionInfo*>* entries() const { return table_.chunks(); }
 
   // Open only (single-threaded): creates entries for `count` regions,
   // loads region i's header (LoadHeader), and publishes `count` to this
@@ -126,8 +131,9 @@ class RegionSet {
   // open) before a region's index is published to other threads.
   class Table {
    public:
-    static constexpr uint32_t kChunk = 1024;
+    static constexpr uint32_t kChunk = kEntryChunk;
     void Init(uint32_t max_regions);
+    std::atomic<RegionInfo*>* chunks() const { return chunks_.get(); }
     ~Table();
     void Ensure(uint32_t count);
     RegionInfo& operator[](uint32_t i) const {

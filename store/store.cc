@@ -1,5 +1,5 @@
-// The offset index and the read paths: catching up with the log, lookups,
-// iteration, stats, and the durability protocol (Sync).
+// The read paths over the offset index (store_index.h): region scans,
+// stats; closing; and the public face, Store.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,7 +32,8 @@ absl::Status StoreRep::Close() {
   // between two records, and its file already holds every batch it ended.
   persister_.Stop();
   if (fd_ >= 0 && opened_)
-    persister_.CatchUpAtClose(base_ != nullptr ? &base_->regions() : nullptr);
+    persister_.CatchUpAtClose(
+        index_.base() != nullptr ? &index_.base()->regions() : nullptr);
   if (absl::Status s = durability_.first_error(); !s.ok()) return s;
   return persister_.first_error();
 }
@@ -43,335 +44,6 @@ absl::Status StoreRep::CheckWritable() const {
         absl::StrCat(path_, ": store is open read-only"));
   }
   return absl::OkStatus();
-}
-
-RecordView StoreRep::ViewAt(uint64_t packed) const {
-  const auto [region, offset] = Location::Unpack(packed);
-  const char* p = regions_[region].ref.base + offset;
-  RecordHeader h;
-  (void)h.DecodeFrom(p);  // validated when it was indexed
-  RecordView v;
-  v.id = h.id;
-  v.sequence = h.sequence;
-  v.type = h.type;
-  v.value = std::string_view(p + kRecordHeaderSize, h.length);
-  v.location.region = region;
-  v.location.file_offset = RegionOffset(region) + offset;
-  return v;
-}
-
-void StoreRep::IndexRecord(uint32_t region, const ScannedRecord& rec) {
-  RegionInfo& ri = regions_[region];
-  ri.fill += RecordSize(rec.header.length);
-  // Padding (resume markers) takes room but is not a record of the store.
-  if (IsPadding(rec.header.type)) return;
-  ri.records++;
-  ri.payload_bytes += rec.header.length;
-  const uint64_t packed = Location::Pack(region, rec.offset);
-  uint64_t* slot = index_.FindOrInsert(rec.header.id);
-  if (*slot == 0) {
-    // The first record of this id past the covered tails may be older than
-    // the base's (store_rep.h, index_).
-    const uint64_t b =
-        base_ != nullptr && rec.header.sequence <= base_->max_sequence()
-            ? NewerInBase(rec.header.id, rec.header.sequence)
-            : 0;
-    *slot = b != 0 ? b : packed;
-    return;
-  }
-  // Latest write wins: compare with the sequence of the indexed record.
-  const uint64_t old = *slot;
-  // An entry taken from the base is trusted only once its record verifies;
-  // if it does not, only a record newer than anything the base covers can
-  // replace it (its real sequence is unknown).
-  if (NeedsVerify(old) && !RecordVerifies(old)) {
-    if (rec.header.sequence > base_->max_sequence()) *slot = packed;
-    return;
-  }
-  const char* p = RecordAt(old);
-  if (rec.header.sequence > DecodeFixed64(p + kRecordSequenceOffset)) {
-    *slot = packed;
-  }
-}
-
-bool StoreRep::BaseRecordAt(uint64_t id, uint64_t loc, RecordHeader* h) const {
-  // The base passed its checksum and matched the log at open; still, never
-  // follow it to anything but a well-formed record of this id inside the
-  // log it covers.
-  if (!BaseEntryInBounds(loc)) return false;
-  const auto [region, offset] = Location::Unpack(loc);
-  return h->DecodeFrom(regions_[region].ref.base + offset) && h->id == id &&
-         IsUserRecord(h->type) &&
-         offset + RecordSize(h->length) <= LiveEnd(region);
-}
-
-uint64_t StoreRep::NewerInBase(uint64_t id, uint64_t sequence) const {
-  const uint64_t loc = base_->Find(id);
-  RecordHeader h;
-  // A base entry that does not point at a record of `id` is never
-  // followed: the record found in the log stands.
-  if (loc == 0 || !BaseRecordAt(id, loc, &h)) return 0;
-  // The base's record was never checksummed in this process: a damaged one
-  // (whose sequence means nothing) wins, so that reads of `id` report the
-  // damage instead of returning an older version.
-  if (!RecordVerifies(loc)) return loc;
-  return h.sequence > sequence ? loc : 0;
-}
-
-bool StoreRep::RecordVerifies(uint64_t loc) const {
-  const auto [region, offset] = Location::Unpack(loc);
-  ScannedRecord rec;
-  return region < known_regions() &&
-         CheckRecordAt(regions_[region].ref, offset, LiveEnd(region), &rec) ==
-             ScanStop::kLimit;
-}
-
-absl::StatusOr<uint64_t> StoreRep::FindLocked(uint64_t id) const {
-  if (uint64_t loc = index_.Find(id); loc != 0) return loc;
-  if (base_ == nullptr) return 0;
-  return CheckBaseLocation(id, base_->Find(id));
-}
-
-absl::StatusOr<uint64_t> StoreRep::CheckBaseLocation(uint64_t id,
-                                                     uint64_t loc) const {
-  RecordHeader h;
-  if (loc != 0 && !BaseRecordAt(id, loc, &h)) {
-    const auto [region, offset] = Location::Unpack(loc);
-    // The file is extended by live writers: an entry may name a region this
-    // handle has not mapped yet.
-    if (region >= known_regions() &&
-        const_cast<StoreRep*>(this)->LoadNewRegions().ok() &&
-        BaseRecordAt(id, loc, &h))
-      return loc;
-    return absl::DataLossError(absl::StrCat(
-        path_, ": the record for id ", id, " at offset ",
-        region < known_regions() ? RegionOffset(region) + offset : 0,
-        " (located through ", IndexPathFor(path_),
-        ") is not a record of that id: damaged record or index file"));
-  }
-  return loc;
-}
-
-bool StoreRep::NeedsRefreshLocked() const {
-  if (shared_region_count().load(std::memory_order_acquire) > indexed_regions_)
-    return true;
-  for (uint32_t i : open_regions_) {
-    const RegionInfo& ri = regions_[i];
-    if (ri.damaged) continue;
-    if (!ri.formatted) {
-      if (ri.ref.committed_tail().load(std::memory_order_acquire) != 0)
-        return true;
-      continue;
-    }
-    if (ri.ref.committed_tail().load(std::memory_order_acquire) >
-        ri.indexed_end.load(std::memory_order_relaxed))
-      return true;
-    if (ri.ref.sealed()) return true;  // to retire it from open_regions_
-  }
-  return false;
-}
-
-void StoreRep::RefreshLocked() {
-  (void)LoadNewRegions();  // failure: keep serving what is mapped
-  const uint32_t known = known_regions();
-  for (uint32_t i = indexed_regions_; i < known; ++i)
-    open_regions_.push_back(i);
-  indexed_regions_ = known;
-  size_t keep = 0;
-  for (size_t k = 0; k < open_regions_.size(); ++k) {
-    const uint32_t i = open_regions_[k];
-    RegionInfo& ri = regions_[i];
-    if (!ri.formatted && !ri.damaged &&
-        ri.ref.committed_tail().load(std::memory_order_acquire) != 0) {
-      // Formatted since we looked (first writer recovering a trailing
-      // region); its header is synced before its tail is set.
-      (void)regions_.ReloadHeader(i);
-    }
-    if (ri.formatted && !ri.damaged) {
-      const uint64_t tail =
-          ri.ref.committed_tail().load(std::memory_order_acquire);
-      const uint64_t from = ri.indexed_end.load(std::memory_order_relaxed);
-      if (tail > from && ri.ref.PlausibleTail(tail)) {
-        ScanResult res =
-            ScanRegion(ri.ref, from, tail, false,
-                       [&](const ScannedRecord& rec) { IndexRecord(i, rec); });
-        ri.indexed_end.store(res.end, std::memory_order_release);
-        if (res.end < tail) {
-          ri.damaged = true;
-          ri.damage = absl::StrCat(ScanStopName(res.stop), " at file offset ",
-                                   RegionOffset(i) + res.end,
-                                   " below the committed tail");
-        }
-      }
-      if (ri.ref.sealed() &&
-          ri.indexed_end.load(std::memory_order_relaxed) >=
-              ri.ref.committed_tail().load(std::memory_order_acquire)) {
-        ri.done = true;
-      }
-    }
-    if (!ri.done && !ri.damaged) open_regions_[keep++] = i;
-  }
-  open_regions_.resize(keep);
-}
-
-absl::Status StoreRep::Refresh() {
-  absl::MutexLock lock(&index_mu_);
-  RefreshLocked();
-  return absl::OkStatus();
-}
-
-absl::StatusOr<RecordView> StoreRep::LookupLocked(uint64_t id) {
-  return ResultFor(id, FindLocked(id));
-}
-
-absl::StatusOr<RecordView> StoreRep::ResultFor(
-    uint64_t id, const absl::StatusOr<uint64_t>& loc) {
-  if (!loc.ok()) return loc.status();
-  if (*loc == 0) {
-    return absl::NotFoundError(absl::StrCat("id ", id, " not found"));
-  }
-  // The index is a hint, the checksum the proof: a record this handle
-  // indexed from the log passed its checksum then; one located through the
-  // persisted index (its covered log was never scanned here) is verified
-  // on every read, before anything of its header is believed.
-  if (options_.verify_checksums_on_read || NeedsVerify(*loc)) {
-    const auto [region, off] = Location::Unpack(*loc);
-    const RegionInfo& ri = regions_[region];
-    const uint64_t limit = LiveEnd(region);
-    ScannedRecord rec;
-    const ScanStop stop = CheckRecordAt(ri.ref, off, limit, &rec);
-    if (stop != ScanStop::kLimit || rec.header.id != id) {
-      return absl::DataLossError(absl::StrCat(
-          path_, ": record for id ", id, " at offset ",
-          RegionOffset(region) + off, " failed verification (",
-          stop != ScanStop::kLimit ? ScanStopName(stop) : "another id's record",
-          ")"));
-    }
-  }
-  RecordView v = ViewAt(*loc);
-  if (IsTombstone(v.type)) {
-    return absl::NotFoundError(absl::StrCat("id ", id, " was deleted"));
-  }
-  return v;
-}
-
-absl::StatusOr<RecordView> StoreRep::Lookup(uint64_t id) {
-  {
-    absl::ReaderMutexLock lock(&index_mu_);
-    if (!NeedsRefreshLocked()) return LookupLocked(id);
-  }
-  absl::MutexLock lock(&index_mu_);
-  RefreshLocked();
-  return LookupLocked(id);
-}
-
-void StoreRep::MultiGet(std::span<const uint64_t> ids,
-                        std::vector<absl::StatusOr<std::string_view>>* values) {
-  values->clear();
-  values->reserve(ids.size());
-  {
-    absl::ReaderMutexLock lock(&index_mu_);
-    if (!NeedsRefreshLocked()) return MultiGetLocked(ids, values);
-  }
-  absl::MutexLock lock(&index_mu_);
-  RefreshLocked();
-  MultiGetLocked(ids, values);
-}
-
-void StoreRep::MultiGetLocked(
-    std::span<const uint64_t> ids,
-    std::vector<absl::StatusOr<std::string_view>>* values) {
-  // Three passes over a batch, each issuing the next batch-worth of cache
-  // misses before waiting on any: index slots, then records, then results.
-  // A batch of 16 keeps enough misses in flight to cover memory latency
-  // without evicting its own prefetches.
-  constexpr size_t kBatch = 16;
-  absl::StatusOr<uint64_t> locs[kBatch];
-  for (size_t b = 0; b < ids.size(); b += kBatch) {
-    const size_t m = std::min(kBatch, ids.size() - b);
-    for (size_t k = 0; k < m; ++k) {
-      index_.Prefetch(ids[b + k]);
-      if (base_ != nullptr) base_->Prefetch(ids[b + k]);
-    }
-    // Raw locations first (checking a base entry reads its record: that
-    // waits for the next pass, after the record's prefetch).
-    uint64_t raw[kBatch];
-    bool from_base[kBatch];
-    for (size_t k = 0; k < m; ++k) {
-      raw[k] = index_.Find(ids[b + k]);
-      from_base[k] = raw[k] == 0 && base_ != nullptr;
-      if (from_base[k]) raw[k] = base_->Find(ids[b + k]);
-      if (raw[k] != 0 && (!from_base[k] || BaseEntryInBounds(raw[k]))) {
-        // The header and the first bytes of the value (a record may
-        // straddle a line).
-        __builtin_prefetch(RecordAt(raw[k]));
-        __builtin_prefetch(RecordAt(raw[k]) + 63);
-      }
-    }
-    for (size_t k = 0; k < m; ++k) {
-      locs[k] = from_base[k] ? CheckBaseLocation(ids[b + k], raw[k])
-                             : absl::StatusOr<uint64_t>(raw[k]);
-    }
-    for (size_t k = 0; k < m; ++k) {
-      absl::StatusOr<RecordView> v = ResultFor(ids[b + k], locs[k]);
-      if (v.ok()) {
-        values->emplace_back(v->value);
-      } else {
-        values->emplace_back(v.status());
-      }
-    }
-  }
-}
-
-absl::Status StoreRep::ForEachLive(
-    const std::function<bool(const RecordView&)>& fn) {
-  std::vector<std::pair<uint64_t, uint64_t>> live;  // (sequence, packed)
-  {
-    absl::MutexLock lock(&index_mu_);
-    RefreshLocked();
-    live.reserve(index_.size() + (base_ ? base_->entries() : 0));
-    if (!ForEachLatestLocked(
-            [&](uint64_t, uint64_t packed) {
-              RecordView v = ViewAt(packed);
-              if (v.type == RecordType::kPut)
-                live.emplace_back(v.sequence, packed);
-            },
-            /*check_records=*/true)) {
-      return absl::DataLossError(absl::StrCat(
-          IndexPathFor(path_),
-          ": an entry does not point at a record of its id in the log it "
-          "covers; delete the file to rebuild it"));
-    }
-  }
-  std::sort(live.begin(), live.end());
-  for (const auto& [seq, packed] : live) {
-    RecordView v = ViewAt(packed);
-    const RegionInfo& ri = regions_[v.location.region];
-    ScannedRecord rec;
-    const uint64_t off =
-        v.location.file_offset - RegionOffset(v.location.region);
-    if (CheckRecordAt(ri.ref, off, ri.ref.size, &rec) != ScanStop::kLimit) {
-      return absl::DataLossError(absl::StrCat(path_, ": record at offset ",
-                                              v.location.file_offset,
-                                              " failed verification"));
-    }
-    if (!fn(v)) break;
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<uint64_t> StoreRep::RegionScanEnd(uint32_t region) {
-  uint64_t end;
-  {
-    absl::MutexLock lock(&index_mu_);
-    RefreshLocked();
-    if (region >= known_regions()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "no region ", region, " (the store has ", known_regions(), ")"));
-    }
-    end = regions_[region].indexed_end.load(std::memory_order_acquire);
-  }
-  return regions_[region].formatted ? end : 0;
 }
 
 absl::Status StoreRep::RegionScanStatus(uint32_t region, const ScanResult& res,
@@ -403,60 +75,65 @@ absl::Status StoreRep::ForEachInRegion(
 
 StoreStats StoreRep::Stats() {
   StoreStats st;
-  absl::MutexLock lock(&index_mu_);
-  RefreshLocked();
-  struct stat sb;
-  if (::fstat(fd_, &sb) == 0) st.file_size = static_cast<uint64_t>(sb.st_size);
-  st.region_size = region_size();
-  st.regions = known_regions();
-  st.index_memory_bytes =
-      index_.MemoryBytes() + (base_ != nullptr ? base_->file_bytes() : 0);
-  st.unreadable_bytes = recovery_.unreadable_bytes;
-  st.unreadable = recovery_.unreadable;
-  st.next_sequence = read_only()
-                         ? local_next_sequence_
-                         : next_sequence().load(std::memory_order_acquire);
+  index_.WithFreshIndex([&] {
+    struct stat sb;
+    if (::fstat(fd_, &sb) == 0)
+      st.file_size = static_cast<uint64_t>(sb.st_size);
+    st.region_size = region_size();
+    st.regions = known_regions();
+    st.index_memory_bytes = index_.memory_bytes();
+    st.unreadable_bytes = recovery_.unreadable_bytes;
+    st.unreadable = recovery_.unreadable;
+    st.next_sequence = read_only()
+                           ? local_next_sequence_
+                           : next_sequence().load(std::memory_order_acquire);
+    CountLatestLocked(&st);
+    for (uint32_t i = 0; i < st.regions; ++i)
+      st.region_stats.push_back(RegionStatsLocked(i, &st));
+  });
+  return st;
+}
+
+void StoreRep::CountLatestLocked(StoreStats* st) {
   // A persisted entry that does not point at a record of its id is left
   // out of the counts (Stats cannot fail; ForEachLive and Get report it).
-  (void)ForEachLatestLocked(
+  (void)index_.ForEachLatestLocked(
       [&](uint64_t, uint64_t packed) {
         RecordView v = ViewAt(packed);
         if (v.type == RecordType::kPut) {
-          st.live_records++;
-          st.live_payload_bytes += v.value.size();
+          st->live_records++;
+          st->live_payload_bytes += v.value.size();
         } else {
-          st.tombstones++;
+          st->tombstones++;
         }
       },
       /*check_records=*/true);
-  for (uint32_t i = 0; i < st.regions; ++i) {
-    const RegionInfo& ri = regions_[i];
-    RegionStats rs;
-    rs.index = i;
-    rs.file_offset = RegionOffset(i);
-    rs.formatted = ri.formatted;
-    rs.capacity_bytes = region_size() - kRegionDataOffset;
-    rs.records = ri.records;
-    rs.fill_bytes = ri.fill;
-    rs.unreadable_bytes = ri.unreadable_bytes;
-    st.records += ri.records;
-    st.payload_bytes += ri.payload_bytes;
-    if (ri.formatted) {
-      RegionHeader rh;
-      if (rh.DecodeFrom(ri.ref.base, kPageSize).ok()) rs.epoch = rh.epoch;
-      rs.committed_tail =
-          ri.ref.committed_tail().load(std::memory_order_acquire);
-      rs.durable_tail = ri.ref.DurableTail();
-      rs.durable_tail_valid = rs.durable_tail != 0;
-      rs.sealed = ri.ref.sealed();
-      rs.owner_pid = ri.ref.owner_pid().load(std::memory_order_acquire);
-      absl::StatusOr<bool> held =
-          IsLockedByOther(fd_, kLockRegionBase + i, LockKind::kShared);
-      rs.owner_alive = held.ok() && *held;
-    }
-    st.region_stats.push_back(rs);
-  }
-  return st;
+}
+
+RegionStats StoreRep::RegionStatsLocked(uint32_t i, StoreStats* st) {
+  const RegionInfo& ri = regions_[i];
+  RegionStats rs;
+  rs.index = i;
+  rs.file_offset = RegionOffset(i);
+  rs.formatted = ri.formatted;
+  rs.capacity_bytes = region_size() - kRegionDataOffset;
+  rs.records = ri.records;
+  rs.fill_bytes = ri.fill;
+  rs.unreadable_bytes = ri.unreadable_bytes;
+  st->records += ri.records;
+  st->payload_bytes += ri.payload_bytes;
+  if (!ri.formatted) return rs;
+  RegionHeader rh;
+  if (rh.DecodeFrom(ri.ref.base, kPageSize).ok()) rs.epoch = rh.epoch;
+  rs.committed_tail = ri.ref.committed_tail().load(std::memory_order_acquire);
+  rs.durable_tail = ri.ref.DurableTail();
+  rs.durable_tail_valid = rs.durable_tail != 0;
+  rs.sealed = ri.ref.sealed();
+  rs.owner_pid = ri.ref.owner_pid().load(std::memory_order_acquire);
+  absl::StatusOr<bool> held =
+      IsLockedByOther(fd_, kLockRegionBase + i, LockKind::kShared);
+  rs.owner_alive = held.ok() && *held;
+  return rs;
 }
 
 absl::Status StoreRep::Sync() {

@@ -136,7 +136,7 @@ class StoreIndex {
   }
 
  private:
-  RegionInfo& region(uint32_t i) const {
+  RegionInfo& entry(uint32_t i) const {
     return entries_[i / kRegionChunk].load(
         std::memory_order_acquire)[i % kRegionChunk];
   }
@@ -147,7 +147,7 @@ class StoreIndex {
   // Where the record at packed location `packed` starts in the mapping.
   const char* RecordAt(uint64_t packed) const {
     const Location l = Location::Unpack(packed);
-    return l.In(region(l.region).ref.base);
+    return l.In(entry(l.region).ref.base);
   }
 
   // Following the log.
@@ -186,7 +186,7 @@ class StoreIndex {
   // file covered at open.
   bool BaseEntryInBounds(uint64_t loc) const {
     const auto [r, offset] = Location::Unpack(loc);
-    return r < known_regions() && region(r).formatted &&
+    return r < known_regions() && entry(r).formatted &&
            offset >= kRegionDataOffset &&
            offset + kRecordHeaderSize <= c_.regions->LiveEnd(r);
   }
@@ -200,7 +200,7 @@ class StoreIndex {
     if (r >= known_regions()) return true;
     const uint64_t from = r < base_regions_ ? base_->regions()[r].tail : 0;
     return offset < from ||
-           offset >= region(r).indexed_end.load(std::memory_order_acquire);
+           offset >= entry(r).indexed_end.load(std::memory_order_acquire);
   }
   // The base's location for `id` if the base holds a well-formed record of
   // `id` inside its covered log with a sequence above `sequence`, else 0.

@@ -83,6 +83,12 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
   if (absl::Status s = rep->PrepareFile(*full, &*file_size); !s.ok()) return s;
   absl::StatusOr<uint32_t> regions = rep->MapRegions(*full, *file_size);
   if (!regions.ok()) return regions.status();
+  StoreIndex::Config index;
+  index.path = &rep->path_;
+  index.verify_checksums_on_read = options.verify_checksums_on_read;
+  index.regions = &rep->regions_;
+  index.shared_page = rep->shared_page();
+  rep->index_.Init(index);
   rep->AdoptPersistedIndex();
   if (absl::Status s = rep->Recover(*full); !s.ok()) return s;
   rep->ReportCutHeaderPages(*regions, *file_size);
@@ -395,23 +401,17 @@ absl::Status StoreRep::Recover(bool full) {
   for (uint32_t i = 0; i < n; ++i) {
     if (absl::Status s = RecoverRegion(i, full, &max_seq); !s.ok()) return s;
   }
-  absl::MutexLock lock(&index_mu_);
-  indexed_regions_ = n;
-  for (uint32_t i = 0; i < n; ++i) {
-    if (!regions_[i].done) open_regions_.push_back(i);
-  }
+  index_.FollowRegions(n);
   local_next_sequence_ = max_seq + 1;
-  if (!read_only()) {
-    auto seq = next_sequence();
-    if (full) {
-      seq.store(max_seq + 1, std::memory_order_release);
-    } else {
-      uint64_t cur = seq.load(std::memory_order_acquire);
-      while (cur <= max_seq &&
-             !seq.compare_exchange_weak(cur, max_seq + 1,
-                                        std::memory_order_acq_rel)) {
-      }
-    }
+  if (read_only()) return absl::OkStatus();
+  auto seq = next_sequence();
+  if (full) {
+    seq.store(max_seq + 1, std::memory_order_release);
+    return absl::OkStatus();
+  }
+  uint64_t cur = seq.load(std::memory_order_acquire);
+  while (cur <= max_seq && !seq.compare_exchange_weak(
+                               cur, max_seq + 1, std::memory_order_acq_rel)) {
   }
   return absl::OkStatus();
 }
@@ -480,28 +480,21 @@ absl::StatusOr<uint64_t> StoreRep::RecoveryScanLimit(
 
 ScanResult StoreRep::ScanForRecovery(uint32_t i, uint64_t limit,
                                      uint64_t* max_seq, RegionRecovery* rr) {
-  RegionInfo& ri = regions_[i];
   const bool salvage = options_.recovery_mode == RecoveryMode::kSalvage;
   // A region the persisted index covers is read from its covered tail (the
   // index holds the records before it); AdoptPersistedIndex checked that
   // this log is the one it describes.
-  uint64_t from = kRegionDataOffset;
-  uint64_t covered_records = 0;
-  absl::MutexLock lock(&index_mu_);
-  if (i < base_regions_) {
-    const IndexedRegion& g = base_->regions()[i];
-    from = std::min(g.tail, limit);
-    covered_records = g.records;
-    ri.records = g.records;
-    ri.fill = g.fill;
-    ri.payload_bytes = g.payload_bytes;
-    *max_seq = std::max(*max_seq, base_->max_sequence());
-  }
+  const PersistedIndex* base = index_.base();
+  const IndexedRegion* covered = base != nullptr && i < base->regions().size()
+                                     ? &base->regions()[i]
+                                     : nullptr;
+  const uint64_t from =
+      covered != nullptr ? std::min(covered->tail, limit) : kRegionDataOffset;
+  if (covered != nullptr) *max_seq = std::max(*max_seq, base->max_sequence());
   const ScanResult res =
-      ScanRegion(ri.ref, from, limit, salvage,
-                 [&](const ScannedRecord& rec) { IndexRecord(i, rec); });
+      index_.IndexRecoveredRegion(i, covered, from, limit, salvage);
   rr->valid_end = res.end;
-  rr->records = covered_records + res.records;
+  rr->records = (covered != nullptr ? covered->records : 0) + res.records;
   recovery_.scanned_records += res.records;
   const bool damage_skipped = salvage && res.first_damage != 0;
   rr->stop = damage_skipped ? res.first_damage_kind : res.stop;

@@ -55,8 +55,7 @@ void StoreRep::AdoptPersistedIndex() {
         absl::StrCat(IndexPathFor(path_), ": ", s.message());
     return;
   }
-  base_ = std::move(*ix);
-  base_regions_ = static_cast<uint32_t>(covered.size());
+  index_.Adopt(std::move(*ix));
   recovery_.persisted_index_used = true;
 }
 

@@ -32,6 +32,7 @@
 #include "recmap/store.h"
 #include "region.h"
 #include "region_set.h"
+#include "store_index.h"
 
 namespace recmap {
 
@@ -130,13 +131,18 @@ class StoreRep {
   }
 
   // --- index
-  absl::Status Refresh() ABSL_LOCKS_EXCLUDED(index_mu_);
-  absl::StatusOr<RecordView> Lookup(uint64_t id) ABSL_LOCKS_EXCLUDED(index_mu_);
+  // (Inline: Store::Get's one call reaches the index directly.)
+  absl::Status Refresh() {
+    index_.Refresh();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<RecordView> Lookup(uint64_t id) { return index_.Lookup(id); }
   // Store::MultiGet.
   void MultiGet(std::span<const uint64_t> ids,
-                std::vector<absl::StatusOr<std::string_view>>* values)
-      ABSL_LOCKS_EXCLUDED(index_mu_);
-  RecordView ViewAt(uint64_t packed) const;
+                std::vector<absl::StatusOr<std::string_view>>* values) {
+    index_.MultiGet(ids, values);
+  }
+  RecordView ViewAt(uint64_t packed) const { return index_.ViewAt(packed); }
   // Brings the index up to date, then calls fn(id, packed location) for the
   // latest indexed record -- a put or a delete -- of every id, in no
   // particular order. Reads index entries only, never the records they
@@ -147,20 +153,21 @@ class StoreRep {
   // back into this handle. Errors: DataLoss if a persisted-index entry
   // points outside the log it covers.
   template <typename Fn>
-  absl::Status ForEachLatestLocation(Fn&& fn, uint64_t* log_records = nullptr)
-      ABSL_LOCKS_EXCLUDED(index_mu_) {
-    absl::MutexLock lock(&index_mu_);
-    RefreshLocked();
-    if (!ForEachLatestLocked(fn)) {
+  absl::Status ForEachLatestLocation(Fn&& fn, uint64_t* log_records = nullptr) {
+    bool all_valid = true;
+    index_.WithFreshIndex([&] {
+      all_valid = index_.ForEachLatestLocked(fn);
+      if (log_records != nullptr) {
+        *log_records = 0;
+        for (uint32_t i = 0; i < known_regions(); ++i)
+          *log_records += regions_[i].records;
+      }
+    });
+    if (!all_valid) {
       return absl::DataLossError(
           IndexPathFor(path_) +
           ": an entry points outside the log it covers; delete the file to "
           "rebuild it");
-    }
-    if (log_records != nullptr) {
-      *log_records = 0;
-      for (uint32_t i = 0; i < known_regions(); ++i)
-        *log_records += regions_[i].records;
     }
     return absl::OkStatus();
   }
@@ -189,7 +196,9 @@ class StoreRep {
                                  uint64_t sequence, std::string_view value);
 
   // --- reads
-  absl::Status ForEachLive(const std::function<bool(const RecordView&)>& fn);
+  absl::Status ForEachLive(const std::function<bool(const RecordView&)>& fn) {
+    return index_.ForEachLive(fn);
+  }
   // `skip_padding`: leave out resume markers (Store::ForEachRecord does;
   // Store::ForEachInRegion shows them). `stopped`, if given, is set when
   // fn returned false.
@@ -202,8 +211,9 @@ class StoreRep {
   // returns where a scan of `region` stops (its indexed end), 0 if the
   // region was never formatted; InvalidArgument if there is no such region.
   // Thread-safe.
-  absl::StatusOr<uint64_t> RegionScanEnd(uint32_t region)
-      ABSL_LOCKS_EXCLUDED(index_mu_);
+  absl::StatusOr<uint64_t> RegionScanEnd(uint32_t region) {
+    return index_.IndexedEnd(region);
+  }
   // The view of a record a scan of `region` validated.
   RecordView ScannedView(uint32_t region, const ScannedRecord& rec) const {
     RecordView v;
@@ -266,99 +276,11 @@ class StoreRep {
   absl::Status RepairRegion(uint32_t i, const RegionRecovery& rr,
                             const ScanResult& res);
 
-  bool NeedsRefreshLocked() const ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
-  void RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
-  void IndexRecord(uint32_t region, const ScannedRecord& rec)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
-  absl::StatusOr<RecordView> LookupLocked(uint64_t id)
-      ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
-  // The result of looking up `id`, given what FindLocked returned for it.
-  absl::StatusOr<RecordView> ResultFor(uint64_t id,
-                                       const absl::StatusOr<uint64_t>& loc)
-      ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
-  void MultiGetLocked(std::span<const uint64_t> ids,
-                      std::vector<absl::StatusOr<std::string_view>>* values)
-      ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
-  // Where the record at packed location `packed` starts in the mapping.
-  const char* RecordAt(uint64_t packed) const {
-    const Location l = Location::Unpack(packed);
-    return l.In(regions_[l.region].ref.base);
-  }
-  // The latest indexed location of `id`, 0 if none; a base location that
-  // does not point at a record of `id` inside the covered log gives
-  // DataLoss.
-  absl::StatusOr<uint64_t> FindLocked(uint64_t id) const
-      ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
-  // FindLocked's check of a location `loc` read from the persisted index.
-  absl::StatusOr<uint64_t> CheckBaseLocation(uint64_t id, uint64_t loc) const
-      ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
-  // Calls fn(id, location) for the latest indexed record of every id.
-  // Returns false if a persisted-index entry was skipped because it points
-  // outside the log it covers -- or, with `check_records`, not at a
-  // well-formed put or delete of its own id there (BaseRecordAt: reads the
-  // record's header) -- a checksummed but wrong index file: callers that
-  // promise every record report DataLoss. Callers that read each record
-  // anyway pass check_records, so a forged entry never shows them another
-  // id's record.
-  template <typename Fn>
-  [[nodiscard]] bool ForEachLatestLocked(Fn&& fn,
-                                         bool check_records = false) const
-      ABSL_SHARED_LOCKS_REQUIRED(index_mu_) {
-    bool all_valid = true;
-    if (base_ != nullptr) {
-      base_->ForEach([&](uint64_t id, uint64_t loc) {
-        if (index_.Find(id) != 0) return;
-        RecordHeader h;
-        if (check_records ? !BaseRecordAt(id, loc, &h)
-                          : !BaseEntryInBounds(loc)) {
-          all_valid = false;
-          return;
-        }
-        fn(id, loc);
-      });
-    }
-    index_.ForEach(fn);
-    return all_valid;
-  }
-  // Whether a persisted-index location names a whole record header inside
-  // the log as this handle sees it now, so that reading that header stays
-  // inside the mapping (what the record says is checked by its readers).
-  // The file is extended in place while this handle reads it, so its
-  // entries are bounded by the live committed tails, not by the tails the
-  // file covered at open.
-  bool BaseEntryInBounds(uint64_t loc) const {
-    const auto [region, offset] = Location::Unpack(loc);
-    return region < known_regions() && regions_[region].formatted &&
-           offset >= kRegionDataOffset &&
-           offset + kRecordHeaderSize <= LiveEnd(region);
-  }
-  // Region i's committed tail as published now (0 if implausible): the end
-  // of the records any entry may name.
-  uint64_t LiveEnd(uint32_t i) const { return regions_.LiveEnd(i); }
-  // Whether the record at `loc` must be verified before it is believed:
-  // true unless this handle's own scans validated it (they read each
-  // region from the tail the persisted index covered at open to its
-  // indexed end).
-  bool NeedsVerify(uint64_t loc) const {
-    if (base_ == nullptr) return false;
-    const auto [region, offset] = Location::Unpack(loc);
-    if (region >= known_regions()) return true;
-    const uint64_t from =
-        region < base_regions_ ? base_->regions()[region].tail : 0;
-    return offset < from || offset >= regions_[region].indexed_end.load(
-                                          std::memory_order_acquire);
-  }
+  // Stats' parts, under the index lock.
+  void CountLatestLocked(StoreStats* st);
+  RegionStats RegionStatsLocked(uint32_t i, StoreStats* st);
   // Open: maps the persisted index if it proves to describe this log.
   void AdoptPersistedIndex();
-  // The base's location for `id` if the base holds a well-formed record of
-  // `id` inside its covered log with a sequence above `sequence`, else 0.
-  uint64_t NewerInBase(uint64_t id, uint64_t sequence) const;
-  // Whether the record at location `loc` passes its checksum, read up to
-  // its region's live end.
-  bool RecordVerifies(uint64_t loc) const;
-  // Whether persisted-index location `loc` holds a well-formed put or
-  // delete of `id` inside the live log; its header in `h`.
-  bool BaseRecordAt(uint64_t id, uint64_t loc, RecordHeader* h) const;
 
   std::string path_;
   Options options_;
@@ -373,22 +295,8 @@ class StoreRep {
   Durability durability_;
   RegionSet regions_;
 
-  mutable absl::Mutex index_mu_;
-  // The offset index is two layers: `index_` holds what this handle
-  // indexed from the log itself; `base_` (may be null) is the persisted
-  // index of the first base_regions_ regions up to their covered tails,
-  // mapped read-only. The log it covers is never indexed into `index_`,
-  // and for every id in `index_` its entry is the latest of the id's
-  // records in both layers: a record past a covered tail can be older than
-  // a covered one (the covered tails of a background index are not one
-  // moment), so IndexRecord puts the base's entry in `index_` when it is
-  // newer (NewerInBase). Lookups try `index_` first.
-  OffsetIndex index_ ABSL_GUARDED_BY(index_mu_);
+  StoreIndex index_;
   bool opened_ = false;  // Open completed: the destructor may persist
-  std::unique_ptr<PersistedIndex> base_;
-  uint32_t base_regions_ = 0;
-  std::vector<uint32_t> open_regions_ ABSL_GUARDED_BY(index_mu_);
-  uint32_t indexed_regions_ ABSL_GUARDED_BY(index_mu_) = 0;
   uint64_t local_next_sequence_ = 1;  // read-only handles
 
   absl::Mutex writer_mu_;

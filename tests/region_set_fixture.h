@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <string>
 
 #include "coding.h"
@@ -56,6 +57,25 @@ class RegionSetFixture {
     for (uint32_t i = 0; i < regions; ++i)
       REQUIRE(set_.LoadHeader(i, /*allow_unformatted=*/true).ok());
     set_.SetKnown(regions);
+  }
+
+  // Writes a record at region i's committed tail (formatted region) and
+  // publishes it; returns its region-relative offset.
+  uint64_t Append(uint32_t i, RecordType type, uint64_t id, uint64_t sequence,
+                  const std::string& value) {
+    const RegionRef& r = set_[i].ref;
+    const uint64_t at = r.committed_tail().load();
+    RecordHeader h;
+    h.type = type;
+    h.id = id;
+    h.sequence = sequence;
+    h.length = static_cast<uint32_t>(value.size());
+    h.EncodeTo(r.base + at);
+    std::memcpy(r.base + at + kRecordHeaderSize, value.data(), value.size());
+    h.checksum = RecordChecksum(r.base + at, h.length, r.seed);
+    h.EncodeTo(r.base + at);
+    r.committed_tail().store(at + RecordSize(h.length));
+    return at;
   }
 
   const std::string& path() const { return path_; }
