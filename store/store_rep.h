@@ -279,8 +279,12 @@ class StoreRep {
   // Stats' parts, under the index lock.
   void CountLatestLocked(StoreStats* st);
   RegionStats RegionStatsLocked(uint32_t i, StoreStats* st);
-  // Open: maps the persisted index if it proves to describe this log.
+  // Open: maps the persisted index if it proves to describe this log; a
+  // writable open removes one that does not.
   void AdoptPersistedIndex();
+  // Loads the index file and checks it describes this log; on success the
+  // index adopts it. The caller holds kLockIndex.
+  [[nodiscard]] absl::Status LoadPersistedIndex();
 
   std::string path_;
   Options options_;
