@@ -14,6 +14,7 @@
 #include "coding.h"
 #include "file_lock.h"
 #include "file_ops.h"
+#include "log_recovery.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -396,191 +397,28 @@ absl::Status StoreRep::ReadHeader(uint64_t file_size) {
 }
 
 absl::Status StoreRep::Recover(bool full) {
-  uint64_t max_seq = 0;
+  LogRecovery::Config config;
+  config.path = &path_;
+  config.recovery_mode = options_.recovery_mode;
+  config.read_only = read_only();
+  config.regions = &regions_;
+  config.index = &index_;
+  config.report = &recovery_;
+  absl::StatusOr<uint64_t> max_seq = LogRecovery(config).Run(full);
+  if (!max_seq.ok()) return max_seq.status();
   const uint32_t n = known_regions();
-  for (uint32_t i = 0; i < n; ++i) {
-    if (absl::Status s = RecoverRegion(i, full, &max_seq); !s.ok()) return s;
-  }
   index_.FollowRegions(n);
-  local_next_sequence_ = max_seq + 1;
+  local_next_sequence_ = *max_seq + 1;
   if (read_only()) return absl::OkStatus();
   auto seq = next_sequence();
   if (full) {
-    seq.store(max_seq + 1, std::memory_order_release);
+    seq.store(*max_seq + 1, std::memory_order_release);
     return absl::OkStatus();
   }
   uint64_t cur = seq.load(std::memory_order_acquire);
-  while (cur <= max_seq && !seq.compare_exchange_weak(
-                               cur, max_seq + 1, std::memory_order_acq_rel)) {
+  while (cur <= *max_seq && !seq.compare_exchange_weak(
+                                cur, *max_seq + 1, std::memory_order_acq_rel)) {
   }
-  return absl::OkStatus();
-}
-
-absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
-  RegionRecovery rr;
-  rr.region = i;
-  if (!regions_[i].formatted) {
-    if (absl::Status s = RecoverUnformatted(i, full, &rr); !s.ok()) return s;
-    recovery_.regions.push_back(rr);
-    return absl::OkStatus();
-  }
-  // The durable tail first: a live writer may append and Sync() between
-  // the two loads, and only in this order is durable <= committed (the
-  // durable tail never passes the committed tail, and neither goes back).
-  const RegionRef& r = regions_[i].ref;
-  rr.durable_tail = r.DurableTail();
-  rr.committed_tail = r.committed_tail().load(std::memory_order_acquire);
-  absl::StatusOr<uint64_t> limit = RecoveryScanLimit(i, full, rr);
-  if (!limit.ok()) return limit.status();
-  const ScanResult res = ScanForRecovery(i, *limit, max_seq, &rr);
-  if (absl::Status s = CheckRecoveredLog(i, full, rr, res, *limit); !s.ok())
-    return s;
-  if (full && read_only()) ReportUnreadableLog(i, rr, res);
-  regions_[i].indexed_end.store(res.end, std::memory_order_release);
-  if (full && !read_only()) {
-    if (absl::Status s = RepairRegion(i, rr, res); !s.ok()) return s;
-  }
-  regions_[i].done = r.sealed() && res.end >= r.committed_tail().load(
-                                                  std::memory_order_acquire);
-  recovery_.regions.push_back(rr);
-  return absl::OkStatus();
-}
-
-absl::Status StoreRep::RecoverUnformatted(uint32_t i, bool full,
-                                          RegionRecovery* rr) {
-  const RegionInfo& ri = regions_[i];
-  rr->header_damaged = ri.damaged;
-  if (ri.damaged || !full || read_only()) return absl::OkStatus();
-  // A trailing region whose header never reached the disk: no record in it
-  // can have been published. Give it a fresh epoch.
-  if (absl::Status s = regions_.Format(i, /*fresh=*/false); !s.ok()) return s;
-  rr->reformatted = true;
-  rr->valid_end = rr->committed_tail = kRegionDataOffset;
-  return absl::OkStatus();
-}
-
-absl::StatusOr<uint64_t> StoreRep::RecoveryScanLimit(
-    uint32_t i, bool full, const RegionRecovery& rr) const {
-  const RegionRef& r = regions_[i].ref;
-  const RecoveryMode mode = options_.recovery_mode;
-  // How far to read: with a live writer, exactly its published tail; when
-  // no writer is live, every record that validates (an unpublished but
-  // complete record, or records whose tail update was lost in a power cut,
-  // are kept) -- except in absolute mode, which holds the log to its tail.
-  if (full && mode != RecoveryMode::kAbsoluteConsistency) return r.size;
-  if (r.PlausibleTail(rr.committed_tail)) return rr.committed_tail;
-  if (mode == RecoveryMode::kAbsoluteConsistency) {
-    return absl::DataLossError(
-        absl::StrCat(path_, ": region ", i, " has an invalid committed tail ",
-                     rr.committed_tail, " (state page at offset ",
-                     RegionOffset(i) + kRegionStatePageOffset, ")"));
-  }
-  return kRegionDataOffset;
-}
-
-ScanResult StoreRep::ScanForRecovery(uint32_t i, uint64_t limit,
-                                     uint64_t* max_seq, RegionRecovery* rr) {
-  const bool salvage = options_.recovery_mode == RecoveryMode::kSalvage;
-  // A region the persisted index covers is read from its covered tail (the
-  // index holds the records before it); AdoptPersistedIndex checked that
-  // this log is the one it describes.
-  const PersistedIndex* base = index_.base();
-  const IndexedRegion* covered = base != nullptr && i < base->regions().size()
-                                     ? &base->regions()[i]
-                                     : nullptr;
-  const uint64_t from =
-      covered != nullptr ? std::min(covered->tail, limit) : kRegionDataOffset;
-  if (covered != nullptr) *max_seq = std::max(*max_seq, base->max_sequence());
-  const ScanResult res =
-      index_.IndexRecoveredRegion(i, covered, from, limit, salvage);
-  rr->valid_end = res.end;
-  rr->records = (covered != nullptr ? covered->records : 0) + res.records;
-  recovery_.scanned_records += res.records;
-  const bool damage_skipped = salvage && res.first_damage != 0;
-  rr->stop = damage_skipped ? res.first_damage_kind : res.stop;
-  rr->stop_offset = damage_skipped ? res.first_damage : res.end;
-  rr->skipped_bytes = res.skipped_bytes;
-  *max_seq = std::max(*max_seq, res.max_sequence);
-  return res;
-}
-
-absl::Status StoreRep::CheckRecoveredLog(uint32_t i, bool full,
-                                         const RegionRecovery& rr,
-                                         const ScanResult& res,
-                                         uint64_t limit) const {
-  const RecoveryMode mode = options_.recovery_mode;
-  if (mode == RecoveryMode::kSalvage) return absl::OkStatus();
-  // Reading to a committed tail (a live writer's, or in absolute mode),
-  // the log must reach it: a zero header before it is damage too.
-  const bool to_tail = !full || mode == RecoveryMode::kAbsoluteConsistency;
-  const bool short_of_tail = to_tail && res.end < limit;
-  // Whatever stopped the scan (zeros too: a lost page reads as zeros), a log
-  // ending below the durable tail has lost records a Sync() promised.
-  const bool below_floor = res.end < rr.durable_tail;
-  const bool damaged = IsDamage(res.stop) || res.first_damage != 0 ||
-                       short_of_tail || below_floor;
-  const bool below_tail = !full && res.end < limit;
-  if (!damaged || (mode != RecoveryMode::kAbsoluteConsistency && !below_floor &&
-                   !below_tail))
-    return absl::OkStatus();
-  return absl::DataLossError(absl::StrCat(
-      path_, ": region ", i, ": ", ScanStopName(res.stop), " at file offset ",
-      RegionOffset(i) + res.end,
-      below_floor ? absl::StrCat(", below the durable tail at ",
-                                 RegionOffset(i) + rr.durable_tail)
-                  : std::string(),
-      below_tail ? " (below a live writer's committed tail)" : ""));
-}
-
-void StoreRep::ReportUnreadableLog(uint32_t i, const RegionRecovery& rr,
-                                   const ScanResult& res) {
-  const RegionRef& r = regions_[i].ref;
-  if (!r.PlausibleTail(rr.committed_tail) || res.end >= rr.committed_tail)
-    return;
-  // A writable open would cut the log here and say nothing: these records
-  // were published, and this handle cannot return them.
-  const bool cut = static_cast<int64_t>(i) == recovery_.cut_region &&
-                   rr.committed_tail > recovery_.trailing_bytes;
-  RegionInfo& ri = regions_[i];
-  ri.unreadable_bytes = rr.committed_tail - res.end;
-  recovery_.unreadable_bytes += ri.unreadable_bytes;
-  recovery_.unreadable.push_back(absl::StrCat(
-      path_, ": region ", i, ": ",
-      cut ? absl::StrCat("the file is cut short at offset ",
-                         RegionOffset(i) + recovery_.trailing_bytes)
-          : absl::StrCat("the log ends (", ScanStopName(res.stop),
-                         ") at file offset ", RegionOffset(i) + res.end),
-      ", below the committed tail at file offset ",
-      RegionOffset(i) + rr.committed_tail, ": ", rr.committed_tail - res.end,
-      " bytes of published records cannot be read"));
-}
-
-absl::Status StoreRep::RepairRegion(uint32_t i, const RegionRecovery& rr,
-                                    const ScanResult& res) {
-  const RegionRef& r = regions_[i].ref;
-  // The log from here on is res.end; anything past it is garbage, an
-  // unfinished record or records lost before it, and must be scrubbed
-  // before anyone appends (the next claimer does it). When the cut is at
-  // damage, valid records may follow it: zero them now, or a later salvage
-  // would bring back records this recovery declared lost, beside new
-  // records that reuse their sequence numbers. The same for any non-zero
-  // bytes left past the end (a record cut off by zeros, a torn record):
-  // zero them now rather than at the next claim, which never comes for a
-  // sealed region.
-  bool stale = IsDamage(res.stop);
-  for (uint64_t p = res.end; !stale && p + 8 <= r.size; p += 8) {
-    stale = DecodeFixed64(r.base + p) != 0;
-  }
-  if (stale) {
-    if (absl::Status s = regions_.ScrubTail(i, res.end); !s.ok()) return s;
-  }
-  if (rr.committed_tail != res.end) {
-    r.committed_tail().store(res.end, std::memory_order_release);
-  }
-  if (!r.sealed() && r.owner_pid().load(std::memory_order_relaxed) == 0) {
-    r.owner_pid().store(kScrubOwner, std::memory_order_release);
-  }
-  if (r.DurableTail() > res.end) r.SetDurableTail(res.end);
   return absl::OkStatus();
 }
 

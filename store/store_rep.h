@@ -5,8 +5,9 @@
 // index and the read paths (store.cc), adopting the persisted index
 // (store_persist.cc). It hands the rest to one object per responsibility:
 // RegionSet (region_set.h) the regions, Durability (durability.h) every
-// flush and the poisoning, IndexPersister (index_persister.h) the
-// background index writer.
+// flush and the poisoning, StoreIndex (store_index.h) the offset index,
+// LogRecovery (log_recovery.h) the recovery of each region's log at open,
+// IndexPersister (index_persister.h) the background index writer.
 #ifndef RECMAP_STORE_STORE_REP_H_
 #define RECMAP_STORE_STORE_REP_H_
 
@@ -25,6 +26,7 @@
 #include "format.h"
 #include "index_persister.h"
 #include "location.h"
+#include "log_recovery.h"
 #include "mapping.h"
 #include "offset_index.h"
 #include "persisted_index.h"
@@ -35,48 +37,6 @@
 #include "store_index.h"
 
 namespace recmap {
-
-// What recovery found in one region at open.
-struct RegionRecovery {
-  uint32_t region = 0;
-  uint64_t committed_tail = 0;  // as found (region-relative)
-  uint64_t durable_tail = 0;    // as found; 0 when absent or invalid
-  uint64_t valid_end = 0;       // end of the valid records kept
-  uint64_t records = 0;
-  ScanStop stop = ScanStop::kLimit;
-  uint64_t stop_offset = 0;     // region-relative offset where the scan stopped
-  uint64_t skipped_bytes = 0;   // salvage: damaged bytes skipped inside the log
-  bool header_damaged = false;  // region header invalid: region not used
-  bool reformatted = false;     // an unformatted trailing region was formatted
-  bool changed() const {
-    return header_damaged || reformatted || valid_end != committed_tail ||
-           skipped_bytes != 0;
-  }
-};
-
-struct RecoveryReport {
-  bool full_recovery = false;  // no writer was live: the log was rescanned
-  std::vector<RegionRecovery> regions;
-  uint64_t trailing_bytes = 0;  // bytes past the last whole region
-  // A read-only open of a file whose last region is cut short maps that
-  // region with zero pages past the end of the file (in memory only; the
-  // file is not changed), so the records of its surviving part are read as
-  // a first writer would recover them. -1: no region is cut.
-  int64_t cut_region = -1;
-  // Published log bytes (below a region's committed tail) that this
-  // read-only open found missing or unreadable, and one line per region
-  // saying where and why. Writable opens recover instead (and log nothing
-  // here).
-  uint64_t unreadable_bytes = 0;
-  std::vector<std::string> unreadable;
-  // The persisted index (persisted_index.h): whether it was used, and if
-  // one was found but not trusted, why.
-  bool persisted_index_used = false;
-  std::string persisted_index_rejected;
-  // Records (and resume markers) read and verified from the log at open;
-  // with a persisted index, only those past its covered tails.
-  uint64_t scanned_records = 0;
-};
 
 class StoreRep {
  public:
@@ -254,27 +214,6 @@ class StoreRep {
   absl::Status InitializeNewFile();
   absl::Status ReadHeader(uint64_t file_size);
   absl::Status Recover(bool full);
-  // Recovers region i's log (docs/DESIGN.md, "Recovery"), in steps:
-  absl::Status RecoverRegion(uint32_t i, bool full, uint64_t* max_seq);
-  // A region whose header does not validate: a first writer formats a
-  // trailing one afresh.
-  absl::Status RecoverUnformatted(uint32_t i, bool full, RegionRecovery* rr);
-  // Where the scan of region i stops reading.
-  absl::StatusOr<uint64_t> RecoveryScanLimit(uint32_t i, bool full,
-                                             const RegionRecovery& rr) const;
-  // Scans and indexes region i past what the persisted index covers.
-  ScanResult ScanForRecovery(uint32_t i, uint64_t limit, uint64_t* max_seq,
-                             RegionRecovery* rr);
-  // DataLoss if the log lost what this mode may not lose.
-  absl::Status CheckRecoveredLog(uint32_t i, bool full,
-                                 const RegionRecovery& rr,
-                                 const ScanResult& res, uint64_t limit) const;
-  // Read-only, no live writer: published records this handle cannot read.
-  void ReportUnreadableLog(uint32_t i, const RegionRecovery& rr,
-                           const ScanResult& res);
-  // A first writer: cuts the log at the end of what validated.
-  absl::Status RepairRegion(uint32_t i, const RegionRecovery& rr,
-                            const ScanResult& res);
 
   // Stats' parts, under the index lock.
   void CountLatestLocked(StoreStats* st);
