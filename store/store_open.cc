@@ -192,6 +192,21 @@ absl::Status StoreRep::PrepareFile(bool full, uint64_t* file_size) {
   return absl::OkStatus();
 }
 
+void StoreRep::InitRegions(uint64_t reserve) {
+  RegionSet::Config config;
+  config.map = &map_;
+  config.fd = fd_;
+  config.path = &path_;
+  config.header = &header_;
+  config.read_only = read_only();
+  config.recovery_mode = options_.recovery_mode;
+  config.durability = &durability_;
+  // A location packs the region number into 24 bits (location.h).
+  regions_.Init(config, static_cast<uint32_t>(std::min<uint64_t>(
+                            (reserve - kFirstRegionOffset) / region_size(),
+                            uint64_t{1} << (64 - kLocationRegionShift))));
+}
+
 absl::StatusOr<uint32_t> StoreRep::MapRegions(bool full, uint64_t file_size) {
   const uint64_t rs = header_.region_size;
   // Read-only, with no live writer, a cut last region cannot be given back
@@ -203,16 +218,7 @@ absl::StatusOr<uint32_t> StoreRep::MapRegions(bool full, uint64_t file_size) {
   }
   const uint64_t reserve =
       std::max({options_.max_file_size, file_size, cut_end});
-  RegionSet::Config config;
-  config.map = &map_;
-  config.fd = fd_;
-  config.path = &path_;
-  config.header = &header_;
-  config.read_only = read_only();
-  config.recovery_mode = options_.recovery_mode;
-  config.durability = &durability_;
-  regions_.Init(config, static_cast<uint32_t>(std::min<uint64_t>(
-                            (reserve - kFirstRegionOffset) / rs, 1u << 24)));
+  InitRegions(reserve);
   if (absl::Status s = map_.Reserve(reserve); !s.ok()) return s;
   if (absl::Status s =
           map_.EnsureMapped(fd_, kFirstRegionOffset, read_only(), path_);

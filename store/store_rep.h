@@ -205,6 +205,8 @@ class StoreRep {
   // the header and state pages by blocks.
   absl::Status PrepareFile(bool full, uint64_t* file_size);
   // Maps the regions that exist and loads their headers; returns how many.
+  // InitRegions: the region set, with room for `reserve` bytes of file.
+  void InitRegions(uint64_t reserve);
   absl::StatusOr<uint32_t> MapRegions(bool full, uint64_t file_size);
   // Reports a last region cut inside its header pages as unreadable.
   void ReportCutHeaderPages(uint32_t regions, uint64_t file_size);
