@@ -114,7 +114,7 @@ absl::Status Validate(const std::string& path, const char* p, uint64_t size,
 // Closes a descriptor when it goes out of scope.
 struct FdCloser {
   int fd;
-  ~FdCloser() { ::close(fd); }
+  ~FdCloser() { io::Close(fd); }
 };
 
 // Opens `path`; NotFound if there is none.
@@ -128,15 +128,17 @@ absl::Status OpenIndexFile(const std::string& path, int flags, int* fd) {
 absl::Status MapFile(const std::string& path, int fd, bool writable, char** map,
                      uint64_t* size) {
   struct stat st;
-  if (::fstat(fd, &st) != 0) return io::ErrnoStatus(errno, "fstat", path);
+  if (absl::Status s = io::Fstat(fd, path, &st); !s.ok()) return s;
   if (!S_ISREG(st.st_mode)) return Damaged(path, "is not a regular file");
   *size = static_cast<uint64_t>(st.st_size);
   if (*size < kIndexPageSize)
     return Damaged(path, absl::StrCat("of ", *size, " bytes is truncated"));
-  void* m =
-      ::mmap(nullptr, *size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
-             MAP_SHARED | MAP_POPULATE, fd, 0);
-  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path);
+  void* m = nullptr;
+  if (absl::Status s =
+          io::Map(nullptr, *size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                  MAP_SHARED | MAP_POPULATE, fd, 0, path, &m);
+      !s.ok())
+    return s;
   *map = static_cast<char*>(m);
   return absl::OkStatus();
 }
@@ -179,7 +181,7 @@ std::array<uint8_t, 16> CurrentBootId() {
 // ---- PersistedIndex
 
 PersistedIndex::~PersistedIndex() {
-  if (map_ != nullptr) ::munmap(const_cast<char*>(map_), size_);
+  if (map_ != nullptr) io::Unmap(const_cast<char*>(map_), size_);
 }
 
 uint64_t PersistedIndex::Find(uint64_t id) const {
@@ -204,7 +206,7 @@ absl::StatusOr<std::unique_ptr<PersistedIndex>> PersistedIndex::Load(
   char* m = nullptr;
   uint64_t size = 0;
   absl::Status s = MapFile(path, fd, false, &m, &size);
-  ::close(fd);
+  io::Close(fd);
   if (!s.ok()) return s;
   std::unique_ptr<PersistedIndex> ix(new PersistedIndex());
   ix->map_ = m;
@@ -225,7 +227,7 @@ absl::StatusOr<std::unique_ptr<PersistedIndex>> PersistedIndex::Load(
 // ---- PersistedIndexWriter
 
 PersistedIndexWriter::~PersistedIndexWriter() {
-  if (map_ != nullptr) ::munmap(map_, size_);
+  if (map_ != nullptr) io::Unmap(map_, size_);
 }
 
 std::unique_ptr<PersistedIndexWriter> PersistedIndexWriter::New(
@@ -239,17 +241,20 @@ std::unique_ptr<PersistedIndexWriter> PersistedIndexWriter::New(
 }
 
 absl::Status PersistedIndexWriter::Map(int fd, uint64_t size) {
-  void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path_);
+  void* m = nullptr;
+  if (absl::Status s = io::Map(nullptr, size, PROT_READ | PROT_WRITE,
+                               MAP_SHARED, fd, 0, path_, &m);
+      !s.ok())
+    return s;
   return Adopt(fd, static_cast<char*>(m), size);
 }
 
 absl::Status PersistedIndexWriter::Adopt(int fd, char* map, uint64_t size) {
-  if (map_ != nullptr && map_ != map) ::munmap(map_, size_);
+  if (map_ != nullptr && map_ != map) io::Unmap(map_, size_);
   map_ = map;
   size_ = size;
   struct stat st;
-  if (::fstat(fd, &st) != 0) return io::ErrnoStatus(errno, "fstat", path_);
+  if (absl::Status s = io::Fstat(fd, path_, &st); !s.ok()) return s;
   dev_ = st.st_dev;
   ino_ = st.st_ino;
   const IndexLayout l = IndexLayout::For(region_capacity_, slots_);
@@ -318,11 +323,10 @@ PersistedIndexWriter::Create(const std::string& path,
   if (s.ok()) {
     w->SumAllPages();
     w->WriteHeader(0, 0);
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      s = io::ErrnoStatus(errno, "rename", tmp);
+    s = io::Rename(tmp, path);
   }
   if (!s.ok()) {
-    ::unlink(tmp.c_str());
+    (void)io::Unlink(tmp);  // best effort: an open removes one left behind
     return s;
   }
   return w;
@@ -330,7 +334,7 @@ PersistedIndexWriter::Create(const std::string& path,
 
 bool PersistedIndexWriter::IsCurrent() const {
   struct stat st;
-  return ::stat(path_.c_str(), &st) == 0 &&
+  return io::Stat(path_, &st).ok() &&
          static_cast<uint64_t>(st.st_dev) == dev_ &&
          static_cast<uint64_t>(st.st_ino) == ino_;
 }
@@ -346,14 +350,14 @@ absl::Status PersistedIndexWriter::Grow(uint64_t slots,
   for (uint64_t i = 0; i < slots_; ++i) {
     if (stop != nullptr && i % 65536 == 0 &&
         stop->load(std::memory_order_acquire)) {
-      ::unlink(g.path_.c_str());
+      (void)io::Unlink(g.path_);
       return absl::CancelledError(absl::StrCat(path_, ": growth stopped"));
     }
     const char* p = slots_base_ + i * kIndexSlotSize;
     const uint64_t loc = LoadLocation(p);
     if (loc != 0 && !g.Upsert(*reinterpret_cast<const uint64_t*>(p), loc,
                               [](uint64_t) { return false; })) {
-      ::unlink(g.path_.c_str());
+      (void)io::Unlink(g.path_);
       return absl::InternalError(
           absl::StrCat(path_, ": more entries than the grown table holds"));
     }
@@ -363,9 +367,8 @@ absl::Status PersistedIndexWriter::Grow(uint64_t slots,
   g.EndUpdate();
   // The grown file takes this one's name; readers that mapped this one
   // keep a table that is no longer extended, which they never rely on.
-  if (::rename(g.path_.c_str(), path_.c_str()) != 0) {
-    absl::Status s = io::ErrnoStatus(errno, "rename", g.path_);
-    ::unlink(g.path_.c_str());
+  if (absl::Status s = io::Rename(g.path_, path_); !s.ok()) {
+    (void)io::Unlink(g.path_);
     return s;
   }
   std::swap(map_, g.map_);
