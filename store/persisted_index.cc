@@ -240,21 +240,23 @@ std::unique_ptr<PersistedIndexWriter> PersistedIndexWriter::New(
   return w;
 }
 
-absl::Status PersistedIndexWriter::Map(int fd, uint64_t size) {
+absl::Status PersistedIndexWriter::Map(int fd, uint64_t size,
+                                       const std::string& file) {
   void* m = nullptr;
   if (absl::Status s = io::Map(nullptr, size, PROT_READ | PROT_WRITE,
-                               MAP_SHARED, fd, 0, path_, &m);
+                               MAP_SHARED, fd, 0, file, &m);
       !s.ok())
     return s;
-  return Adopt(fd, static_cast<char*>(m), size);
+  return Adopt(fd, static_cast<char*>(m), size, file);
 }
 
-absl::Status PersistedIndexWriter::Adopt(int fd, char* map, uint64_t size) {
+absl::Status PersistedIndexWriter::Adopt(int fd, char* map, uint64_t size,
+                                         const std::string& file) {
   if (map_ != nullptr && map_ != map) io::Unmap(map_, size_);
   map_ = map;
   size_ = size;
   struct stat st;
-  if (absl::Status s = io::Fstat(fd, path_, &st); !s.ok()) return s;
+  if (absl::Status s = io::Fstat(fd, file, &st); !s.ok()) return s;
   dev_ = st.st_dev;
   ino_ = st.st_ino;
   const IndexLayout l = IndexLayout::For(region_capacity_, slots_);
@@ -286,7 +288,7 @@ PersistedIndexWriter::Open(const std::string& path,
   w->max_sequence_ = h.max_sequence;
   w->region_capacity_ = h.region_capacity;
   // The mapping just validated is the one written through.
-  if (absl::Status s = w->Adopt(fd, m, size); !s.ok()) return s;
+  if (absl::Status s = w->Adopt(fd, m, size, path); !s.ok()) return s;
   if ((h.state & kIndexStateUpdating) != 0) {
     // Left by a batch cut short: its pages are what it wrote, their sums
     // and the header's entry count (written at the end of a batch) may not
@@ -319,7 +321,7 @@ PersistedIndexWriter::Create(const std::string& path,
   w->region_capacity_ = region_capacity;
   // Every block allocated before a byte is stored through the mapping.
   absl::Status s = io::Allocate(fd, 0, l.file_size(), tmp);
-  if (s.ok()) s = w->Map(fd, l.file_size());
+  if (s.ok()) s = w->Map(fd, l.file_size(), tmp);
   if (s.ok()) {
     w->SumAllPages();
     w->WriteHeader(0, 0);
