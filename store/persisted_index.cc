@@ -42,12 +42,10 @@ struct Header {
   IndexLayout layout;
 };
 
-// Every check of the trust rules that the file alone can answer
-// (persisted_index.h). `check_pages`: also the page sums, unless the file
-// was left updating.
-absl::Status Validate(const std::string& path, const char* p, uint64_t size,
-                      const std::array<uint8_t, 16>& uuid, uint64_t region_size,
-                      Header* h, std::vector<IndexedRegion>* regions) {
+// The header names this format, this store and this boot, and is whole.
+absl::Status CheckIdentity(const std::string& path, const char* p,
+                           uint64_t size, const std::array<uint8_t, 16>& uuid,
+                           uint64_t region_size) {
   if (size < kIndexPageSize)
     return Damaged(path, absl::StrCat("of ", size, " bytes is truncated"));
   if (std::memcmp(p + kIxMagic, kIndexMagic, 8) != 0)
@@ -67,13 +65,19 @@ absl::Status Validate(const std::string& path, const char* p, uint64_t size,
     return absl::FailedPreconditionError(absl::StrCat(
         path, ": index file was written before the machine last booted"));
   }
+  return absl::OkStatus();
+}
+
+// The header's counts, bounded by the file's `size` before they are
+// multiplied, and the layout they give, which must be `size` bytes.
+absl::Status ReadCounts(const std::string& path, const char* p, uint64_t size,
+                        Header* h) {
   h->state = DecodeFixed32(p + kIxState);
   h->slots = DecodeFixed64(p + kIxSlots);
   h->entries = DecodeFixed64(p + kIxEntries);
   h->max_sequence = DecodeFixed64(p + kIxMaxSequence);
   h->region_capacity = DecodeFixed32(p + kIxRegionCapacity);
   h->region_count = DecodeFixed32(p + kIxRegionCount);
-  // Bound the counts before multiplying: the file size bounds them all.
   if (h->slots > size / kIndexSlotSize || h->slots == 0 ||
       h->region_capacity > size / kIndexRegionEntrySize ||
       h->region_count > h->region_capacity || h->entries >= h->slots ||
@@ -82,23 +86,34 @@ absl::Status Validate(const std::string& path, const char* p, uint64_t size,
   h->layout = IndexLayout::For(h->region_capacity, h->slots);
   if (h->layout.file_size() != size)
     return Damaged(path, "header does not match its size");
-  if ((h->state & kIndexStateUpdating) == 0) {
-    const char* sums = p + h->layout.sum_offset();
-    if (XXH3_64bits_withSeed(sums, h->layout.sum_pages * kIndexPageSize,
-                             kIndexChecksumSeed) !=
-        DecodeFixed64(p + kIxSumsChecksum))
-      return Damaged(path, "page sums checksum mismatch");
-    for (uint64_t k = 0; k < h->layout.summed_pages(); ++k) {
-      if (PageSum(p, 1 + k) != DecodeFixed64(sums + 8 * k)) {
-        return Damaged(
-            path, absl::StrCat("page ", 1 + k, " checksum mismatch (offset ",
-                               (1 + k) * kIndexPageSize, ")"));
-      }
+  return absl::OkStatus();
+}
+
+// The checksum of the page sums, and each page's sum.
+absl::Status CheckPageSums(const std::string& path, const char* p,
+                           const Header& h) {
+  const char* sums = p + h.layout.sum_offset();
+  if (XXH3_64bits_withSeed(sums, h.layout.sum_pages * kIndexPageSize,
+                           kIndexChecksumSeed) !=
+      DecodeFixed64(p + kIxSumsChecksum))
+    return Damaged(path, "page sums checksum mismatch");
+  for (uint64_t k = 0; k < h.layout.summed_pages(); ++k) {
+    if (PageSum(p, 1 + k) != DecodeFixed64(sums + 8 * k)) {
+      return Damaged(path,
+                     absl::StrCat("page ", 1 + k, " checksum mismatch (offset ",
+                                  (1 + k) * kIndexPageSize, ")"));
     }
   }
-  regions->resize(h->region_count);
-  const char* r = p + h->layout.region_offset();
-  for (uint32_t i = 0; i < h->region_count; ++i, r += kIndexRegionEntrySize) {
+  return absl::OkStatus();
+}
+
+// The region entries, each with a tail inside a region.
+absl::Status ReadRegions(const std::string& path, const char* p,
+                         uint64_t region_size, const Header& h,
+                         std::vector<IndexedRegion>* regions) {
+  regions->resize(h.region_count);
+  const char* r = p + h.layout.region_offset();
+  for (uint32_t i = 0; i < h.region_count; ++i, r += kIndexRegionEntrySize) {
     IndexedRegion& g = (*regions)[i];
     g.epoch = DecodeFixed64(r + kIxRegionEpoch);
     g.tail = DecodeFixed64(r + kIxRegionTail);
@@ -109,6 +124,21 @@ absl::Status Validate(const std::string& path, const char* p, uint64_t size,
       return Damaged(path, absl::StrCat("region ", i, " has a bad tail"));
   }
   return absl::OkStatus();
+}
+
+// Every check of the trust rules that the file alone can answer
+// (persisted_index.h); the page sums are not checked if the file was left
+// updating.
+absl::Status Validate(const std::string& path, const char* p, uint64_t size,
+                      const std::array<uint8_t, 16>& uuid, uint64_t region_size,
+                      Header* h, std::vector<IndexedRegion>* regions) {
+  if (absl::Status s = CheckIdentity(path, p, size, uuid, region_size); !s.ok())
+    return s;
+  if (absl::Status s = ReadCounts(path, p, size, h); !s.ok()) return s;
+  if ((h->state & kIndexStateUpdating) == 0) {
+    if (absl::Status s = CheckPageSums(path, p, *h); !s.ok()) return s;
+  }
+  return ReadRegions(path, p, region_size, *h, regions);
 }
 
 // Closes a descriptor when it goes out of scope.
