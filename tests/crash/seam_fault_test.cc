@@ -95,14 +95,16 @@ void CheckIndex(const std::string& path, uint64_t n, uint64_t slots) {
   CHECK((*ix)->Find(n + 1) == 0);
 }
 
-// The calls PersistedIndexWriter::Create makes, each failed in turn.
-struct IndexCall {
+// A call to fail (the k-th of its kind, with err), and the status code the
+// caller must get.
+struct FailingCall {
   io::Op op;
   uint64_t k;
   int err;
   absl::StatusCode code;
 };
-constexpr IndexCall kCreateCalls[] = {
+// The calls PersistedIndexWriter::Create makes, each failed in turn.
+constexpr FailingCall kCreateCalls[] = {
     {io::Op::kOpen, 1, EIO, absl::StatusCode::kInternal},
     {io::Op::kFallocate, 1, ENOSPC, absl::StatusCode::kResourceExhausted},
     {io::Op::kMmap, 1, ENOMEM, absl::StatusCode::kResourceExhausted},
@@ -110,27 +112,40 @@ constexpr IndexCall kCreateCalls[] = {
     {io::Op::kRename, 1, EIO, absl::StatusCode::kInternal},
 };
 
+// Runs `fn` with the `c.k`-th call of kind `c.op` failing, and checks that
+// it failed once, with `c.code` and naming the operation; returns the
+// status.
+template <typename Fn>
+absl::Status FailOnce(const FailingCall& c, Fn&& fn) {
+  Fault f;
+  f.op = c.op;
+  f.k = c.k;
+  f.count = 1;
+  f.err = c.err;
+  absl::Status s;
+  {
+    ScopedHook hook(&f);
+    f.armed = true;
+    s = fn();
+  }
+  INFO(s.ToString());
+  CHECK(f.injected == 1);
+  CHECK(s.code() == c.code);
+  CHECK(Contains(s, io::OpName(c.op)));
+  return s;
+}
+
 TEST_CASE("index file: a failed create leaves the old file and no temporary",
           "[crash][io][index]") {
   TempDir dir;
   const std::string path = dir.File("s.rmap.idx");
   WriteIndex(path, 100);
-  for (const IndexCall& c : kCreateCalls) {
+  for (const FailingCall& c : kCreateCalls) {
     INFO(io::OpName(c.op));
-    Fault f;
-    f.op = c.op;
-    f.err = c.err;
-    absl::Status s;
-    {
-      ScopedHook hook(&f);
-      f.armed = true;
-      s = PersistedIndexWriter::Create(path, kUuid, kRegionSize, 512, 64)
-              .status();
-    }
-    INFO(s.ToString());
-    CHECK(f.injected == 1);
-    CHECK(s.code() == c.code);
-    CHECK(Contains(s, io::OpName(c.op)));
+    const absl::Status s = FailOnce(c, [&] {
+      return PersistedIndexWriter::Create(path, kUuid, kRegionSize, 512, 64)
+          .status();
+    });
     CHECK(Contains(s, path + ".tmp"));
     CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
     CheckIndex(path, 100, 256);
@@ -145,27 +160,13 @@ TEST_CASE("index file: a failed growth leaves the table as it was",
   absl::StatusOr<std::unique_ptr<PersistedIndexWriter>> w =
       PersistedIndexWriter::Open(path, kUuid, kRegionSize);
   REQUIRE(w.ok());
-  std::vector<IndexCall> calls(std::begin(kCreateCalls),
-                               std::end(kCreateCalls));
+  std::vector<FailingCall> calls(std::begin(kCreateCalls),
+                                 std::end(kCreateCalls));
   // The second rename: the grown file taking the index file's name.
   calls.push_back({io::Op::kRename, 2, EIO, absl::StatusCode::kInternal});
-  for (const IndexCall& c : calls) {
+  for (const FailingCall& c : calls) {
     INFO(io::OpName(c.op) << " #" << c.k);
-    Fault f;
-    f.op = c.op;
-    f.k = c.k;
-    f.count = 1;
-    f.err = c.err;
-    absl::Status s;
-    {
-      ScopedHook hook(&f);
-      f.armed = true;
-      s = (*w)->Grow(1024, 64);
-    }
-    INFO(s.ToString());
-    CHECK(f.injected == 1);
-    CHECK(s.code() == c.code);
-    CHECK(Contains(s, io::OpName(c.op)));
+    const absl::Status s = FailOnce(c, [&] { return (*w)->Grow(1024, 64); });
     CHECK(Contains(s, path + ".grow"));
     CHECK_FALSE(std::filesystem::exists(path + ".grow"));
     CHECK_FALSE(std::filesystem::exists(path + ".grow.tmp"));
@@ -257,69 +258,76 @@ void CheckReopened(const std::string& path, const Model& m) {
             .ok());
 }
 
+// `closed`, what Close() returned, reports a failed update of the index
+// file of the store at `path`, with `code` and naming `what` failed.
+void CheckIndexNotUpdated(const absl::Status& closed, absl::StatusCode code,
+                          const std::string& path, const std::string& what) {
+  INFO(closed.ToString());
+  CHECK(closed.code() == code);
+  CHECK(Contains(closed, IndexPathFor(path) +
+                             ": index file not updated (the log is intact)"));
+  CHECK(Contains(closed, what));
+}
+
+// An indexed store (IndexedStore), what its handle's on_background_error
+// receives, and the fault to inject.
+struct IndexedStoreFault {
+  explicit IndexedStoreFault(bool background) {
+    IndexedStore(path, background, &m);
+  }
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  Model m;
+  Errors errors;
+  Fault f;
+};
+
 TEST_CASE(
     "index writer: a growth failing in the background pass reaches "
     "on_background_error and Close()",
     "[crash][io][index]") {
-  TempDir dir;
-  const std::string path = dir.File("s.rmap");
-  Model m;
-  IndexedStore(path, /*background=*/true, &m);
-  Errors errors;
-  Fault f;
-  f.op = io::Op::kRename;  // only the index writer renames
+  IndexedStoreFault t(/*background=*/true);
+  t.f.op = io::Op::kRename;  // only the index writer renames
   {
-    ScopedHook hook(&f);
-    f.armed = true;
-    auto s = OpenOrDie(path, IndexOptions(true, &errors));
-    Fill(*s, m, 20000, 2);
+    ScopedHook hook(&t.f);
+    t.f.armed = true;
+    auto s = OpenOrDie(t.path, IndexOptions(true, &t.errors));
+    Fill(*s, t.m, 20000, 2);
     // The background pass is woken as regions seal; wait (bounded, about a
     // minute whatever the load) for it to reach the full table.
-    for (int i = 0; i < 6000 && errors.size() == 0; ++i) ::usleep(10000);
-    REQUIRE(errors.size() > 0);
-    const absl::Status bg = errors.first();
+    for (int i = 0; i < 6000 && t.errors.size() == 0; ++i) ::usleep(10000);
+    REQUIRE(t.errors.size() > 0);
+    const absl::Status bg = t.errors.first();
     INFO(bg.ToString());
     CHECK(bg.code() == absl::StatusCode::kInternal);
-    CHECK(Contains(bg, "rename " + IndexPathFor(path) + ".grow"));
-    const absl::Status closed = s->Close();
-    INFO(closed.ToString());
-    CHECK(closed.code() == absl::StatusCode::kInternal);
-    CHECK(Contains(closed, IndexPathFor(path) +
-                               ": index file not updated (the log is intact)"));
-    CHECK(Contains(closed, "rename"));
-    CHECK(f.injected > 0);
+    CHECK(Contains(bg, "rename " + IndexPathFor(t.path) + ".grow"));
+    CheckIndexNotUpdated(s->Close(), absl::StatusCode::kInternal, t.path,
+                         "rename");
+    CHECK(t.f.injected > 0);
   }
-  CHECK_FALSE(std::filesystem::exists(IndexPathFor(path) + ".grow"));
-  CheckReopened(path, m);
+  CHECK_FALSE(std::filesystem::exists(IndexPathFor(t.path) + ".grow"));
+  CheckReopened(t.path, t.m);
 }
 
 TEST_CASE("index writer: a growth failing at Close() is what Close() returns",
           "[crash][io][index]") {
-  TempDir dir;
-  const std::string path = dir.File("s.rmap");
-  Model m;
-  IndexedStore(path, /*background=*/false, &m);
-  Errors errors;
-  Fault f;
-  f.op = io::Op::kFallocate;
-  f.err = ENOSPC;
+  IndexedStoreFault t(/*background=*/false);
+  t.f.op = io::Op::kFallocate;
+  t.f.err = ENOSPC;
   {
-    auto s = OpenOrDie(path, IndexOptions(false, &errors));
-    Fill(*s, m, 20000, 2);
-    ScopedHook hook(&f);
-    f.armed = true;
-    const absl::Status closed = s->Close();
-    INFO(closed.ToString());
-    CHECK(closed.code() == absl::StatusCode::kResourceExhausted);
-    CHECK(Contains(closed, IndexPathFor(path) +
-                               ": index file not updated (the log is intact)"));
-    CHECK(Contains(closed, "fallocate " + IndexPathFor(path) + ".grow.tmp"));
+    auto s = OpenOrDie(t.path, IndexOptions(false, &t.errors));
+    Fill(*s, t.m, 20000, 2);
+    ScopedHook hook(&t.f);
+    t.f.armed = true;
+    CheckIndexNotUpdated(s->Close(), absl::StatusCode::kResourceExhausted,
+                         t.path,
+                         "fallocate " + IndexPathFor(t.path) + ".grow.tmp");
     // One report per batch that found the table full.
-    REQUIRE(errors.size() >= 1);
-    CHECK(errors.first().code() == absl::StatusCode::kResourceExhausted);
+    REQUIRE(t.errors.size() >= 1);
+    CHECK(t.errors.first().code() == absl::StatusCode::kResourceExhausted);
   }
-  CHECK_FALSE(std::filesystem::exists(IndexPathFor(path) + ".grow.tmp"));
-  CheckReopened(path, m);
+  CHECK_FALSE(std::filesystem::exists(IndexPathFor(t.path) + ".grow.tmp"));
+  CheckReopened(t.path, t.m);
 }
 
 // A store at `path` with overwritten ids (so compaction drops records) and
@@ -398,17 +406,10 @@ TEST_CASE("recover: a failed unlink of the index file is reported",
   const std::string path = dir.File("s.rmap");
   Model m;
   CompactableStore(path, &m);
-  Fault f;
-  f.op = io::Op::kUnlink;
-  absl::StatusOr<RecoverResult> r;
-  {
-    ScopedHook hook(&f);
-    f.armed = true;
-    r = RecoverStore(path, RecoverOptions());
-  }
-  INFO(r.status().ToString());
-  CHECK(r.status().code() == absl::StatusCode::kInternal);
-  CHECK(Contains(r.status(),
+  const absl::Status s =
+      FailOnce({io::Op::kUnlink, 1, EIO, absl::StatusCode::kInternal},
+               [&] { return RecoverStore(path, RecoverOptions()).status(); });
+  CHECK(Contains(s,
                  "cannot remove the index file: unlink " + IndexPathFor(path)));
   CheckCompactedOrNot(path, m);
   REQUIRE(RecoverStore(path, RecoverOptions()).ok());
@@ -420,29 +421,22 @@ TEST_CASE("open: a failed header read, stat or lock is reported",
   const std::string path = dir.File("s.rmap");
   Model m;
   CompactableStore(path, &m);
-  const IndexCall calls[] = {
+  const FailingCall calls[] = {
       {io::Op::kRead, 1, EIO, absl::StatusCode::kInternal},
-      {io::Op::kStat, 1, EIO, absl::StatusCode::kInternal},
+      // The second: the first only skips the checks for a directory.
+      {io::Op::kStat, 2, EIO, absl::StatusCode::kInternal},
       {io::Op::kLock, 1, EIO, absl::StatusCode::kInternal},
-      {io::Op::kMmap, 1, ENOMEM, absl::StatusCode::kResourceExhausted},
+      // The second: the first reserves address space (its message says
+      // so, naming max_file_size), the second maps the file.
+      {io::Op::kMmap, 2, ENOMEM, absl::StatusCode::kResourceExhausted},
   };
-  for (const IndexCall& c : calls) {
+  for (const FailingCall& c : calls) {
     INFO(io::OpName(c.op));
-    Fault f;
-    f.op = c.op;
-    f.err = c.err;
     Options o = testing::SmallOptions();
     o.create_if_missing = false;
-    absl::Status s;
-    {
-      ScopedHook hook(&f);
-      f.armed = true;
-      s = Store::Open(path, o).status();
-    }
-    INFO(s.ToString());
-    CHECK(f.injected > 0);
-    CHECK(s.code() == c.code);
-    CHECK(Contains(s, io::OpName(c.op)));
+    const absl::Status s =
+        FailOnce(c, [&] { return Store::Open(path, o).status(); });
+    CHECK(Contains(s, c.op == io::Op::kLock ? "OFD lock" : path));
     CheckCompactedOrNot(path, m);
   }
 }
