@@ -120,8 +120,7 @@ absl::Status RegionSet::LoadNewLocked() {
   // The shared page is a hint; the file size is the bound. A read-only
   // handle of a crashed file may see a garbage count here.
   struct stat st;
-  if (::fstat(c_.fd, &st) != 0)
-    return io::ErrnoStatus(errno, "fstat", *c_.path);
+  if (absl::Status s = io::Fstat(c_.fd, *c_.path, &st); !s.ok()) return s;
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   const uint64_t by_size = size < kFirstRegionOffset
                                ? 0

@@ -18,7 +18,7 @@ namespace recmap {
 
 StoreRep::~StoreRep() {
   (void)Close();
-  if (fd_ >= 0) ::close(fd_);  // drops every OFD lock of this handle
+  if (fd_ >= 0) io::Close(fd_);  // drops every OFD lock of this handle
 }
 
 absl::Status StoreRep::Close() {
@@ -77,7 +77,7 @@ StoreStats StoreRep::Stats() {
   StoreStats st;
   index_.WithFreshIndex([&] {
     struct stat sb;
-    if (::fstat(fd_, &sb) == 0)
+    if (io::Fstat(fd_, path_, &sb).ok())
       st.file_size = static_cast<uint64_t>(sb.st_size);
     st.region_size = region_size();
     st.regions = known_regions();

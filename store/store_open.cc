@@ -59,7 +59,7 @@ struct FdCloser {
   bool armed = true;
   ~FdCloser() {
     if (armed && *fd >= 0) {
-      ::close(*fd);
+      io::Close(*fd);
       *fd = -1;
     }
   }
@@ -118,16 +118,15 @@ absl::StatusOr<bool> StoreRep::TakeOpenLocks(bool* created) {
         !s.ok())
       return s;
     struct stat by_fd, by_path;
-    if (::fstat(fd_, &by_fd) != 0)
-      return io::ErrnoStatus(errno, "fstat", path_);
-    if (::stat(path_.c_str(), &by_path) == 0 &&
-        by_path.st_ino == by_fd.st_ino && by_path.st_dev == by_fd.st_dev)
+    if (absl::Status s = io::Fstat(fd_, path_, &by_fd); !s.ok()) return s;
+    if (io::Stat(path_, &by_path).ok() && by_path.st_ino == by_fd.st_ino &&
+        by_path.st_dev == by_fd.st_dev)
       break;
     if (attempt == 100) {
       return absl::UnavailableError(
           absl::StrCat(path_, ": the file keeps being replaced"));
     }
-    ::close(fd_);
+    io::Close(fd_);
     fd_ = -1;
     bool again = false;
     if (absl::Status s = OpenFile(&again); !s.ok()) return s;
@@ -138,11 +137,11 @@ absl::StatusOr<bool> StoreRep::TakeOpenLocks(bool* created) {
 
 absl::StatusOr<uint64_t> StoreRep::ReadOrCreateHeader(bool created) {
   struct stat st;
-  if (::fstat(fd_, &st) != 0) return io::ErrnoStatus(errno, "fstat", path_);
+  if (absl::Status s = io::Fstat(fd_, path_, &st); !s.ok()) return s;
   uint64_t file_size = static_cast<uint64_t>(st.st_size);
   if (file_size == 0 && !read_only() && options_.create_if_missing) {
     if (absl::Status s = InitializeNewFile(); !s.ok()) {
-      if (created) ::unlink(path_.c_str());
+      if (created) (void)io::Unlink(path_);
       return s;
     }
     file_size = kFirstRegionOffset;
@@ -175,7 +174,7 @@ absl::Status StoreRep::PrepareFile(bool full, uint64_t* file_size) {
   // A temporary index file left by a handle that died building it (no
   // other writable handle is open, so none is building one now): its
   // space may be what a full disk lacks.
-  (void)::unlink((IndexPathFor(path_) + ".tmp").c_str());
+  (void)io::Unlink(IndexPathFor(path_) + ".tmp");
   // Recovery stores into the header pages and each region's state page
   // through the mapping: those pages are backed by blocks first, so that
   // a full disk is this error and never a SIGBUS (blocks already
@@ -314,7 +313,7 @@ absl::Status StoreRep::FinishOpen() {
 
 absl::Status StoreRep::OpenFile(bool* created) {
   struct stat st;
-  if (::stat(path_.c_str(), &st) == 0) {
+  if (io::Stat(path_, &st).ok()) {
     if (S_ISDIR(st.st_mode)) {
       return absl::InvalidArgumentError(
           absl::StrCat(path_, ": is a directory, not a store file"));
@@ -332,7 +331,9 @@ absl::Status StoreRep::OpenFile(bool* created) {
   if (options_.error_if_exists) flags |= O_EXCL;
   // Learn whether this call created the file, so a failed initialisation
   // does not leave an empty file behind.
-  bool existed = ::access(path_.c_str(), F_OK) == 0;
+  absl::Status exists = io::Stat(path_, &st);
+  if (!exists.ok() && !absl::IsNotFound(exists)) return exists;
+  const bool existed = exists.ok();
   absl::Status s = io::Open(path_, flags, 0644, &fd_);
   if (!s.ok()) {
     // Only a missing file is said so; a symlink loop, a name too long or a
@@ -367,16 +368,9 @@ absl::Status StoreRep::InitializeNewFile() {
   EncodeFixed64(page.data() + kSharedPageOffset + kSharedNextSequence, 1);
   if (absl::Status s = io::Allocate(fd_, 0, kFirstRegionOffset, path_); !s.ok())
     return s;
-  size_t done = 0;
-  while (done < page.size()) {
-    ssize_t r = ::pwrite(fd_, page.data() + done, page.size() - done,
-                         static_cast<off_t>(done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return io::ErrnoStatus(errno, "pwrite", path_);
-    }
-    done += static_cast<size_t>(r);
-  }
+  if (absl::Status s = io::Write(fd_, 0, page.data(), page.size(), path_);
+      !s.ok())
+    return s;
   if (absl::Status s = io::Fdatasync(fd_, path_); !s.ok()) return s;
   return io::SyncParentDir(path_);
 }
@@ -388,9 +382,10 @@ absl::Status StoreRep::ReadHeader(uint64_t file_size) {
   }
   char buf[FileHeader::kEncodedSize];
   size_t want = std::min<uint64_t>(file_size, sizeof(buf));
-  ssize_t r = ::pread(fd_, buf, want, 0);
-  if (r < 0) return io::ErrnoStatus(errno, "pread", path_);
-  absl::Status s = header_.DecodeFrom(buf, static_cast<size_t>(r));
+  size_t r = 0;
+  if (absl::Status s = io::Read(fd_, 0, buf, want, path_, &r); !s.ok())
+    return s;
+  absl::Status s = header_.DecodeFrom(buf, r);
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat(path_, ": ", s.message()));
   }

@@ -1,12 +1,11 @@
 // Adopting the persisted offset index at open (persisted_index.h states the
 // trust rules, CheckCoverage in index_persister.h checks them against the
 // log; IndexPersister writes the file).
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "file_lock.h"
+#include "file_ops.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -29,7 +28,7 @@ void StoreRep::AdoptPersistedIndex() {
       // does not describe the log now may describe it afterwards (a damaged
       // committed tail restored to the end of the log) and be trusted then
       // for records it never held. Removed, it is built again from the log.
-      (void)::unlink(IndexPathFor(path_).c_str());
+      (void)io::UnlinkIfPresent(IndexPathFor(path_));
     }
   }
   (void)Unlock(fd_, kLockIndex);

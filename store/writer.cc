@@ -78,7 +78,7 @@ struct Writer::State {
 Writer::State::~State() {
   prefault.reset();  // stop populating before the region is released
   Release(/*seal=*/false);
-  if (lock_fd >= 0) ::close(lock_fd);
+  if (lock_fd >= 0) io::Close(lock_fd);
 }
 
 void Writer::State::Release(bool seal) {
