@@ -45,7 +45,8 @@
 #include "recmap/record.h"
 #include "recmap/store.h"
 #include "recmap/tailer.h"
-#include "verify.h"  // store/verify.h, through recmap_internal
+#include "store_peer.h"  // the tailer's counters, through recmap_internal
+#include "verify.h"      // store/verify.h, through recmap_internal
 
 namespace recmap::python {
 namespace {
@@ -808,19 +809,18 @@ class PyTail : public Child {
             : Clock::now() +
                   std::chrono::duration_cast<Clock::duration>(
                       std::chrono::duration<double>(std::max(0.0, *timeout)));
-    RecordView rec;
     while (true) {
       std::chrono::nanoseconds wait = kTailSlice;
       if (!forever) {
         auto left = deadline - Clock::now();
         if (left < wait) wait = std::max(left, Clock::duration::zero());
       }
-      absl::StatusOr<bool> got;
+      absl::StatusOr<std::optional<RecordView>> got;
       {
         SigintStopsTailer sigint_stops(t_.get());
         InUse in_use(c);
         pyb::gil_scoped_release nogil;
-        got = t_->Next(&rec, wait);
+        got = t_->Next(wait);
       }
       if (t_->stop_requested()) {
         // Ctrl-C stopped the wait (only OnSigint stops our tailers), or
@@ -831,13 +831,13 @@ class PyTail : public Child {
         ++interruptions_;
         Restart(c);
         if (!got.ok() && got.status().code() == absl::StatusCode::kCancelled) {
-          got = false;
+          got = std::nullopt;
         }
       }
       if (!got.ok()) ThrowStatus(got.status());
-      if (*got) {
+      if (got->has_value()) {
         return pyb::reinterpret_steal<pyb::object>(
-            NewRecord(store_.ptr(), &c, rec));
+            NewRecord(store_.ptr(), &c, **got));
       }
       if (PyErr_CheckSignals() != 0) throw pyb::error_already_set();
       if (!t_) Raise(g_err.closed, "recmap tail is closed");
@@ -867,7 +867,7 @@ class PyTail : public Child {
   pyb::dict counters() const {
     pyb::dict d;
     if (!t_) return d;
-    Tailer::Counters k = t_->counters();
+    TailerCounters k = StorePeer::Counters(*t_);
     d["delivered"] = k.delivered;
     d["futex_waits"] = k.futex_waits;
     d["short_waits"] = k.short_waits;
@@ -1607,9 +1607,9 @@ PYBIND11_MODULE(_recmap, m) {
                 if (ids.size() >= kReleaseGilBatch) {
                   InUse in_use(ps.core);
                   pyb::gil_scoped_release nogil;
-                  s.MultiGet(ids, &vals);
+                  vals = s.MultiGet(ids);
                 } else {
-                  s.MultiGet(ids, &vals);
+                  vals = s.MultiGet(ids);
                 }
                 pyb::list out(ids.size());
                 for (size_t i = 0; i < vals.size(); ++i) {

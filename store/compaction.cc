@@ -35,6 +35,7 @@
 #include "file_ops.h"
 #include "persisted_index.h"
 #include "recmap/compaction.h"
+#include "store_peer.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -288,8 +289,8 @@ absl::Status LockForCompaction(int fd, const std::string& path) {
 absl::Status VerifyCompacted(Store& original,
                              const std::vector<uint64_t>& copied, Store& copy) {
   const std::string& path = copy.info().path;
-  StoreRep& src = *original.rep();
-  StoreRep& dst = *copy.rep();
+  StoreRep& src = StorePeer::Rep(original);
+  StoreRep& dst = StorePeer::Rep(copy);
   // One pass over each log, in lockstep: the copy's records in log order
   // against the original's at the locations written, which are in
   // ascending sequence order. Both walks touch memory sequentially. The
@@ -385,9 +386,15 @@ absl::Status VerifyCompacted(Store& original,
 
 absl::StatusOr<CompactionResult> Compact(const std::string& path,
                                          const CompactionOptions& options) {
+  return Compact(path, options, nullptr);
+}
+
+absl::StatusOr<CompactionResult> Compact(
+    const std::string& path, const CompactionOptions& options,
+    const std::function<void(CompactionStep)>& step_hook) {
   const auto start = std::chrono::steady_clock::now();
   auto step = [&](CompactionStep k) {
-    if (options.step_hook) options.step_hook(k);
+    if (step_hook) step_hook(k);
   };
   Fd lock_fd;
   if (absl::Status s = io::Open(path, O_RDWR, 0, &lock_fd.fd); !s.ok())
@@ -399,7 +406,7 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
   src_opts.recovery_mode = options.recovery_mode;
   absl::StatusOr<std::unique_ptr<Store>> src = Store::Open(path, src_opts);
   if (!src.ok()) return src.status();
-  StoreRep* src_rep = (*src)->rep();
+  StoreRep* src_rep = &StorePeer::Rep(**src);
   const uint64_t bytes_before = FileSize(path);
   uint64_t records_before = 0, live_records = 0, live_payload_bytes = 0;
   // Where each record to copy is in the original, in ascending sequence
@@ -449,7 +456,7 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
   {
     absl::StatusOr<std::unique_ptr<Writer>> w = (*dst)->NewWriter();
     if (!w.ok()) return fail(w.status());
-    StoreRep* rep = (*dst)->rep();
+    StoreRep* rep = &StorePeer::Rep(**dst);
     for (const uint64_t packed : copied) {
       // Validated by CollectLive; the original is read-only and locked.
       const RecordView v = src_rep->ViewAt(packed);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "recmap/store.h"
 #include "region.h"
+#include "store_peer.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -36,9 +37,9 @@ absl::StatusOr<VerifyReport> VerifyStore(const std::string& path) {
   absl::StatusOr<std::unique_ptr<Store>> opened = Store::Open(path, o);
   if (!opened.ok()) return opened.status();
   Store& store = **opened;
-  StoreRep* rep = store.rep();
+  StoreRep* rep = &StorePeer::Rep(store);
   VerifyReport out;
-  const RecoveryReport& recovery = rep->recovery();
+  const RecoveryReport& recovery = store.last_recovery();
   out.writers_live = !recovery.full_recovery;
   auto issue = [&](int64_t region, uint64_t offset, std::string what) {
     out.issues.push_back({region, offset, std::move(what)});

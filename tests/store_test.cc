@@ -72,8 +72,7 @@ TEST_CASE("MultiGet answers each id exactly as Get does", "[store]") {
   for (uint64_t id = 0; id <= 3100; ++id) ids.push_back((id * 7919) % 3101);
   ids.push_back(5);  // duplicates are fine
   ids.push_back(5);
-  std::vector<absl::StatusOr<std::string_view>> got;
-  s->MultiGet(ids, &got);
+  std::vector<absl::StatusOr<std::string_view>> got = s->MultiGet(ids);
   REQUIRE(got.size() == ids.size());
   size_t found = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -93,11 +92,11 @@ TEST_CASE("MultiGet answers each id exactly as Get does", "[store]") {
   REQUIRE(w.ok());
   REQUIRE((*w)->Put(5000, "late").ok());
   const uint64_t late[] = {5000};
-  s->MultiGet(late, &got);
+  got = s->MultiGet(late);
   REQUIRE(got.size() == 1);
   REQUIRE(got[0].ok());
   CHECK(*got[0] == "late");
-  s->MultiGet({}, &got);
+  got = s->MultiGet({});
   CHECK(got.empty());
 }
 
