@@ -69,11 +69,12 @@ struct CompactionResult {
 };
 
 // Compacts the store at `path`. Errors: NotFound (no such file),
-// FailedPrecondition (another process has it open for writing, or another
-// compaction is running; `output` exists), DataLoss (the original is
-// damaged beyond what `recovery_mode` tolerates, or the new file failed
-// verification -- the original is then untouched), ResourceExhausted (disk
-// full: the partial new file is removed), PermissionDenied, Internal.
+// InvalidArgument (a bad region_size; `path` or `output` is a directory),
+// AlreadyExists (`output` exists), FailedPrecondition (another process
+// has it open for writing, or another compaction is running), DataLoss (the
+// original is damaged beyond what `recovery_mode` tolerates, or the new file
+// failed verification -- the original is then untouched), ResourceExhausted
+// (disk full: the partial new file is removed), PermissionDenied, Internal.
 [[nodiscard]] absl::StatusOr<CompactionResult> Compact(
     const std::string& path, const CompactionOptions& options);
 
