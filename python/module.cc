@@ -43,6 +43,7 @@
 #include "recmap/compaction.h"
 #include "recmap/options.h"
 #include "recmap/record.h"
+#include "recmap/recovery.h"
 #include "recmap/store.h"
 #include "recmap/tailer.h"
 #include "store_peer.h"  // the tailer's counters, through recmap_internal
@@ -565,6 +566,51 @@ RecoveryMode ParseRecoveryMode(const std::string& m) {
         "recovery_mode must be 'tolerate_torn_tail', "
         "'absolute_consistency' or 'salvage', not '" +
             m + "'");
+}
+
+const char* RecoveryModeKey(RecoveryMode m) {
+  switch (m) {
+    case RecoveryMode::kTolerateTornTail:
+      return "tolerate_torn_tail";
+    case RecoveryMode::kAbsoluteConsistency:
+      return "absolute_consistency";
+    case RecoveryMode::kSalvage:
+      return "salvage";
+  }
+  return "?";
+}
+
+// Store::last_recovery() as a dict (recmap/recovery.h names the fields).
+pyb::dict RecoveryDict(const RecoveryReport& r) {
+  pyb::dict d;
+  d["mode"] = RecoveryModeKey(r.mode);
+  d["full_recovery"] = r.full_recovery;
+  pyb::list regions;
+  for (const RegionRecovery& rr : r.regions) {
+    pyb::dict g;
+    g["region"] = rr.region;
+    g["committed_tail"] = rr.committed_tail;
+    g["durable_tail"] = rr.durable_tail;
+    g["valid_end"] = rr.valid_end;
+    g["records"] = rr.records;
+    g["stop"] = LogEndName(rr.stop);
+    g["stop_offset"] = rr.stop_offset;
+    g["skipped_bytes"] = rr.skipped_bytes;
+    g["dropped_bytes"] = rr.dropped_bytes();
+    g["header_damaged"] = rr.header_damaged;
+    g["reformatted"] = rr.reformatted;
+    g["changed"] = rr.changed();
+    regions.append(g);
+  }
+  d["regions"] = regions;
+  d["trailing_bytes"] = r.trailing_bytes;
+  d["cut_region"] = r.cut_region;
+  d["unreadable_bytes"] = r.unreadable_bytes;
+  d["unreadable"] = r.unreadable;
+  d["persisted_index_used"] = r.persisted_index_used;
+  d["persisted_index_rejected"] = r.persisted_index_rejected;
+  d["scanned_records"] = r.scanned_records;
+  return d;
 }
 
 Options ParseOptions(bool create, bool read_only, const pyb::kwargs& kw) {
@@ -1920,6 +1966,14 @@ PYBIND11_MODULE(_recmap, m) {
                 return d;
               },
               "The store file's identity (a dict).")
+          .def_property_readonly(
+              "last_recovery",
+              [](PyStore& ps) {
+                return RecoveryDict(ps.core.Use().last_recovery());
+              },
+              "What this handle's open found in the log and what its "
+              "recovery cut, per region (a dict; regions[i]['dropped_bytes']: "
+              "published bytes cut).")
           .def("__enter__", [](pyb::object self) { return self; })
           .def("__exit__",
                [](PyStore& ps, pyb::args) {
