@@ -285,8 +285,9 @@ TEST_CASE(
                }).ok());
     }
     REQUIRE(new_at.file_offset > old_at.file_offset);
-    old_region_offset = s->rep()->RegionOffset(old_at.region);
-    new_region_offset = s->rep()->RegionOffset(new_at.region);
+    const StoreStats st = s->Stats();
+    old_region_offset = st.region_stats[old_at.region].file_offset;
+    new_region_offset = st.region_stats[new_at.region].file_offset;
   }
   {
     // The index lies, checksums and all: the victim's entry names its
