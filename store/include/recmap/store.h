@@ -231,8 +231,8 @@ class Store {
   // no sort. Records of different writers are not in sequence order; use
   // ForEachLive for that. Stops early when `fn` returns false. Starts with
   // a Refresh() and fails as it does.
-  // Errors: DataLoss (a record failed verification), ResourceExhausted
-  // (Refresh).
+  // Errors: DataLoss (a record failed verification, or Refresh found
+  // damage), ResourceExhausted / Internal (Refresh).
   [[nodiscard]] absl::Status ForEachRecord(
       const std::function<bool(const RecordView&)>& fn);
   // Calls `fn` for every record of region `region` in log order, including
