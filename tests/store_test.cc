@@ -56,6 +56,21 @@ TEST_CASE("put, get, overwrite, delete, reopen", "[store]") {
   CHECK(s->GetRecord(2)->sequence == 6);
 }
 
+TEST_CASE("Close keeps views valid until the Store is destroyed", "[store]") {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.rmap"), SmallOptions());
+  REQUIRE(s->Put(1, "still mapped").ok());
+  absl::StatusOr<std::string_view> v = s->Get(1);
+  REQUIRE(v.ok());
+  const uint64_t ids[] = {1};
+  std::vector<absl::StatusOr<std::string_view>> many = s->MultiGet(ids);
+  REQUIRE(s->Close().ok());
+  CHECK(s->Close().ok());
+  CHECK(*v == "still mapped");
+  REQUIRE(many.size() == 1);
+  CHECK(*many[0] == "still mapped");
+}
+
 TEST_CASE("MultiGet answers each id exactly as Get does", "[store]") {
   TempDir dir;
   const std::string path = dir.File("s.rmap");
