@@ -7,6 +7,7 @@
 #include "coding.h"
 #include "region_set.h"
 #include "store_index.h"
+#include "store_peer.h"
 
 namespace recmap {
 
@@ -102,7 +103,7 @@ ScanResult LogRecovery::Scan(uint32_t i, uint64_t limit, uint64_t* max_seq,
   rr->records = (covered != nullptr ? covered->records : 0) + res.records;
   c_.report->scanned_records += res.records;
   const bool damage_skipped = salvage && res.first_damage != 0;
-  rr->stop = damage_skipped ? res.first_damage_kind : res.stop;
+  rr->stop = ToLogEnd(damage_skipped ? res.first_damage_kind : res.stop);
   rr->stop_offset = damage_skipped ? res.first_damage : res.end;
   rr->skipped_bytes = res.skipped_bytes;
   *max_seq = std::max(*max_seq, res.max_sequence);

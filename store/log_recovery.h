@@ -3,7 +3,7 @@
 // and -- for a first writer, with no writer live -- cutting the log at the
 // end of what validated so that nothing stale past it can ever validate.
 // Every record kept is indexed (StoreIndex) on the way; what was found is
-// reported in a RecoveryReport.
+// reported in a RecoveryReport (recmap/recovery.h).
 #ifndef RECMAP_STORE_LOG_RECOVERY_H_
 #define RECMAP_STORE_LOG_RECOVERY_H_
 
@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "recmap/options.h"
+#include "recmap/recovery.h"
 #include "region.h"
 
 namespace recmap {
@@ -21,48 +22,6 @@ namespace recmap {
 struct RegionInfo;
 class RegionSet;
 class StoreIndex;
-
-// What recovery found in one region at open.
-struct RegionRecovery {
-  uint32_t region = 0;
-  uint64_t committed_tail = 0;  // as found (region-relative)
-  uint64_t durable_tail = 0;    // as found; 0 when absent or invalid
-  uint64_t valid_end = 0;       // end of the valid records kept
-  uint64_t records = 0;
-  ScanStop stop = ScanStop::kLimit;
-  uint64_t stop_offset = 0;     // region-relative offset where the scan stopped
-  uint64_t skipped_bytes = 0;   // salvage: damaged bytes skipped inside the log
-  bool header_damaged = false;  // region header invalid: region not used
-  bool reformatted = false;     // an unformatted trailing region was formatted
-  bool changed() const {
-    return header_damaged || reformatted || valid_end != committed_tail ||
-           skipped_bytes != 0;
-  }
-};
-
-struct RecoveryReport {
-  bool full_recovery = false;  // no writer was live: the log was rescanned
-  std::vector<RegionRecovery> regions;
-  uint64_t trailing_bytes = 0;  // bytes past the last whole region
-  // A read-only open of a file whose last region is cut short maps that
-  // region with zero pages past the end of the file (in memory only; the
-  // file is not changed), so the records of its surviving part are read as
-  // a first writer would recover them. -1: no region is cut.
-  int64_t cut_region = -1;
-  // Published log bytes (below a region's committed tail) that this
-  // read-only open found missing or unreadable, and one line per region
-  // saying where and why. Writable opens recover instead (and log nothing
-  // here).
-  uint64_t unreadable_bytes = 0;
-  std::vector<std::string> unreadable;
-  // The persisted index (persisted_index.h): whether it was used, and if
-  // one was found but not trusted, why.
-  bool persisted_index_used = false;
-  std::string persisted_index_rejected;
-  // Records (and resume markers) read and verified from the log at open;
-  // with a persisted index, only those past its covered tails.
-  uint64_t scanned_records = 0;
-};
 
 class LogRecovery {
  public:

@@ -46,6 +46,38 @@ absl::Status StoreRep::CheckWritable() const {
   return absl::OkStatus();
 }
 
+absl::Status StoreRep::Refresh() {
+  return index_.RefreshThen([&]() -> absl::Status {
+    // Regions past the address space this handle reserved (max_file_size)
+    // are never mapped: every read misses their records.
+    const uint32_t max = regions_.max_regions();
+    if (known_regions() >= max &&
+        shared_region_count().load(std::memory_order_acquire) > max) {
+      struct stat sb;
+      if (io::Fstat(fd_, path_, &sb).ok() &&
+          static_cast<uint64_t>(sb.st_size) >=
+              RegionOffset(max) + region_size()) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            path_, ": the file has grown past this handle's max_file_size (",
+            options_.max_file_size,
+            " bytes); regions beyond it are not read: reopen with a larger "
+            "one"));
+      }
+    }
+    // Damage a refresh found stays: its region is no longer indexed, and
+    // every later call says so (a formatted region is marked damaged only
+    // here).
+    for (uint32_t i = 0; i < known_regions(); ++i) {
+      const RegionInfo& ri = regions_[i];
+      if (ri.formatted && ri.damaged) {
+        return absl::DataLossError(
+            absl::StrCat(path_, ": region ", i, ": ", ri.damage));
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
 absl::Status StoreRep::RegionScanStatus(uint32_t region, const ScanResult& res,
                                         uint64_t end) const {
   if (res.stopped || res.end >= end || !IsDamage(res.stop))
@@ -194,9 +226,11 @@ absl::StatusOr<RecordView> Store::GetRecord(uint64_t id) {
   return rep_->Lookup(id);
 }
 
-void Store::MultiGet(std::span<const uint64_t> ids,
-                     std::vector<absl::StatusOr<std::string_view>>* values) {
-  rep_->MultiGet(ids, values);
+std::vector<absl::StatusOr<std::string_view>> Store::MultiGet(
+    std::span<const uint64_t> ids) {
+  std::vector<absl::StatusOr<std::string_view>> values;
+  rep_->MultiGet(ids, &values);
+  return values;
 }
 
 absl::Status Store::Sync() { return rep_->Sync(); }
@@ -238,5 +272,6 @@ absl::Status Store::ForEachInRegion(
 absl::Status Store::Refresh() { return rep_->Refresh(); }
 StoreStats Store::Stats() { return rep_->Stats(); }
 const StoreInfo& Store::info() const { return rep_->info(); }
+const RecoveryReport& Store::last_recovery() const { return rep_->recovery(); }
 
 }  // namespace recmap

@@ -44,7 +44,7 @@ void StoreIndex::FollowRegions(uint32_t n) {
 
 void StoreIndex::Refresh() {
   absl::MutexLock lock(&mu_);
-  RefreshLocked();
+  (void)RefreshLocked();
 }
 
 RecordView StoreIndex::ViewAt(uint64_t packed) const {
@@ -174,8 +174,10 @@ bool StoreIndex::NeedsRefreshLocked() const {
   return false;
 }
 
-void StoreIndex::RefreshLocked() {
-  (void)c_.regions->LoadNew();  // failure: keep serving what is mapped
+absl::Status StoreIndex::RefreshLocked() {
+  // A failure to map what other handles added leaves this handle serving
+  // what it has mapped; the failure is returned for Refresh() to report.
+  absl::Status status = c_.regions->LoadNew();
   const uint32_t known = known_regions();
   for (uint32_t i = indexed_regions_; i < known; ++i)
     open_regions_.push_back(i);
@@ -183,22 +185,25 @@ void StoreIndex::RefreshLocked() {
   size_t keep = 0;
   for (size_t k = 0; k < open_regions_.size(); ++k) {
     const uint32_t i = open_regions_[k];
-    CatchUpRegionLocked(i);
+    if (absl::Status s = CatchUpRegionLocked(i); !s.ok() && status.ok())
+      status = s;
     const RegionInfo& ri = entry(i);
     if (!ri.done && !ri.damaged) open_regions_[keep++] = i;
   }
   open_regions_.resize(keep);
+  return status;
 }
 
-void StoreIndex::CatchUpRegionLocked(uint32_t i) {
+absl::Status StoreIndex::CatchUpRegionLocked(uint32_t i) {
   RegionInfo& ri = entry(i);
+  absl::Status status;
   if (!ri.formatted && !ri.damaged &&
       ri.ref.committed_tail().load(std::memory_order_acquire) != 0) {
     // Formatted since we looked (first writer recovering a trailing
     // region); its header is synced before its tail is set.
-    (void)c_.regions->ReloadHeader(i);
+    status = c_.regions->ReloadHeader(i);
   }
-  if (!ri.formatted || ri.damaged) return;
+  if (!ri.formatted || ri.damaged) return status;
   const uint64_t tail = ri.ref.committed_tail().load(std::memory_order_acquire);
   const uint64_t from = ri.indexed_end.load(std::memory_order_relaxed);
   if (tail > from && ri.ref.PlausibleTail(tail)) {
@@ -218,6 +223,7 @@ void StoreIndex::CatchUpRegionLocked(uint32_t i) {
           ri.ref.committed_tail().load(std::memory_order_acquire)) {
     ri.done = true;
   }
+  return status;
 }
 
 absl::StatusOr<RecordView> StoreIndex::LookupLocked(uint64_t id) {
@@ -261,7 +267,7 @@ absl::StatusOr<RecordView> StoreIndex::Lookup(uint64_t id) {
     if (!NeedsRefreshLocked()) return LookupLocked(id);
   }
   absl::MutexLock lock(&mu_);
-  RefreshLocked();
+  (void)RefreshLocked();
   return LookupLocked(id);
 }
 
@@ -275,7 +281,7 @@ void StoreIndex::MultiGet(
     if (!NeedsRefreshLocked()) return MultiGetLocked(ids, values);
   }
   absl::MutexLock lock(&mu_);
-  RefreshLocked();
+  (void)RefreshLocked();
   MultiGetLocked(ids, values);
 }
 
@@ -329,7 +335,7 @@ absl::Status StoreIndex::ForEachLive(
   std::vector<std::pair<uint64_t, uint64_t>> live;  // (sequence, packed)
   {
     absl::MutexLock lock(&mu_);
-    RefreshLocked();
+    (void)RefreshLocked();
     live.reserve(index_.size() + (base_ ? base_->entries() : 0));
     if (!ForEachLatestLocked(
             [&](uint64_t, uint64_t packed) {
@@ -365,7 +371,7 @@ absl::StatusOr<uint64_t> StoreIndex::IndexedEnd(uint32_t region) {
   uint64_t end;
   {
     absl::MutexLock lock(&mu_);
-    RefreshLocked();
+    (void)RefreshLocked();
     if (region >= known_regions()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "no region ", region, " (the store has ", known_regions(), ")"));

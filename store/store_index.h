@@ -78,6 +78,7 @@ class StoreIndex {
   void FollowRegions(uint32_t n) ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- reads
+  // Brings the index up to date (failures ignored: see RefreshThen).
   void Refresh() ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<RecordView> Lookup(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
   void MultiGet(std::span<const uint64_t> ids,
@@ -99,8 +100,16 @@ class StoreIndex {
   template <typename Fn>
   void WithFreshIndex(Fn&& fn) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    RefreshLocked();
+    (void)RefreshLocked();  // serves what is mapped
     fn();
+  }
+  // Store::Refresh: the same, but returns the refresh's first failure
+  // instead of running fn, else what fn (an absl::Status) returns.
+  template <typename Fn>
+  absl::Status RefreshThen(Fn&& fn) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = RefreshLocked(); !s.ok()) return s;
+    return fn();
   }
   // Calls fn(id, location) for the latest indexed record of every id.
   // Returns false if a persisted-index entry was skipped because it points
@@ -152,9 +161,14 @@ class StoreIndex {
 
   // Following the log.
   bool NeedsRefreshLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Indexes what other handles published since the last call. Returns the
+  // first failure (mapping new regions, a region header) after doing all it
+  // can; the reads that refresh on their own ignore it and serve what is
+  // mapped, Refresh() returns it.
+  absl::Status RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Indexes region i's records published since it was last looked at.
-  void CatchUpRegionLocked(uint32_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CatchUpRegionLocked(uint32_t i)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void IndexRecord(uint32_t region, const ScannedRecord& rec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

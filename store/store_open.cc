@@ -77,6 +77,7 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
   if (absl::Status s = rep->OpenFile(&created); !s.ok()) return s;
   absl::StatusOr<bool> full = rep->TakeOpenLocks(&created);
   if (!full.ok()) return full.status();
+  rep->recovery_.mode = options.recovery_mode;
   rep->recovery_.full_recovery = *full;
   rep->durability_.Init(rep->fd_, &rep->path_, &rep->map_);
   absl::StatusOr<uint64_t> file_size = rep->ReadOrCreateHeader(created);

@@ -31,6 +31,7 @@
 #include "offset_index.h"
 #include "persisted_index.h"
 #include "recmap/options.h"
+#include "recmap/recovery.h"
 #include "recmap/store.h"
 #include "region.h"
 #include "region_set.h"
@@ -92,10 +93,8 @@ class StoreRep {
 
   // --- index
   // (Inline: Store::Get's one call reaches the index directly.)
-  absl::Status Refresh() {
-    index_.Refresh();
-    return absl::OkStatus();
-  }
+  // Store::Refresh: the index brought up to date, or why it cannot be.
+  absl::Status Refresh();
   absl::StatusOr<RecordView> Lookup(uint64_t id) { return index_.Lookup(id); }
   // Store::MultiGet.
   void MultiGet(std::span<const uint64_t> ids,
