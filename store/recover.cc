@@ -1,8 +1,10 @@
 #include "recover.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -108,6 +110,18 @@ absl::StatusOr<RecoverResult> RecoverStore(const std::string& path,
   absl::StatusOr<RecoverResult> plan = Plan(path, options.mode);
   if (!plan.ok()) return plan.status();
   plan->dry_run = options.dry_run;
+  // Each step counts as the file's bytes.
+  struct stat sb;
+  const uint64_t step = ::stat(path.c_str(), &sb) == 0 ? sb.st_size : 0;
+  VerifyProgress done;
+  done.bytes_total = options.dry_run ? step : 3 * step;
+  auto report = [&](uint64_t bytes) {
+    if (!options.progress) return;
+    done.bytes = std::min(bytes, done.bytes_total);
+    done.records = plan->records_kept;
+    options.progress(done);
+  };
+  report(step);
   if (!options.dry_run) {
     // The index file is only a cache of the log as it was: drop it, so the
     // open below reads and verifies every record (as the plan did) and its
@@ -123,14 +137,22 @@ absl::StatusOr<RecoverResult> RecoverStore(const std::string& path,
       absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(path, o);
       if (!st.ok()) return st.status();
     }
+    report(2 * step);
     // Hold the result to what verify checks: recover succeeds only if
     // verify will then find nothing.
-    absl::StatusOr<VerifyReport> check = VerifyStore(path);
+    VerifyProgressFn check_progress;
+    if (options.progress) {
+      check_progress = [&](const VerifyProgress& p) {
+        report(2 * step + p.bytes);
+      };
+    }
+    absl::StatusOr<VerifyReport> check = VerifyStore(path, check_progress);
     if (!check.ok()) return check.status();
     for (const VerifyIssue& i : check->issues) {
       plan->remaining_damage.push_back(
           absl::StrCat("offset ", i.file_offset, ": ", i.what));
     }
+    report(3 * step);
   }
   return plan;
 }

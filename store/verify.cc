@@ -29,7 +29,8 @@ uint64_t NextValid(const RegionRef& r, uint64_t from, uint64_t limit) {
 
 }  // namespace
 
-absl::StatusOr<VerifyReport> VerifyStore(const std::string& path) {
+absl::StatusOr<VerifyReport> VerifyStore(const std::string& path,
+                                         const VerifyProgressFn& progress) {
   Options o;
   o.read_only = true;
   o.recovery_mode = RecoveryMode::kSalvage;
@@ -53,7 +54,17 @@ absl::StatusOr<VerifyReport> VerifyStore(const std::string& path) {
   absl::flat_hash_map<uint64_t, Latest> latest;
   absl::flat_hash_map<uint64_t, uint64_t> sequences;  // sequence -> offset
   out.regions = rep->known_regions();
+  VerifyProgress done;
+  done.bytes_total = uint64_t{out.regions} * rep->region_size();
+  auto report = [&](uint64_t bytes) {
+    if (!progress) return;
+    done.bytes = bytes;
+    done.records = out.records;
+    progress(done);
+  };
   for (uint32_t i = 0; i < out.regions; ++i) {
+    const uint64_t region_start = uint64_t{i} * rep->region_size();
+    report(region_start);
     StoreRep::RegionInfo& ri = rep->region(i);
     const uint64_t base = rep->RegionOffset(i);
     if (!ri.formatted) {
@@ -77,7 +88,7 @@ absl::StatusOr<VerifyReport> VerifyStore(const std::string& path) {
     while (pos < limit) {
       ScanResult res =
           ScanRegion(r, pos, limit, false, [&](const ScannedRecord& rec) {
-            out.records++;
+            if (++out.records % 16384 == 0) report(region_start + rec.offset);
             const RecordHeader& h = rec.header;
             if (h.type == RecordType::kPadding) return;
             const uint64_t at = base + rec.offset;
@@ -118,6 +129,7 @@ absl::StatusOr<VerifyReport> VerifyStore(const std::string& path) {
       pos = next;
     }
   }
+  report(done.bytes_total);
   // The index must resolve every id to its latest record. Beside live
   // writers the index moves on while we look: skip.
   if (!out.writers_live) {
