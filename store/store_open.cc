@@ -15,6 +15,7 @@
 #include "file_lock.h"
 #include "file_ops.h"
 #include "store_rep.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -266,7 +267,8 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
         kIndexPassInterval);
     // A store reopened with much of its log uncovered (this open scanned
     // it) gets it covered now, not at the next seal.
-    if (rep->recovery_.scanned_records >= options.persist_index_min_records &&
+    if (rep->recovery_.scanned_records >=
+            CurrentTuning().persist_index_min_records &&
         rep->recovery_.scanned_records > 0)
       rep->index_task_->Notify();
   }
