@@ -16,6 +16,11 @@
 // With an index file, each record a read-only open returns through Get or
 // ForEachLive must be one a full scan of the log without the index (salvage
 // mode) finds valid at the same offset: the index is a hint, never proof.
+// Only when flag bit 0 forged the index's checksums may a returned record
+// lie off the log's chain -- a record image inside another record's value
+// verifies where it lies, and a forged entry can name it -- and then it must
+// still verify there, byte for byte (VerifiesAlone): the index picks which
+// record is returned, the record's own checksum vouches for its bytes.
 //
 // Invariants: a Status, never a crash, hang, leak or out-of-bounds access;
 // error codes from the documented set; a read-only open never changes the
@@ -74,6 +79,7 @@ Options MakeOptions(RecoveryMode mode, bool read_only, bool verify) {
 
 std::string g_index;       // the index file of this input
 bool g_has_index = false;  // whether there is one
+bool g_forged = false;     // whether every checksum was rewritten (bit 0)
 
 // Writes the store image and, if the input has one, its index file.
 void WriteInputFiles(const std::string& path, const std::string& image) {
@@ -106,12 +112,41 @@ bool ValidRecords(const std::string& path, std::set<RecordKey>* out) {
   return true;
 }
 
+// Whether the record `v` verifies where it lies in the store file `image`:
+// inside its region, its header and value as returned, its checksum that of
+// its region's seed.
+bool VerifiesAlone(const std::string& image, const RecordView& v) {
+  if (image.size() < kFirstRegionOffset) return false;
+  const uint64_t rs = DecodeFixed64(image.data() + 32);
+  const uint64_t base = kFirstRegionOffset + uint64_t{v.location.region} * rs;
+  const uint64_t off = v.location.file_offset;
+  if (rs < kMinRegionSize || base + rs > image.size() ||
+      off < base + kRegionDataOffset || off + kRecordHeaderSize > base + rs)
+    return false;
+  RecordHeader h;
+  if (!h.DecodeFrom(image.data() + off) || h.id != v.id ||
+      h.sequence != v.sequence || h.type != v.type ||
+      h.length != v.value.size() || RecordSize(h.length) > base + rs - off ||
+      image.compare(off + kRecordHeaderSize, h.length, v.value) != 0)
+    return false;
+  std::array<uint8_t, 16> uuid;
+  std::memcpy(uuid.data(), image.data() + 16, 16);
+  const uint64_t seed = RegionSeed(uuid, v.location.region,
+                                   DecodeFixed64(image.data() + base + 8));
+  return RecordChecksum(image.data() + off, h.length, seed) == h.checksum;
+}
+
 // Every record `store` returns by id or as live is a valid record of the
-// log (`valid`), however it was located.
-void CheckReturnedAreValid(Store* store, const std::set<RecordKey>& valid) {
+// log (`valid`), however it was located; with a forged index, one that
+// verifies alone in `image`.
+void CheckReturnedAreValid(Store* store, const std::set<RecordKey>& valid,
+                           const std::string& image, bool forged) {
+  auto ok = [&](const RecordView& v) {
+    return valid.count(KeyOf(v)) != 0 || (forged && VerifiesAlone(image, v));
+  };
   std::vector<uint64_t> ids;
   (void)store->ForEachLive([&](const RecordView& v) {
-    FUZZ_CHECK(valid.count(KeyOf(v)) != 0,
+    FUZZ_CHECK(ok(v),
                absl::StrCat("ForEachLive returned a record at offset ",
                             v.location.file_offset, " that does not verify"));
     ids.push_back(v.id);
@@ -125,7 +160,7 @@ void CheckReturnedAreValid(Store* store, const std::set<RecordKey>& valid) {
     absl::StatusOr<RecordView> v = store->GetRecord(id);
     if (!v.ok()) continue;
     FUZZ_CHECK(v->id == id, "GetRecord returned another id's record");
-    FUZZ_CHECK(valid.count(KeyOf(*v)) != 0,
+    FUZZ_CHECK(ok(*v),
                absl::StrCat("GetRecord returned a record at offset ",
                             v->location.file_offset, " that does not verify"));
   }
@@ -266,7 +301,8 @@ void OpenReadOnly(const std::string& image, RecoveryMode mode, bool verify) {
                  "read-only open: " + store.status().ToString());
     } else {
       Exercise(store->get());
-      if (check_valid) CheckReturnedAreValid(store->get(), valid);
+      if (check_valid)
+        CheckReturnedAreValid(store->get(), valid, image, g_forged);
       FUZZ_CHECK(absl::IsFailedPrecondition((*store)->Put(kTestId, "x")),
                  "a read-only store accepted a write");
     }
@@ -346,7 +382,8 @@ void Run(const uint8_t* data, size_t size) {
     size -= n;
   }
   std::string image(reinterpret_cast<const char*>(data), size);
-  if (flags & 1) {
+  g_forged = flags & 1;
+  if (g_forged) {
     RepairChecksums(&image);
     if (g_has_index) RepairIndexChecksum(&g_index);
   }

@@ -401,8 +401,12 @@ class StoreRep {
     return offset < from || offset >= regions_[region].indexed_end.load(
                                           std::memory_order_acquire);
   }
-  // Open: maps the persisted index if it proves to describe this log.
+  // Open: maps the persisted index if it proves to describe this log; a
+  // writable open removes one that does not.
   void AdoptPersistedIndex();
+  // Loads the index file and checks it describes this log; on success it
+  // becomes base_. The caller holds kLockIndex.
+  [[nodiscard]] absl::Status LoadPersistedIndex();
   // The trust rules every covered region must pass (persisted_index.h):
   // its header is this store's, with the index's epoch, and its covered
   // tail is within its durable tail. Reads the region headers from the

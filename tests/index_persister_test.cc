@@ -253,5 +253,83 @@ TEST_CASE("background index: a damaged index on disk is rebuilt from the log",
   CheckModel(*r, m);
 }
 
+TEST_CASE(
+    "background index: a file a writable open rejected is not adopted once "
+    "its recovery makes the log agree with it",
+    "[index]") {
+  TempDir dir;
+  const std::string path = dir.File("s.rmap");
+  constexpr uint64_t kVictim = uint64_t{1} << 51;
+  Model m;
+  {
+    auto s = OpenOrDie(path, BackgroundOptions());
+    REQUIRE(s->Put(kVictim, "old value").ok());
+    auto w = s->NewWriter();
+    REQUIRE(w.ok());
+    Fill(**w, m, 3000, 9);
+    REQUIRE(s->Put(kVictim, "new value").ok());
+    m[kVictim] = "new value";
+  }  // the close covers the whole log
+  RecordLocation old_at, new_at;
+  std::array<uint8_t, 16> uuid;
+  uint64_t region_size, new_region_offset, old_region_offset;
+  {
+    Options o = ReaderOptions();
+    o.persist_index = false;
+    auto s = OpenOrDie(path, o);
+    uuid = s->info().uuid;
+    region_size = s->info().region_size;
+    for (uint32_t i = 0; i < s->Stats().regions; ++i) {
+      REQUIRE(s->ForEachInRegion(i, [&](const RecordView& v) {
+                 if (v.id == kVictim)
+                   (v.value == "old value" ? old_at : new_at) = v.location;
+                 return true;
+               }).ok());
+    }
+    REQUIRE(new_at.file_offset > old_at.file_offset);
+    old_region_offset = s->rep()->RegionOffset(old_at.region);
+    new_region_offset = s->rep()->RegionOffset(new_at.region);
+  }
+  {
+    // The index lies, checksums and all: the victim's entry names its
+    // superseded record.
+    absl::StatusOr<std::unique_ptr<PersistedIndexWriter>> w =
+        PersistedIndexWriter::Open(IndexPathFor(path), uuid, region_size);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->regions().size() > new_at.region);
+    (*w)->BeginUpdate(old_at.region);
+    REQUIRE((*w)->Upsert(kVictim,
+                         uint64_t{old_at.region} << 40 |
+                             (old_at.file_offset - old_region_offset) >> 3,
+                         [](uint64_t) { return true; }));
+    (*w)->EndUpdate();
+  }
+  // The committed tail of the victim's region damaged: an opener rejects
+  // the index (its covered tail is past a tail it cannot trust) and reads
+  // the log whole; a writable one recovers the tail to the end of the log,
+  // which is what the index says again.
+  {
+    std::string f = testing::ReadFile(path);
+    EncodeFixed64(f.data() + new_region_offset + kRegionStatePageOffset +
+                      kStateCommittedTail,
+                  0x7777777777777777);
+    testing::WriteFile(path, f);
+  }
+  {
+    Options o = BackgroundOptions();
+    o.create_if_missing = false;
+    auto s = OpenOrDie(path, o);
+    CHECK_FALSE(Report(*s).persisted_index_used);
+    CHECK_THAT(Report(*s).persisted_index_rejected,
+               Catch::Contains("committed tail"));
+    CheckModel(*s, m);
+  }
+  auto r = OpenOrDie(path, ReaderOptions());
+  absl::StatusOr<std::string_view> v = r->Get(kVictim);
+  REQUIRE(v.ok());
+  CHECK(*v == "new value");
+  CheckModel(*r, m);
+}
+
 }  // namespace
 }  // namespace recmap
