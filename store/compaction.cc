@@ -63,7 +63,7 @@ namespace {
 
 uint64_t FileSize(const std::string& path) {
   struct stat st;
-  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  return io::Stat(path, &st).ok() ? static_cast<uint64_t>(st.st_size) : 0;
 }
 
 // Options to read a store that does not grow while we read it: reserving
@@ -94,7 +94,7 @@ std::string LiveWriterPids(const std::string& path) {
 struct Fd {
   int fd = -1;
   ~Fd() {
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0) io::Close(fd);
   }
 };
 
@@ -285,242 +285,199 @@ absl::Status LockForCompaction(int fd, const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status VerifyCompacted(Store& original,
-                             const std::vector<uint64_t>& copied, Store& copy) {
-  const std::string& path = copy.info().path;
-  StoreRep& src = *original.rep();
-  StoreRep& dst = *copy.rep();
-  // One pass over each log, in lockstep: the copy's records in log order
-  // against the original's at the locations written, which are in
-  // ascending sequence order. Both walks touch memory sequentially. The
-  // copy's regions are scanned directly, every checksum verified, without
-  // indexing them (an index of the copy is not needed to compare it, and
-  // building one cost more than the rest of the verification).
-  if (absl::Status s = dst.LoadNewRegions(); !s.ok()) return s;
-  size_t next = 0;
-  absl::Status mismatch;
-  auto compare = [&](uint32_t region_of_copy, const ScannedRecord& rec) {
-    if (rec.header.type == RecordType::kPadding) return true;
-    const RecordView c = dst.ScannedView(region_of_copy, rec);
-    if (next == copied.size()) {
-      mismatch = absl::DataLossError(absl::StrCat(
-          path, ": compacted copy holds more than the ", copied.size(),
-          " live records of the original; the first extra is id ", c.id,
-          " (sequence ", c.sequence, ") at offset ", c.location.file_offset));
-      return false;
-    }
-    const uint64_t packed = copied[next];
-    const uint32_t region = static_cast<uint32_t>(packed >> 40);
-    const uint64_t offset = (packed & ((uint64_t{1} << 40) - 1)) << 3;
-    // The original's records were validated before the copy (CollectLive)
-    // and its file is locked and mapped read-only: a bounded decode is
-    // enough to compare the copy, whose checksums the scan verified, with
-    // them.
-    RecordHeader oh;
-    const RegionRef* ref =
-        region < src.known_regions() ? &src.region(region).ref : nullptr;
-    if (ref == nullptr || offset < kRegionDataOffset ||
-        offset + kRecordHeaderSize > ref->size ||
-        !oh.DecodeFrom(ref->base + offset) ||
-        oh.length > ref->size - offset - kRecordHeaderSize) {
-      mismatch = absl::DataLossError(absl::StrCat(
-          original.info().path,
-          ": the original changed during compaction: no record at offset ",
-          src.RegionOffset(region) + offset));
-      return false;
-    }
-    const std::string_view ovalue(ref->base + offset + kRecordHeaderSize,
-                                  oh.length);
-    const char* what = nullptr;
-    if (c.type != RecordType::kPut) {
-      what = "not a put";
-    } else if (c.id != oh.id) {
-      what = "different id";
-    } else if (c.sequence != oh.sequence) {
-      what = "different sequence";
-    } else if (c.value != ovalue) {
-      what = "different value";
-    }
-    if (what != nullptr) {
-      mismatch = absl::DataLossError(absl::StrCat(
-          path, ": compacted copy differs from the original at id ", oh.id,
-          " (sequence ", oh.sequence, "), live record ", next + 1, " of ",
-          copied.size(), ": ", what, " (copy: id ", c.id, ", sequence ",
-          c.sequence, ", offset ", c.location.file_offset, ")"));
-      return false;
-    }
-    ++next;
-    return true;
-  };
-  const uint32_t n = dst.known_regions();
-  for (uint32_t i = 0; i < n; ++i) {
-    const StoreRep::RegionInfo& ri = dst.region(i);
-    const uint64_t tail =
-        ri.formatted ? ri.ref.committed_tail().load(std::memory_order_acquire)
-                     : 0;
-    if (!ri.formatted || ri.damaged || !ri.ref.PlausibleTail(tail)) {
-      return absl::DataLossError(
-          absl::StrCat(path, ": region ", i, " of the compacted copy is ",
-                       ri.formatted ? "damaged" : "not formatted",
-                       " (committed tail ", tail, ")"));
-    }
-    ScanResult res =
-        ScanRegion(ri.ref, kRegionDataOffset, tail, /*salvage=*/false,
-                   [&](const ScannedRecord& rec) { return compare(i, rec); });
-    if (!mismatch.ok()) return mismatch;
-    if (res.end < tail) {
-      return absl::DataLossError(absl::StrCat(
-          path, ": compacted copy is damaged: ", ScanStopName(res.stop),
-          " at file offset ", dst.RegionOffset(i) + res.end,
-          " below the committed tail"));
-    }
-  }
-  if (next != copied.size()) {
-    return absl::DataLossError(absl::StrCat(path, ": compacted copy holds ",
-                                            next, " records; expected ",
-                                            copied.size(), " live records"));
-  }
-  return absl::OkStatus();
+namespace {
+
+void Step(const CompactionOptions& options, CompactionStep k) {
+  if (options.step_hook) options.step_hook(k);
 }
 
-absl::StatusOr<CompactionResult> Compact(const std::string& path,
-                                         const CompactionOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
-  auto step = [&](CompactionStep k) {
-    if (options.step_hook) options.step_hook(k);
-  };
-  Fd lock_fd;
-  if (absl::Status s = io::Open(path, O_RDWR, 0, &lock_fd.fd); !s.ok())
-    return s;
-  if (absl::Status s = LockForCompaction(lock_fd.fd, path); !s.ok()) return s;
-  step(CompactionStep::kLocked);
-
-  Options src_opts = ReadOnlyOptions(path);
-  src_opts.recovery_mode = options.recovery_mode;
-  absl::StatusOr<std::unique_ptr<Store>> src = Store::Open(path, src_opts);
-  if (!src.ok()) return src.status();
-  StoreRep* src_rep = (*src)->rep();
-  const uint64_t bytes_before = FileSize(path);
-  uint64_t records_before = 0, live_records = 0, live_payload_bytes = 0;
+// The original, locked against writers and open read-only, and what is
+// copied from it.
+struct Source {
+  Fd lock_fd;  // holds the compaction locks until closed
+  std::unique_ptr<Store> store;
+  uint64_t bytes_before = 0;
+  uint64_t records_before = 0;  // puts and deletes in its log
+  uint64_t live_records = 0;
+  uint64_t live_payload_bytes = 0;
   // Where each record to copy is in the original, in ascending sequence
   // order: what is written, and what the verification compares the copy
   // with.
   std::vector<uint64_t> copied;
-  {
-    LiveSet live;
-    if (absl::Status s = CollectLive(*src_rep, &live); !s.ok()) return s;
-    records_before = live.log_records;
-    live_records = live.records.size();
-    live_payload_bytes = live.payload_bytes;
-    copied = InSequenceOrder(live);
-  }
+};
 
-  const bool replace = options.output.empty();
-  const std::string out = replace ? path + ".compact-tmp" : options.output;
-  if (replace && ::unlink(out.c_str()) != 0 && errno != ENOENT) {
-    return io::ErrnoStatus(errno, "unlink stale", out);
+// Locks the original at `path` (LockForCompaction), opens it read-only and
+// collects its validated live set.
+absl::Status OpenSource(const std::string& path,
+                        const CompactionOptions& options, Source* src) {
+  if (absl::Status s = io::Open(path, O_RDWR, 0, &src->lock_fd.fd); !s.ok())
+    return s;
+  if (absl::Status s = LockForCompaction(src->lock_fd.fd, path); !s.ok())
+    return s;
+  Step(options, CompactionStep::kLocked);
+  Options o = ReadOnlyOptions(path);
+  o.recovery_mode = options.recovery_mode;
+  absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(path, o);
+  if (!st.ok()) return st.status();
+  src->store = std::move(*st);
+  src->bytes_before = FileSize(path);
+  LiveSet live;
+  if (absl::Status s = CollectLive(*src->store->rep(), &live); !s.ok())
+    return s;
+  src->records_before = live.log_records;
+  src->live_records = live.records.size();
+  src->live_payload_bytes = live.payload_bytes;
+  src->copied = InSequenceOrder(live);
+  return absl::OkStatus();
+}
+
+// Creates the empty copy at `out` (replacing a stale temporary one when
+// `replace`), with room for every record of `src`.
+absl::StatusOr<std::unique_ptr<Store>> CreateCopy(
+    const std::string& out, bool replace, const CompactionOptions& options,
+    const Source& src) {
+  if (replace) {
+    if (absl::Status s = io::UnlinkIfPresent(out); !s.ok()) return s;
   }
-  Options dst_opts;
-  dst_opts.create_if_missing = true;
-  dst_opts.error_if_exists = true;
+  Options o;
+  o.create_if_missing = true;
+  o.error_if_exists = true;
   // An index file written at its close would be named after the temporary
   // path and outlive the rename; the new store writes its own at its first
   // clean close.
-  dst_opts.persist_index = false;
-  dst_opts.region_size =
-      options.region_size != 0 ? options.region_size : src_rep->region_size();
+  o.persist_index = false;
+  o.region_size = options.region_size != 0 ? options.region_size
+                                           : src.store->rep()->region_size();
   // Room for every live record, even re-packed into smaller regions with
   // their per-region overhead and end-of-region waste.
-  dst_opts.max_file_size =
-      kFirstRegionOffset + 4 * (bytes_before + live_payload_bytes +
-                                32 * live_records + 2 * dst_opts.region_size);
-  absl::StatusOr<std::unique_ptr<Store>> dst = Store::Open(out, dst_opts);
-  if (!dst.ok()) return dst.status();
-  // From here on, a failure removes the partial copy.
-  auto fail = [&](absl::Status s) -> absl::Status {
-    dst->reset();
-    ::unlink(out.c_str());
-    return s;
-  };
+  o.max_file_size =
+      kFirstRegionOffset + 4 * (src.bytes_before + src.live_payload_bytes +
+                                32 * src.live_records + 2 * o.region_size);
+  return Store::Open(out, o);
+}
 
-  CompactionProgress prog;
-  prog.records_total = live_records;
-  prog.bytes_total = live_payload_bytes;
-  {
-    absl::StatusOr<std::unique_ptr<Writer>> w = (*dst)->NewWriter();
-    if (!w.ok()) return fail(w.status());
-    StoreRep* rep = (*dst)->rep();
-    for (const uint64_t packed : copied) {
-      // Validated by CollectLive; the original is read-only and locked.
-      const RecordView v = src_rep->ViewAt(packed);
-      if (absl::Status s = rep->WriteWithSequence(**w, RecordType::kPut, v.id,
-                                                  v.sequence, v.value);
-          !s.ok())
-        return fail(s);
-      prog.records_done++;
-      prog.bytes_done += v.value.size();
-      if (options.progress && prog.records_done % 4096 == 0)
-        options.progress(prog);
-    }
+// Writes every record of src.copied into `dst`, in that order, keeping ids
+// and sequence numbers; `prog` counts what was written.
+absl::Status CopyRecords(const Source& src, Store& dst,
+                         const CompactionOptions& options,
+                         CompactionProgress* prog) {
+  prog->records_total = src.live_records;
+  prog->bytes_total = src.live_payload_bytes;
+  absl::StatusOr<std::unique_ptr<Writer>> w = dst.NewWriter();
+  if (!w.ok()) return w.status();
+  StoreRep* from = src.store->rep();
+  StoreRep* rep = dst.rep();
+  for (const uint64_t packed : src.copied) {
+    // Validated by CollectLive; the original is read-only and locked.
+    const RecordView v = from->ViewAt(packed);
+    if (absl::Status s = rep->WriteWithSequence(**w, RecordType::kPut, v.id,
+                                                v.sequence, v.value);
+        !s.ok())
+      return s;
+    prog->records_done++;
+    prog->bytes_done += v.value.size();
+    if (options.progress && prog->records_done % 4096 == 0)
+      options.progress(*prog);
   }
-  if (options.progress) options.progress(prog);
-  step(CompactionStep::kCopied);
+  w->reset();
+  if (options.progress) options.progress(*prog);
+  return absl::OkStatus();
+}
 
-  if (absl::Status s = (*dst)->Sync(); !s.ok()) return fail(s);
+// Makes the copy at `out` durable: its data, its size and its directory
+// entry.
+absl::Status SyncCopy(Store& dst, const std::string& out,
+                      const CompactionOptions& options) {
+  if (absl::Status s = dst.Sync(); !s.ok()) return s;
   {
     // The data are synced; sync once more through a fresh descriptor so the
     // file's size is durable whatever the store did last.
     Fd f;
-    if (absl::Status s = io::Open(out, O_RDONLY, 0, &f.fd); !s.ok())
-      return fail(s);
-    if (absl::Status s = io::Fdatasync(f.fd, out); !s.ok()) return fail(s);
+    if (absl::Status s = io::Open(out, O_RDONLY, 0, &f.fd); !s.ok()) return s;
+    if (absl::Status s = io::Fdatasync(f.fd, out); !s.ok()) return s;
   }
-  step(CompactionStep::kSynced);
-  if (absl::Status s = io::SyncParentDir(out); !s.ok()) return fail(s);
-  step(CompactionStep::kDirSynced);
+  Step(options, CompactionStep::kSynced);
+  if (absl::Status s = io::SyncParentDir(out); !s.ok()) return s;
+  Step(options, CompactionStep::kDirSynced);
+  return absl::OkStatus();
+}
 
+// After the copy took the original's name at `path`: drops the old
+// generation's index file, makes the rename durable and lets the old file
+// go.
+absl::Status RetireOriginal(const std::string& path,
+                            const CompactionOptions& options, Fd* lock_fd) {
+  // The old generation's index file names the old uuid: it would only be
+  // rejected (and rewritten) at the next close. A crash before this
+  // unlink leaves exactly that, which is harmless.
+  if (absl::Status s = io::UnlinkIfPresent(IndexPathFor(path)); !s.ok())
+    return s;
+  // The compacted store is in place; a failure to sync the directory
+  // leaves either generation complete, but the caller must know.
+  if (absl::Status s = io::SyncParentDir(path); !s.ok()) return s;
+  Step(options, CompactionStep::kRenameSynced);
+  // lock_fd is now the last reference to the old generation, which the
+  // rename unlinked: closing it frees the old file's page cache and
+  // blocks (ext4 evicts the inode inside close(): 0.1-0.3 s for a 270 MB
+  // store, discards included), none of which the new store needs. Its
+  // locks guard the old inode, which openers no longer use (store_open.cc
+  // compares the inode under kLockRecovery; a waiter wakes when the close
+  // drops them and reopens the path), so the close is left to a thread of
+  // its own.
+  std::thread([fd = std::exchange(lock_fd->fd, -1)] {
+    io::Close(fd);
+  }).detach();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<CompactionResult> Compact(const std::string& path,
+                                         const CompactionOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  Source src;
+  if (absl::Status s = OpenSource(path, options, &src); !s.ok()) return s;
+
+  const bool replace = options.output.empty();
+  const std::string out = replace ? path + ".compact-tmp" : options.output;
+  absl::StatusOr<std::unique_ptr<Store>> dst =
+      CreateCopy(out, replace, options, src);
+  if (!dst.ok()) return dst.status();
+  // From here on, a failure removes the partial copy.
+  auto fail = [&](absl::Status s) -> absl::Status {
+    dst->reset();
+    (void)io::Unlink(out);
+    return s;
+  };
+
+  CompactionProgress prog;
+  if (absl::Status s = CopyRecords(src, **dst, options, &prog); !s.ok())
+    return fail(s);
+  Step(options, CompactionStep::kCopied);
+  if (absl::Status s = SyncCopy(**dst, out, options); !s.ok()) return fail(s);
   // Read back through the copy's own handle, still open but with no
   // writer: its mapping shows the file's pages as they are now, including
   // anything another handle changed since the copy was written. Closing it
   // writes nothing (no writer, no index).
-  if (absl::Status s = VerifyCompacted(**src, copied, **dst); !s.ok())
+  if (absl::Status s = VerifyCompacted(*src.store, src.copied, **dst); !s.ok())
     return fail(s);
   dst->reset();
-  step(CompactionStep::kVerified);
+  Step(options, CompactionStep::kVerified);
 
   CompactionResult r;
   r.path = replace ? path : out;
-  r.bytes_before = bytes_before;
+  r.bytes_before = src.bytes_before;
   r.bytes_after = FileSize(out);
-  r.records_before = records_before;
+  r.records_before = src.records_before;
   r.records_kept = prog.records_done;
-  r.records_dropped = records_before - prog.records_done;
+  r.records_dropped = src.records_before - prog.records_done;
   r.payload_bytes = prog.bytes_done;
-  src->reset();
+  src.store.reset();
   if (replace) {
-    if (::rename(out.c_str(), path.c_str()) != 0) {
-      return fail(io::ErrnoStatus(errno, "rename " + out + " to", path));
-    }
-    step(CompactionStep::kRenamed);
-    // The old generation's index file names the old uuid: it would only be
-    // rejected (and rewritten) at the next close. A crash before this
-    // unlink leaves exactly that, which is harmless.
-    if (::unlink(IndexPathFor(path).c_str()) != 0 && errno != ENOENT) {
-      return io::ErrnoStatus(errno, "unlink stale index", IndexPathFor(path));
-    }
-    // The compacted store is in place; a failure to sync the directory
-    // leaves either generation complete, but the caller must know.
-    if (absl::Status s = io::SyncParentDir(path); !s.ok()) return s;
-    step(CompactionStep::kRenameSynced);
-    // lock_fd is now the last reference to the old generation, which the
-    // rename unlinked: closing it frees the old file's page cache and
-    // blocks (ext4 evicts the inode inside close(): 0.1-0.3 s for the
-    // bench's 270 MB store, discards included), none of which the new
-    // store needs. Its locks guard the old inode, which openers no longer
-    // use (store_open.cc compares the inode under kLockRecovery; a waiter
-    // wakes when the close drops them and reopens the path), so the close
-    // is left to a thread of its own.
-    std::thread([fd = std::exchange(lock_fd.fd, -1)] { ::close(fd); }).detach();
+    if (absl::Status s = io::Rename(out, path); !s.ok()) return fail(s);
+    Step(options, CompactionStep::kRenamed);
+    if (absl::Status s = RetireOriginal(path, options, &src.lock_fd); !s.ok())
+      return s;
   }
   r.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)

@@ -1,6 +1,7 @@
 // Internals of compaction (store/include/recmap/compaction.h is the API):
 // the lock protocol that makes it offline, and the verification of a
-// compacted copy against its original. Not installed.
+// compacted copy against its original (compaction_verify.cc). Not
+// installed.
 #ifndef RECMAP_STORE_COMPACTION_H_
 #define RECMAP_STORE_COMPACTION_H_
 

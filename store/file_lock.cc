@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "file_ops.h"
 
 namespace recmap {
 namespace {
@@ -34,28 +35,27 @@ absl::Status LockError(int err, uint64_t byte) {
 
 absl::StatusOr<bool> TryLock(int fd, uint64_t byte, LockKind kind) {
   struct flock fl = MakeLock(byte, TypeOf(kind));
-  if (::fcntl(fd, F_OFD_SETLK, &fl) == 0) return true;
-  if (errno == EAGAIN || errno == EACCES) return false;
-  return LockError(errno, byte);
+  const int e = io::FcntlLock(fd, F_OFD_SETLK, &fl);
+  if (e == 0) return true;
+  if (e == EAGAIN || e == EACCES) return false;
+  return LockError(e, byte);
 }
 
 absl::Status Lock(int fd, uint64_t byte, LockKind kind) {
   struct flock fl = MakeLock(byte, TypeOf(kind));
-  while (::fcntl(fd, F_OFD_SETLKW, &fl) != 0) {
-    if (errno != EINTR) return LockError(errno, byte);
-  }
+  if (int e = io::FcntlLock(fd, F_OFD_SETLKW, &fl)) return LockError(e, byte);
   return absl::OkStatus();
 }
 
 absl::Status Unlock(int fd, uint64_t byte) {
   struct flock fl = MakeLock(byte, F_UNLCK);
-  if (::fcntl(fd, F_OFD_SETLK, &fl) != 0) return LockError(errno, byte);
+  if (int e = io::FcntlLock(fd, F_OFD_SETLK, &fl)) return LockError(e, byte);
   return absl::OkStatus();
 }
 
 absl::StatusOr<bool> IsLockedByOther(int fd, uint64_t byte, LockKind kind) {
   struct flock fl = MakeLock(byte, TypeOf(kind));
-  if (::fcntl(fd, F_OFD_GETLK, &fl) != 0) return LockError(errno, byte);
+  if (int e = io::FcntlLock(fd, F_OFD_GETLK, &fl)) return LockError(e, byte);
   return fl.l_type != F_UNLCK;
 }
 

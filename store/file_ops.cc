@@ -22,7 +22,13 @@ void* g_hook_arg = nullptr;
 DurableRangeHook g_range_hook = nullptr;
 void* g_range_hook_arg = nullptr;
 
-int Injected(Op op) { return g_hook ? g_hook(op, g_hook_arg) : 0; }
+// The injected errno, also left in errno as the real call would.
+int Injected(Op op) {
+  if (g_hook == nullptr) return 0;
+  const int e = g_hook(op, g_hook_arg);
+  if (e != 0) errno = e;
+  return e;
+}
 
 // EFBIG if a write would reach past RLIMIT_FSIZE, or (`fd` given) if the
 // file would grow past it: the kernel would also send SIGXFSZ, which kills
@@ -75,6 +81,20 @@ const char* OpName(Op op) {
       return "pwritev2(RWF_DSYNC)";
     case Op::kWrite:
       return "pwrite";
+    case Op::kStat:
+      return "stat";  // also names "fstat"
+    case Op::kRename:
+      return "rename";
+    case Op::kUnlink:
+      return "unlink";
+    case Op::kMmap:
+      return "mmap";
+    case Op::kMadvise:
+      return "madvise";
+    case Op::kLock:
+      return "fcntl";
+    case Op::kRead:
+      return "pread";
     case Op::kCount:
       break;
   }
@@ -287,13 +307,101 @@ absl::Status SyncParentDir(const std::string& path) {
   if (auto slash = path.rfind('/'); slash != std::string::npos) {
     dir = slash == 0 ? "/" : path.substr(0, slash);
   }
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd;
+  do {
+    fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
   if (fd < 0) return ErrnoStatus(errno, "open(dir)", dir);
-  int r = ::fsync(fd);
+  int r;
+  do {
+    r = ::fsync(fd);
+  } while (r < 0 && errno == EINTR);
   int err = errno;
   ::close(fd);
   if (r != 0) return ErrnoStatus(err, "fsync(dir)", dir);
   return absl::OkStatus();
+}
+
+absl::Status Read(int fd, uint64_t offset, void* buf, size_t len,
+                  const std::string& path, size_t* got) {
+  *got = 0;
+  if (int e = Injected(Op::kRead)) return ErrnoStatus(e, "pread", path);
+  char* p = static_cast<char*>(buf);
+  while (*got < len) {
+    const ssize_t r =
+        ::pread(fd, p + *got, len - *got, static_cast<off_t>(offset + *got));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "pread", path);
+    }
+    if (r == 0) break;  // the end of the file
+    *got += static_cast<size_t>(r);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Stat(const std::string& path, struct stat* st) {
+  if (int e = Injected(Op::kStat)) return ErrnoStatus(e, "stat", path);
+  if (::stat(path.c_str(), st) != 0) return ErrnoStatus(errno, "stat", path);
+  return absl::OkStatus();
+}
+
+absl::Status Fstat(int fd, const std::string& path, struct stat* st) {
+  if (int e = Injected(Op::kStat)) return ErrnoStatus(e, "fstat", path);
+  if (::fstat(fd, st) != 0) return ErrnoStatus(errno, "fstat", path);
+  return absl::OkStatus();
+}
+
+absl::Status Rename(const std::string& from, const std::string& to) {
+  const std::string what = absl::StrCat("rename ", from, " to");
+  if (int e = Injected(Op::kRename)) return ErrnoStatus(e, what, to);
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return ErrnoStatus(errno, what, to);
+  return absl::OkStatus();
+}
+
+absl::Status Unlink(const std::string& path) {
+  if (int e = Injected(Op::kUnlink)) return ErrnoStatus(e, "unlink", path);
+  if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "unlink", path);
+  return absl::OkStatus();
+}
+
+absl::Status UnlinkIfPresent(const std::string& path) {
+  absl::Status s = Unlink(path);
+  if (!s.ok() && errno == ENOENT) return absl::OkStatus();
+  return s;
+}
+
+void Close(int fd) { (void)::close(fd); }
+
+absl::Status Map(void* addr, size_t len, int prot, int flags, int fd,
+                 uint64_t offset, const std::string& path, void** out) {
+  if (int e = Injected(Op::kMmap)) return ErrnoStatus(e, "mmap", path);
+  void* p = ::mmap(addr, len, prot, flags, fd, static_cast<off_t>(offset));
+  if (p == MAP_FAILED) return ErrnoStatus(errno, "mmap", path);
+  *out = p;
+  return absl::OkStatus();
+}
+
+void Unmap(void* addr, size_t len) { (void)::munmap(addr, len); }
+
+absl::Status Advise(void* addr, size_t len, int advice,
+                    const std::string& path) {
+  if (int e = Injected(Op::kMadvise)) return ErrnoStatus(e, "madvise", path);
+  while (::madvise(addr, len, advice) != 0) {
+    if (errno != EINTR) return ErrnoStatus(errno, "madvise", path);
+  }
+  return absl::OkStatus();
+}
+
+int FcntlLock(int fd, int cmd, struct flock* fl) {
+  if (fl->l_type != F_UNLCK || cmd == F_OFD_GETLK) {
+    if (int e = Injected(Op::kLock)) return e;
+  }
+  while (::fcntl(fd, cmd, fl) != 0) {
+    if (errno != EINTR || cmd != F_OFD_SETLKW) return errno;
+  }
+  return 0;
 }
 
 }  // namespace recmap::io

@@ -1,8 +1,14 @@
-// Every system call recmap makes on a store file goes through here, so that
-// tests can make the k-th call of a kind fail (tests/fault_injection_test).
+// The I/O seam: every system call recmap makes on a store file, its index
+// files and their directory goes through here, so that tests can make the
+// k-th call of a kind fail (tests/crash/io_fault_test.cc) and see the
+// failure reach the caller as a Status naming the operation and the path.
+// Modelled on LevelDB's Env, as free functions: recmap runs on Linux only,
+// and a global hook is all its tests need.
 #ifndef RECMAP_STORE_FILE_OPS_H_
 #define RECMAP_STORE_FILE_OPS_H_
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -21,12 +27,21 @@ enum class Op {
   kFsyncDir,
   kWriteDurable,  // WriteDurable: a write with a ranged fdatasync
   kWrite,         // Write: a plain pwrite (index files)
+  kStat,          // Stat, Fstat
+  kRename,
+  kUnlink,  // Unlink, UnlinkIfPresent
+  kMmap,    // Map (file and anonymous mappings)
+  kMadvise,
+  kLock,  // FcntlLock taking or testing a lock (never a release)
+  kRead,  // Read: pread
   kCount
 };
 const char* OpName(Op op);
 
 // A hook consulted before each operation; returning a non-zero errno makes
-// the operation fail with that errno without being performed. Not
+// the operation fail with that errno (also left in `errno`) without being
+// performed. Close and Unmap are never failed: their callers cannot act on
+// a failure. Not
 // thread-safe to install; install before opening stores.
 using FaultHook = int (*)(Op op, void* arg);
 void SetFaultHook(FaultHook hook, void* arg);
@@ -74,6 +89,40 @@ absl::Status Write(int fd, uint64_t offset, const void* data, size_t len,
                    const std::string& path);
 // fsyncs the directory holding `path`, making a create or rename durable.
 absl::Status SyncParentDir(const std::string& path);
+
+// Reads up to `len` bytes at `offset` with pread (retrying short reads);
+// `*got` is the count read, less than `len` only at the end of the file.
+absl::Status Read(int fd, uint64_t offset, void* buf, size_t len,
+                  const std::string& path, size_t* got);
+// stat(2) of `path`; fstat(2) of `fd` (open on `path`). NotFound if there
+// is no such file (ENOENT, ENOTDIR).
+absl::Status Stat(const std::string& path, struct stat* st);
+absl::Status Fstat(int fd, const std::string& path, struct stat* st);
+// rename(2); the message names both paths.
+absl::Status Rename(const std::string& from, const std::string& to);
+// unlink(2): NotFound if there is no such file. UnlinkIfPresent: OK then.
+absl::Status Unlink(const std::string& path);
+absl::Status UnlinkIfPresent(const std::string& path);
+// close(2), not retried on EINTR (Linux has closed the descriptor by then);
+// its error is dropped: every write recmap relies on was synced before.
+void Close(int fd);
+
+// mmap(2): `*out` gets the mapping. `fd` -1 with MAP_ANONYMOUS maps no
+// file (`path` names what the memory is for in a message).
+absl::Status Map(void* addr, size_t len, int prot, int flags, int fd,
+                 uint64_t offset, const std::string& path, void** out);
+// munmap(2), its error dropped (only a bad range, a bug, can fail).
+void Unmap(void* addr, size_t len);
+// madvise(2), retried on EINTR.
+absl::Status Advise(void* addr, size_t len, int advice,
+                    const std::string& path);
+
+// fcntl(2) with an F_OFD_* lock command: 0 or the errno, which the lock
+// callers (file_lock.h) need raw to tell a lock held elsewhere (EAGAIN,
+// EACCES) from a failure. F_OFD_SETLKW is retried on EINTR. A release
+// (F_UNLCK) is never failed by the hook: it would leave the lock held, and
+// the next waiter of the same process blocked for good.
+int FcntlLock(int fd, int cmd, struct flock* fl);
 
 }  // namespace recmap::io
 

@@ -2,23 +2,24 @@
 
 #include <sys/mman.h>
 
-#include <cerrno>
-
 #include "absl/strings/str_cat.h"
 #include "file_ops.h"
 
 namespace recmap {
 
 Mapping::~Mapping() {
-  if (base_ != nullptr) ::munmap(base_, reserved_);
+  if (base_ != nullptr) io::Unmap(base_, reserved_);
 }
 
 absl::Status Mapping::Reserve(uint64_t reserve) {
-  void* p = ::mmap(nullptr, reserve, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot reserve ", reserve, " bytes of address space (max_file_size)"));
+  void* p = nullptr;
+  if (absl::Status s = io::Map(nullptr, reserve, PROT_NONE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+                               0, "address space reservation", &p);
+      !s.ok()) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot reserve ", reserve,
+                     " bytes of address space (max_file_size): ", s.message()));
   }
   base_ = static_cast<char*>(p);
   reserved_ = reserve;
@@ -39,9 +40,11 @@ absl::Status Mapping::EnsureMapped(int fd, uint64_t size, bool read_only,
   const uint64_t page = 4096;
   const uint64_t want = (size + page - 1) / page * page;
   const int prot = read_only ? PROT_READ : PROT_READ | PROT_WRITE;
-  void* p = ::mmap(base_ + have, want - have, prot, MAP_SHARED | MAP_FIXED, fd,
-                   static_cast<off_t>(have));
-  if (p == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path);
+  void* p = nullptr;
+  if (absl::Status s = io::Map(base_ + have, want - have, prot,
+                               MAP_SHARED | MAP_FIXED, fd, have, path, &p);
+      !s.ok())
+    return s;
   mapped_.store(want, std::memory_order_release);
   return absl::OkStatus();
 }
@@ -56,10 +59,13 @@ absl::Status Mapping::MapZeros(uint64_t end, const std::string& path) {
     return absl::ResourceExhaustedError(absl::StrCat(
         path, ": ", want, " bytes exceed max_file_size ", reserved_));
   }
-  void* p =
-      ::mmap(base_ + have, want - have, PROT_READ,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path);
+  void* p = nullptr;
+  if (absl::Status s =
+          io::Map(base_ + have, want - have, PROT_READ,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+                  0, path, &p);
+      !s.ok())
+    return s;
   mapped_.store(want, std::memory_order_release);
   return absl::OkStatus();
 }

@@ -42,12 +42,10 @@ struct Header {
   IndexLayout layout;
 };
 
-// Every check of the trust rules that the file alone can answer
-// (persisted_index.h). `check_pages`: also the page sums, unless the file
-// was left updating.
-absl::Status Validate(const std::string& path, const char* p, uint64_t size,
-                      const std::array<uint8_t, 16>& uuid, uint64_t region_size,
-                      Header* h, std::vector<IndexedRegion>* regions) {
+// The header names this format, this store and this boot, and is whole.
+absl::Status CheckIdentity(const std::string& path, const char* p,
+                           uint64_t size, const std::array<uint8_t, 16>& uuid,
+                           uint64_t region_size) {
   if (size < kIndexPageSize)
     return Damaged(path, absl::StrCat("of ", size, " bytes is truncated"));
   if (std::memcmp(p + kIxMagic, kIndexMagic, 8) != 0)
@@ -67,13 +65,19 @@ absl::Status Validate(const std::string& path, const char* p, uint64_t size,
     return absl::FailedPreconditionError(absl::StrCat(
         path, ": index file was written before the machine last booted"));
   }
+  return absl::OkStatus();
+}
+
+// The header's counts, bounded by the file's `size` before they are
+// multiplied, and the layout they give, which must be `size` bytes.
+absl::Status ReadCounts(const std::string& path, const char* p, uint64_t size,
+                        Header* h) {
   h->state = DecodeFixed32(p + kIxState);
   h->slots = DecodeFixed64(p + kIxSlots);
   h->entries = DecodeFixed64(p + kIxEntries);
   h->max_sequence = DecodeFixed64(p + kIxMaxSequence);
   h->region_capacity = DecodeFixed32(p + kIxRegionCapacity);
   h->region_count = DecodeFixed32(p + kIxRegionCount);
-  // Bound the counts before multiplying: the file size bounds them all.
   if (h->slots > size / kIndexSlotSize || h->slots == 0 ||
       h->region_capacity > size / kIndexRegionEntrySize ||
       h->region_count > h->region_capacity || h->entries >= h->slots ||
@@ -82,23 +86,34 @@ absl::Status Validate(const std::string& path, const char* p, uint64_t size,
   h->layout = IndexLayout::For(h->region_capacity, h->slots);
   if (h->layout.file_size() != size)
     return Damaged(path, "header does not match its size");
-  if ((h->state & kIndexStateUpdating) == 0) {
-    const char* sums = p + h->layout.sum_offset();
-    if (XXH3_64bits_withSeed(sums, h->layout.sum_pages * kIndexPageSize,
-                             kIndexChecksumSeed) !=
-        DecodeFixed64(p + kIxSumsChecksum))
-      return Damaged(path, "page sums checksum mismatch");
-    for (uint64_t k = 0; k < h->layout.summed_pages(); ++k) {
-      if (PageSum(p, 1 + k) != DecodeFixed64(sums + 8 * k)) {
-        return Damaged(
-            path, absl::StrCat("page ", 1 + k, " checksum mismatch (offset ",
-                               (1 + k) * kIndexPageSize, ")"));
-      }
+  return absl::OkStatus();
+}
+
+// The checksum of the page sums, and each page's sum.
+absl::Status CheckPageSums(const std::string& path, const char* p,
+                           const Header& h) {
+  const char* sums = p + h.layout.sum_offset();
+  if (XXH3_64bits_withSeed(sums, h.layout.sum_pages * kIndexPageSize,
+                           kIndexChecksumSeed) !=
+      DecodeFixed64(p + kIxSumsChecksum))
+    return Damaged(path, "page sums checksum mismatch");
+  for (uint64_t k = 0; k < h.layout.summed_pages(); ++k) {
+    if (PageSum(p, 1 + k) != DecodeFixed64(sums + 8 * k)) {
+      return Damaged(path,
+                     absl::StrCat("page ", 1 + k, " checksum mismatch (offset ",
+                                  (1 + k) * kIndexPageSize, ")"));
     }
   }
-  regions->resize(h->region_count);
-  const char* r = p + h->layout.region_offset();
-  for (uint32_t i = 0; i < h->region_count; ++i, r += kIndexRegionEntrySize) {
+  return absl::OkStatus();
+}
+
+// The region entries, each with a tail inside a region.
+absl::Status ReadRegions(const std::string& path, const char* p,
+                         uint64_t region_size, const Header& h,
+                         std::vector<IndexedRegion>* regions) {
+  regions->resize(h.region_count);
+  const char* r = p + h.layout.region_offset();
+  for (uint32_t i = 0; i < h.region_count; ++i, r += kIndexRegionEntrySize) {
     IndexedRegion& g = (*regions)[i];
     g.epoch = DecodeFixed64(r + kIxRegionEpoch);
     g.tail = DecodeFixed64(r + kIxRegionTail);
@@ -111,10 +126,25 @@ absl::Status Validate(const std::string& path, const char* p, uint64_t size,
   return absl::OkStatus();
 }
 
+// Every check of the trust rules that the file alone can answer
+// (persisted_index.h); the page sums are not checked if the file was left
+// updating.
+absl::Status Validate(const std::string& path, const char* p, uint64_t size,
+                      const std::array<uint8_t, 16>& uuid, uint64_t region_size,
+                      Header* h, std::vector<IndexedRegion>* regions) {
+  if (absl::Status s = CheckIdentity(path, p, size, uuid, region_size); !s.ok())
+    return s;
+  if (absl::Status s = ReadCounts(path, p, size, h); !s.ok()) return s;
+  if ((h->state & kIndexStateUpdating) == 0) {
+    if (absl::Status s = CheckPageSums(path, p, *h); !s.ok()) return s;
+  }
+  return ReadRegions(path, p, region_size, *h, regions);
+}
+
 // Closes a descriptor when it goes out of scope.
 struct FdCloser {
   int fd;
-  ~FdCloser() { ::close(fd); }
+  ~FdCloser() { io::Close(fd); }
 };
 
 // Opens `path`; NotFound if there is none.
@@ -128,15 +158,17 @@ absl::Status OpenIndexFile(const std::string& path, int flags, int* fd) {
 absl::Status MapFile(const std::string& path, int fd, bool writable, char** map,
                      uint64_t* size) {
   struct stat st;
-  if (::fstat(fd, &st) != 0) return io::ErrnoStatus(errno, "fstat", path);
+  if (absl::Status s = io::Fstat(fd, path, &st); !s.ok()) return s;
   if (!S_ISREG(st.st_mode)) return Damaged(path, "is not a regular file");
   *size = static_cast<uint64_t>(st.st_size);
   if (*size < kIndexPageSize)
     return Damaged(path, absl::StrCat("of ", *size, " bytes is truncated"));
-  void* m =
-      ::mmap(nullptr, *size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
-             MAP_SHARED | MAP_POPULATE, fd, 0);
-  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path);
+  void* m = nullptr;
+  if (absl::Status s =
+          io::Map(nullptr, *size, writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                  MAP_SHARED | MAP_POPULATE, fd, 0, path, &m);
+      !s.ok())
+    return s;
   *map = static_cast<char*>(m);
   return absl::OkStatus();
 }
@@ -179,7 +211,7 @@ std::array<uint8_t, 16> CurrentBootId() {
 // ---- PersistedIndex
 
 PersistedIndex::~PersistedIndex() {
-  if (map_ != nullptr) ::munmap(const_cast<char*>(map_), size_);
+  if (map_ != nullptr) io::Unmap(const_cast<char*>(map_), size_);
 }
 
 uint64_t PersistedIndex::Find(uint64_t id) const {
@@ -204,7 +236,7 @@ absl::StatusOr<std::unique_ptr<PersistedIndex>> PersistedIndex::Load(
   char* m = nullptr;
   uint64_t size = 0;
   absl::Status s = MapFile(path, fd, false, &m, &size);
-  ::close(fd);
+  io::Close(fd);
   if (!s.ok()) return s;
   std::unique_ptr<PersistedIndex> ix(new PersistedIndex());
   ix->map_ = m;
@@ -225,7 +257,7 @@ absl::StatusOr<std::unique_ptr<PersistedIndex>> PersistedIndex::Load(
 // ---- PersistedIndexWriter
 
 PersistedIndexWriter::~PersistedIndexWriter() {
-  if (map_ != nullptr) ::munmap(map_, size_);
+  if (map_ != nullptr) io::Unmap(map_, size_);
 }
 
 std::unique_ptr<PersistedIndexWriter> PersistedIndexWriter::New(
@@ -238,18 +270,23 @@ std::unique_ptr<PersistedIndexWriter> PersistedIndexWriter::New(
   return w;
 }
 
-absl::Status PersistedIndexWriter::Map(int fd, uint64_t size) {
-  void* m = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED) return io::ErrnoStatus(errno, "mmap", path_);
-  return Adopt(fd, static_cast<char*>(m), size);
+absl::Status PersistedIndexWriter::Map(int fd, uint64_t size,
+                                       const std::string& file) {
+  void* m = nullptr;
+  if (absl::Status s = io::Map(nullptr, size, PROT_READ | PROT_WRITE,
+                               MAP_SHARED, fd, 0, file, &m);
+      !s.ok())
+    return s;
+  return Adopt(fd, static_cast<char*>(m), size, file);
 }
 
-absl::Status PersistedIndexWriter::Adopt(int fd, char* map, uint64_t size) {
-  if (map_ != nullptr && map_ != map) ::munmap(map_, size_);
+absl::Status PersistedIndexWriter::Adopt(int fd, char* map, uint64_t size,
+                                         const std::string& file) {
+  if (map_ != nullptr && map_ != map) io::Unmap(map_, size_);
   map_ = map;
   size_ = size;
   struct stat st;
-  if (::fstat(fd, &st) != 0) return io::ErrnoStatus(errno, "fstat", path_);
+  if (absl::Status s = io::Fstat(fd, file, &st); !s.ok()) return s;
   dev_ = st.st_dev;
   ino_ = st.st_ino;
   const IndexLayout l = IndexLayout::For(region_capacity_, slots_);
@@ -281,7 +318,7 @@ PersistedIndexWriter::Open(const std::string& path,
   w->max_sequence_ = h.max_sequence;
   w->region_capacity_ = h.region_capacity;
   // The mapping just validated is the one written through.
-  if (absl::Status s = w->Adopt(fd, m, size); !s.ok()) return s;
+  if (absl::Status s = w->Adopt(fd, m, size, path); !s.ok()) return s;
   if ((h.state & kIndexStateUpdating) != 0) {
     // Left by a batch cut short: its pages are what it wrote, their sums
     // and the header's entry count (written at the end of a batch) may not
@@ -314,15 +351,14 @@ PersistedIndexWriter::Create(const std::string& path,
   w->region_capacity_ = region_capacity;
   // Every block allocated before a byte is stored through the mapping.
   absl::Status s = io::Allocate(fd, 0, l.file_size(), tmp);
-  if (s.ok()) s = w->Map(fd, l.file_size());
+  if (s.ok()) s = w->Map(fd, l.file_size(), tmp);
   if (s.ok()) {
     w->SumAllPages();
     w->WriteHeader(0, 0);
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      s = io::ErrnoStatus(errno, "rename", tmp);
+    s = io::Rename(tmp, path);
   }
   if (!s.ok()) {
-    ::unlink(tmp.c_str());
+    (void)io::Unlink(tmp);  // best effort: an open removes one left behind
     return s;
   }
   return w;
@@ -330,7 +366,7 @@ PersistedIndexWriter::Create(const std::string& path,
 
 bool PersistedIndexWriter::IsCurrent() const {
   struct stat st;
-  return ::stat(path_.c_str(), &st) == 0 &&
+  return io::Stat(path_, &st).ok() &&
          static_cast<uint64_t>(st.st_dev) == dev_ &&
          static_cast<uint64_t>(st.st_ino) == ino_;
 }
@@ -346,14 +382,14 @@ absl::Status PersistedIndexWriter::Grow(uint64_t slots,
   for (uint64_t i = 0; i < slots_; ++i) {
     if (stop != nullptr && i % 65536 == 0 &&
         stop->load(std::memory_order_acquire)) {
-      ::unlink(g.path_.c_str());
+      (void)io::Unlink(g.path_);
       return absl::CancelledError(absl::StrCat(path_, ": growth stopped"));
     }
     const char* p = slots_base_ + i * kIndexSlotSize;
     const uint64_t loc = LoadLocation(p);
     if (loc != 0 && !g.Upsert(*reinterpret_cast<const uint64_t*>(p), loc,
                               [](uint64_t) { return false; })) {
-      ::unlink(g.path_.c_str());
+      (void)io::Unlink(g.path_);
       return absl::InternalError(
           absl::StrCat(path_, ": more entries than the grown table holds"));
     }
@@ -363,9 +399,8 @@ absl::Status PersistedIndexWriter::Grow(uint64_t slots,
   g.EndUpdate();
   // The grown file takes this one's name; readers that mapped this one
   // keep a table that is no longer extended, which they never rely on.
-  if (::rename(g.path_.c_str(), path_.c_str()) != 0) {
-    absl::Status s = io::ErrnoStatus(errno, "rename", g.path_);
-    ::unlink(g.path_.c_str());
+  if (absl::Status s = io::Rename(g.path_, path_); !s.ok()) {
+    (void)io::Unlink(g.path_);
     return s;
   }
   std::swap(map_, g.map_);

@@ -237,8 +237,12 @@ class PersistedIndexWriter {
       uint64_t region_size);
   // Maps `size` bytes of the file open at `fd` (writable, shared), or takes
   // `map`, such a mapping, as this writer's, replacing any earlier one.
-  [[nodiscard]] absl::Status Map(int fd, uint64_t size);
-  [[nodiscard]] absl::Status Adopt(int fd, char* map, uint64_t size);
+  // `file` is the path `fd` was opened by (a temporary one while created),
+  // for messages.
+  [[nodiscard]] absl::Status Map(int fd, uint64_t size,
+                                 const std::string& file);
+  [[nodiscard]] absl::Status Adopt(int fd, char* map, uint64_t size,
+                                   const std::string& file);
   void WriteHeader(uint32_t state, uint32_t updating_region);
   void SumAllPages();
 

@@ -2,7 +2,7 @@
 
 #include <sys/mman.h>
 
-#include <cerrno>
+#include "file_ops.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23  // Linux 5.14
@@ -19,15 +19,10 @@ Prefaulter::~Prefaulter() {
 }
 
 bool Prefaulter::Populate(char* from, char* to) {
-  // In steps, so that a superseding request (the writer moved to another
-  // region) is picked up soon.
-  while (from < to) {
-    int r =
-        ::madvise(from, static_cast<size_t>(to - from), MADV_POPULATE_WRITE);
-    if (r == 0) return true;
-    if (errno != EINTR) return false;
-  }
-  return true;
+  if (from >= to) return true;
+  return io::Advise(from, static_cast<size_t>(to - from), MADV_POPULATE_WRITE,
+                    "prefault")
+      .ok();
 }
 
 void Prefaulter::Request(char* from, char* to) {

@@ -2,15 +2,14 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "coding.h"
 #include "file_lock.h"
+#include "file_ops.h"
 #include "persisted_index.h"
 #include "recmap/store.h"
 #include "store_rep.h"
@@ -90,29 +89,74 @@ const char* RecoveryModeName(RecoveryMode mode) {
   return "?";
 }
 
+namespace {
+
+// FailedPrecondition if a writer has the store at `path` open. A file that
+// cannot be opened is left for the plan's open to report.
+absl::Status CheckNoLiveWriters(const std::string& path) {
+  int fd = -1;
+  if (!io::Open(path, O_RDONLY | O_CLOEXEC, 0, &fd).ok())
+    return absl::OkStatus();
+  absl::StatusOr<bool> live =
+      IsLockedByOther(fd, kLockWriters, LockKind::kExclusive);
+  io::Close(fd);
+  if (!live.ok()) return live.status();
+  if (*live) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path,
+                     ": writers have the store open; recover it when they "
+                     "are gone (or use --dry-run)"));
+  }
+  return absl::OkStatus();
+}
+
+// Runs the recovery `plan` describes (a writable open in `mode`), then
+// records in it what VerifyStore still finds. Reports its progress as
+// `done` bytes past the plan's: `step` once the open is done, then `step`
+// plus VerifyStore's.
+absl::Status Apply(const std::string& path, RecoveryMode mode,
+                   RecoverResult* plan, uint64_t step,
+                   const std::function<void(uint64_t done)>& report) {
+  // The index file is only a cache of the log as it was: drop it, so the
+  // open below reads and verifies every record (as the plan did) and its
+  // close writes an index of the recovered log.
+  if (absl::Status s = io::UnlinkIfPresent(IndexPathFor(path)); !s.ok()) {
+    return absl::InternalError(
+        absl::StrCat("cannot remove the index file: ", s.message()));
+  }
+  Options o;
+  o.recovery_mode = mode;
+  {
+    absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(path, o);
+    if (!st.ok()) return st.status();
+  }
+  report(step);
+  // Hold the result to what verify checks: recover succeeds only if
+  // verify will then find nothing.
+  absl::StatusOr<VerifyReport> check = VerifyStore(
+      path, [&](const VerifyProgress& p) { report(step + p.bytes); });
+  if (!check.ok()) return check.status();
+  for (const VerifyIssue& i : check->issues) {
+    plan->remaining_damage.push_back(
+        absl::StrCat("offset ", i.file_offset, ": ", i.what));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<RecoverResult> RecoverStore(const std::string& path,
                                            const RecoverOptions& options) {
   if (!options.dry_run) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      absl::StatusOr<bool> live =
-          IsLockedByOther(fd, kLockWriters, LockKind::kExclusive);
-      ::close(fd);
-      if (!live.ok()) return live.status();
-      if (*live) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(path,
-                         ": writers have the store open; recover it when they "
-                         "are gone (or use --dry-run)"));
-      }
-    }
+    if (absl::Status s = CheckNoLiveWriters(path); !s.ok()) return s;
   }
   absl::StatusOr<RecoverResult> plan = Plan(path, options.mode);
   if (!plan.ok()) return plan.status();
   plan->dry_run = options.dry_run;
-  // Each step counts as the file's bytes.
+  // Each step (the plan, the open, the check) counts as the file's bytes.
   struct stat sb;
-  const uint64_t step = ::stat(path.c_str(), &sb) == 0 ? sb.st_size : 0;
+  const uint64_t step =
+      io::Stat(path, &sb).ok() ? static_cast<uint64_t>(sb.st_size) : 0;
   VerifyProgress done;
   done.bytes_total = options.dry_run ? step : 3 * step;
   auto report = [&](uint64_t bytes) {
@@ -123,36 +167,12 @@ absl::StatusOr<RecoverResult> RecoverStore(const std::string& path,
   };
   report(step);
   if (!options.dry_run) {
-    // The index file is only a cache of the log as it was: drop it, so the
-    // open below reads and verifies every record (as the plan did) and its
-    // close writes an index of the recovered log.
-    const std::string idx = IndexPathFor(path);
-    if (::unlink(idx.c_str()) != 0 && errno != ENOENT) {
-      return absl::InternalError(absl::StrCat(
-          idx, ": cannot remove the index file: ", std::strerror(errno)));
-    }
-    Options o;
-    o.recovery_mode = options.mode;
-    {
-      absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(path, o);
-      if (!st.ok()) return st.status();
-    }
-    report(2 * step);
-    // Hold the result to what verify checks: recover succeeds only if
-    // verify will then find nothing.
-    VerifyProgressFn check_progress;
-    if (options.progress) {
-      check_progress = [&](const VerifyProgress& p) {
-        report(2 * step + p.bytes);
-      };
-    }
-    absl::StatusOr<VerifyReport> check = VerifyStore(path, check_progress);
-    if (!check.ok()) return check.status();
-    for (const VerifyIssue& i : check->issues) {
-      plan->remaining_damage.push_back(
-          absl::StrCat("offset ", i.file_offset, ": ", i.what));
-    }
-    report(3 * step);
+    if (absl::Status s =
+            Apply(path, options.mode, &*plan, step,
+                  [&](uint64_t applied) { report(step + applied); });
+        !s.ok())
+      return s;
+    report(done.bytes_total);
   }
   return plan;
 }

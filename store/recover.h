@@ -41,7 +41,7 @@ struct RecoverOptions {
   // Only report: the file is opened read-only and never modified.
   bool dry_run = false;
   // If set, called on the calling thread with how far the recovery has
-  // come over its steps, each counted as the regions' bytes: the read that
+  // come over its steps, each counted as the file's bytes: the read that
   // plans (reported when done), then without dry_run the recovering open
   // (reported when done) and the check (VerifyStore's progress).
   VerifyProgressFn progress;

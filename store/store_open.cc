@@ -59,7 +59,7 @@ struct FdCloser {
   bool armed = true;
   ~FdCloser() {
     if (armed && *fd >= 0) {
-      ::close(*fd);
+      io::Close(*fd);
       *fd = -1;
     }
   }
@@ -92,16 +92,16 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
           !s.ok())
         return s;
       struct stat by_fd, by_path;
-      if (::fstat(rep->fd_, &by_fd) != 0)
-        return io::ErrnoStatus(errno, "fstat", path);
-      if (::stat(path.c_str(), &by_path) == 0 &&
+      if (absl::Status s = io::Fstat(rep->fd_, path, &by_fd); !s.ok())
+        return s;
+      if (io::Stat(path, &by_path).ok() &&
           by_path.st_ino == by_fd.st_ino && by_path.st_dev == by_fd.st_dev)
         break;
       if (attempt == 100) {
         return absl::UnavailableError(
             absl::StrCat(path, ": the file keeps being replaced"));
       }
-      ::close(rep->fd_);
+      io::Close(rep->fd_);
       rep->fd_ = -1;
       bool again = false;
       if (absl::Status s = rep->OpenFile(&again); !s.ok()) return s;
@@ -120,11 +120,11 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
   rep->recovery_.full_recovery = full;
 
   struct stat st;
-  if (::fstat(rep->fd_, &st) != 0) return io::ErrnoStatus(errno, "fstat", path);
+  if (absl::Status s = io::Fstat(rep->fd_, path, &st); !s.ok()) return s;
   uint64_t file_size = static_cast<uint64_t>(st.st_size);
   if (file_size == 0 && writable && options.create_if_missing) {
     if (absl::Status s = rep->InitializeNewFile(); !s.ok()) {
-      if (created) ::unlink(path.c_str());
+      if (created) (void)io::Unlink(path);
       return s;
     }
     file_size = kFirstRegionOffset;
@@ -154,7 +154,7 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
     // A temporary index file left by a handle that died building it (no
     // other writable handle is open, so none is building one now): its
     // space may be what a full disk lacks.
-    (void)::unlink((IndexPathFor(path) + ".tmp").c_str());
+    (void)io::Unlink(IndexPathFor(path) + ".tmp");
     // Recovery stores into the header pages and each region's state page
     // through the mapping: those pages are backed by blocks first, so that
     // a full disk is this error and never a SIGBUS (blocks already
@@ -278,7 +278,7 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
 
 absl::Status StoreRep::OpenFile(bool* created) {
   struct stat st;
-  if (::stat(path_.c_str(), &st) == 0) {
+  if (io::Stat(path_, &st).ok()) {
     if (S_ISDIR(st.st_mode)) {
       return absl::InvalidArgumentError(
           absl::StrCat(path_, ": is a directory, not a store file"));
@@ -296,7 +296,9 @@ absl::Status StoreRep::OpenFile(bool* created) {
   if (options_.error_if_exists) flags |= O_EXCL;
   // Learn whether this call created the file, so a failed initialisation
   // does not leave an empty file behind.
-  bool existed = ::access(path_.c_str(), F_OK) == 0;
+  absl::Status exists = io::Stat(path_, &st);
+  if (!exists.ok() && !absl::IsNotFound(exists)) return exists;
+  const bool existed = exists.ok();
   absl::Status s = io::Open(path_, flags, 0644, &fd_);
   if (!s.ok()) {
     // Only a missing file is said so; a symlink loop, a name too long or a
@@ -331,16 +333,9 @@ absl::Status StoreRep::InitializeNewFile() {
   EncodeFixed64(page.data() + kSharedPageOffset + kSharedNextSequence, 1);
   if (absl::Status s = io::Allocate(fd_, 0, kFirstRegionOffset, path_); !s.ok())
     return s;
-  size_t done = 0;
-  while (done < page.size()) {
-    ssize_t r = ::pwrite(fd_, page.data() + done, page.size() - done,
-                         static_cast<off_t>(done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return io::ErrnoStatus(errno, "pwrite", path_);
-    }
-    done += static_cast<size_t>(r);
-  }
+  if (absl::Status s = io::Write(fd_, 0, page.data(), page.size(), path_);
+      !s.ok())
+    return s;
   if (absl::Status s = io::Fdatasync(fd_, path_); !s.ok()) return s;
   return io::SyncParentDir(path_);
 }
@@ -352,9 +347,10 @@ absl::Status StoreRep::ReadHeader(uint64_t file_size) {
   }
   char buf[FileHeader::kEncodedSize];
   size_t want = std::min<uint64_t>(file_size, sizeof(buf));
-  ssize_t r = ::pread(fd_, buf, want, 0);
-  if (r < 0) return io::ErrnoStatus(errno, "pread", path_);
-  absl::Status s = header_.DecodeFrom(buf, static_cast<size_t>(r));
+  size_t r = 0;
+  if (absl::Status s = io::Read(fd_, 0, buf, want, path_, &r); !s.ok())
+    return s;
+  absl::Status s = header_.DecodeFrom(buf, r);
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat(path_, ": ", s.message()));
   }

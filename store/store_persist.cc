@@ -1,11 +1,10 @@
 // Adopting the persisted offset index at open (persisted_index.h states the
 // trust rules; index_persister.cc writes it).
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "file_lock.h"
+#include "file_ops.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -28,7 +27,7 @@ void StoreRep::AdoptPersistedIndex() {
       // does not describe the log now may describe it afterwards (a damaged
       // committed tail restored to the end of the log) and be trusted then
       // for records it never held. Removed, it is built again from the log.
-      (void)::unlink(IndexPathFor(path_).c_str());
+      (void)io::UnlinkIfPresent(IndexPathFor(path_));
     }
   }
   (void)Unlock(fd_, kLockIndex);

@@ -89,8 +89,8 @@ struct Tailer::State {
   std::atomic<bool> stop{false};  // RequestStop(), from any thread
 
   ~State() {
-    if (shared != nullptr) ::munmap(shared, kPageSize);
-    if (fd >= 0) ::close(fd);
+    if (shared != nullptr) io::Unmap(shared, kPageSize);
+    if (fd >= 0) io::Close(fd);
   }
 
   std::atomic_ref<uint64_t> next_sequence() const {
@@ -120,9 +120,12 @@ absl::Status Tailer::State::Init() {
   if (!s.ok()) {
     if (absl::Status r = io::Open(path, O_RDONLY, 0, &fd); !r.ok()) return r;
   }
-  void* p = ::mmap(nullptr, kPageSize, PROT_READ | (can_flag ? PROT_WRITE : 0),
-                   MAP_SHARED, fd, static_cast<off_t>(kSharedPageOffset));
-  if (p == MAP_FAILED) return io::ErrnoStatus(errno, "mmap shared page", path);
+  void* p = nullptr;
+  if (absl::Status m =
+          io::Map(nullptr, kPageSize, PROT_READ | (can_flag ? PROT_WRITE : 0),
+                  MAP_SHARED, fd, kSharedPageOffset, path, &p);
+      !m.ok())
+    return m;
   shared = static_cast<char*>(p);
   if (absl::Status s = rep->LoadNewRegions(); !s.ok()) return s;
   cursors.resize(rep->known_regions());
@@ -310,8 +313,9 @@ void Tailer::State::PreTouch() {
     const uint64_t from = std::max(c.touched, c.pos & ~(kPageSize - 1));
     if (from >= std::min(ri.ref.size, c.pos + kTouchAhead)) continue;
     const uint64_t to = std::min(ri.ref.size, from + kTouchStep);
-    if (::madvise(ri.ref.base + from, to - from, MADV_POPULATE_READ) != 0 &&
-        errno != EINTR) {
+    if (!io::Advise(ri.ref.base + from, to - from, MADV_POPULATE_READ,
+                    rep->path())
+             .ok()) {
       touch_failed = true;  // an old kernel; faults on delivery instead
       return;
     }

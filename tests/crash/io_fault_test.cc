@@ -1,6 +1,7 @@
 // I/O errors, after SQLite's I/O-error tests: through io::SetFaultHook the
-// k-th open / fallocate / ftruncate / msync / fdatasync / fsync(dir) of a
-// workload fails, once or from then on, for every k the workload reaches.
+// k-th call of each kind the seam knows (io::Op: open, fallocate, ..., stat,
+// mmap, fcntl, pread) of a workload fails, once or from then on, for every k
+// the workload reaches.
 // Each time: every failing call returns a clear Status naming the
 // operation; nothing acknowledged is lost (the process did not crash, so
 // every published record must come back); after a failed flush no Sync()
