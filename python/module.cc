@@ -632,14 +632,8 @@ Options ParseOptions(bool create, bool read_only, const pyb::kwargs& kw) {
       o.prefault_bytes = v.cast<uint64_t>();
     } else if (k == "persist_index") {
       o.persist_index = v.cast<bool>();
-    } else if (k == "persist_index_min_records") {
-      o.persist_index_min_records = v.cast<uint64_t>();
     } else if (k == "persist_index_in_background") {
       o.persist_index_in_background = v.cast<bool>();
-    } else if (k == "persist_index_background_min_records") {
-      o.persist_index_background_min_records = v.cast<uint64_t>();
-    } else if (k == "scan_verify_thread_min_bytes") {
-      o.scan_verify_thread_min_bytes = v.cast<uint64_t>();
     } else if (k == "verify_checksums_on_read") {
       o.verify_checksums_on_read = v.cast<bool>();
     } else {
@@ -2003,9 +1997,8 @@ PYBIND11_MODULE(_recmap, m) {
         "it if `create`. Options as keywords: exclusive, region_size, "
         "max_file_size, recovery_mode ('tolerate_torn_tail', "
         "'absolute_consistency', 'salvage'), prefault_bytes, persist_index, "
-        "persist_index_min_records, persist_index_in_background, "
-        "persist_index_background_min_records, scan_verify_thread_min_bytes, "
-        "verify_checksums_on_read. Returns a Store (a context manager).");
+        "persist_index_in_background, verify_checksums_on_read. Returns a "
+        "Store (a context manager).");
   m.def("verify", &RunVerify, pyb::arg("path"),
         "Checks the store at `path` without modifying it (as `recmap "
         "verify`); returns a VerifyResult. Raises what open() raises for a "

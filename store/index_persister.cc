@@ -32,6 +32,7 @@
 #include "file_lock.h"
 #include "file_ops.h"
 #include "store_rep.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -49,9 +50,10 @@ void StoreRep::RegionSealed() {
   if (index_task_ == nullptr) return;
   // A store that cannot hold the floor of records yet (each takes at
   // least RecordSize(0) bytes) needs no thread.
+  const Tuning tuning = CurrentTuning();
   if (uint64_t{known_regions()} * (region_size() / RecordSize(0)) <
-      std::max(options_.persist_index_min_records,
-               options_.persist_index_background_min_records))
+      std::max(tuning.persist_index_min_records,
+               tuning.persist_index_background_min_records))
     return;
   index_task_->Notify();
 }
@@ -187,7 +189,8 @@ void StoreRep::PersistIndexPass(const std::atomic<bool>& stop, bool to_tail) {
     epochs.push_back(epoch);
   }
   // Stores that cannot hold the floor of records get no index file.
-  if (log_bytes / RecordSize(0) < options_.persist_index_min_records) return;
+  if (log_bytes / RecordSize(0) < CurrentTuning().persist_index_min_records)
+    return;
 
   absl::StatusOr<bool> got = TryLock(fd_, kLockIndex, LockKind::kExclusive);
   if (!got.ok() || !*got) return;  // another handle is writing it

@@ -16,6 +16,7 @@
 #include "file_ops.h"
 #include "store_peer.h"
 #include "store_rep.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -268,7 +269,8 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
         kIndexPassInterval);
     // A store reopened with much of its log uncovered (this open scanned
     // it) gets it covered now, not at the next seal.
-    if (rep->recovery_.scanned_records >= options.persist_index_min_records &&
+    if (rep->recovery_.scanned_records >=
+            CurrentTuning().persist_index_min_records &&
         rep->recovery_.scanned_records > 0)
       rep->index_task_->Notify();
   }
