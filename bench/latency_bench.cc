@@ -38,11 +38,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "recmap/store.h"
 #include "recmap/tailer.h"
+#include "store_peer.h"
 
 namespace {
 
@@ -162,12 +164,13 @@ int TailerProc(const std::string& path, uint64_t n, recmap::WaitStrategy ws,
   struct rusage r0, r1;
   getrusage(RUSAGE_SELF, &r0);
   sh->tailer_ready = 1;
-  recmap::RecordView v;
   uint64_t got_n = 0;
   while (got_n < n) {
-    absl::StatusOr<bool> got = (*t)->Next(&v, std::chrono::seconds(30));
-    if (!got.ok() || !*got) return 3;
+    absl::StatusOr<std::optional<recmap::RecordView>> got =
+        (*t)->Next(std::chrono::seconds(30));
+    if (!got.ok() || !got->has_value()) return 3;
     const uint64_t now = NowNanos();
+    const recmap::RecordView& v = **got;
     uint64_t i, ts;
     std::memcpy(&i, v.value.data(), 8);
     std::memcpy(&ts, v.value.data() + 8, 8);
@@ -178,8 +181,8 @@ int TailerProc(const std::string& path, uint64_t n, recmap::WaitStrategy ws,
   getrusage(RUSAGE_SELF, &r1);
   sh->tailer_minflt = uint64_t(r1.ru_minflt - r0.ru_minflt);
   sh->tailer_majflt = uint64_t(r1.ru_majflt - r0.ru_majflt);
-  sh->futex_waits = (*t)->counters().futex_waits;
-  sh->short_waits = (*t)->counters().short_waits;
+  sh->futex_waits = recmap::StorePeer::Counters(**t).futex_waits;
+  sh->short_waits = recmap::StorePeer::Counters(**t).short_waits;
   sh->received = got_n;
   return 0;
 }

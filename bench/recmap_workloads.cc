@@ -12,6 +12,7 @@
 #include "rate_sampler.h"
 #include "recmap/compaction.h"
 #include "recmap/store.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "workloads.h"
 
@@ -178,12 +179,12 @@ Measure RecmapRandomMultiGet(const std::string& path, uint64_t n,
   std::vector<uint64_t> ids = Shuffled(n, 7);
   auto store = OpenForReads(path, &m);
   if (!store) return m;
-  std::vector<absl::StatusOr<std::string_view>> values;
   uint64_t bad = 0;
   const double t0 = Now(), c0 = CpuNow();
   for (size_t b = 0; b < ids.size(); b += batch) {
     const size_t k = std::min(batch, ids.size() - b);
-    store->MultiGet(std::span<const uint64_t>(ids.data() + b, k), &values);
+    const std::vector<absl::StatusOr<std::string_view>> values =
+        store->MultiGet(std::span<const uint64_t>(ids.data() + b, k));
     for (size_t i = 0; i < k; ++i) {
       const absl::StatusOr<std::string_view>& v = values[i];
       if (!v.ok() || v->size() < 8 || std::memcmp(v->data(), &ids[b + i], 8))
@@ -373,7 +374,8 @@ bool RecmapCrashWrite(const std::string& path, uint64_t n, size_t len,
     // Let the background index writer finish what the last seal started
     // (bounded), so that the index on disk covers what its rate limit has
     // it cover, not whatever a race left.
-    for (int i = 0; i < 600 && !store->rep()->IndexPersisterIdle(); ++i)
+    for (int i = 0; i < 600 && !StorePeer::Rep(*store).IndexPersisterIdle();
+         ++i)
       ::usleep(100000);
     ::kill(::getpid(), SIGKILL);
     ::_exit(3);

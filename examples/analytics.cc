@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,10 +90,11 @@ int Analyzer(const std::string& path, uint32_t collectors, uint32_t readings,
   std::vector<Rolling> metrics(collectors);
   const uint64_t total = uint64_t(collectors) * readings;
   uint64_t seen = 0;
-  recmap::RecordView rec;
   while (seen < total) {
-    absl::StatusOr<bool> got = (*tailer)->Next(&rec, std::chrono::seconds(30));
-    if (!got.ok() || !*got) return 3;
+    absl::StatusOr<std::optional<recmap::RecordView>> got =
+        (*tailer)->Next(std::chrono::seconds(30));
+    if (!got.ok() || !got->has_value()) return 3;
+    const recmap::RecordView& rec = **got;
     Reading r;
     if (rec.value.size() != sizeof r) return 4;
     std::memcpy(&r, rec.value.data(), sizeof r);

@@ -50,6 +50,7 @@
 #include "persisted_index.h"
 #include "recmap/store.h"
 #include "scan_pipeline.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "verify.h"
 
@@ -105,7 +106,7 @@ bool ValidRecords(const std::string& path, std::set<RecordKey>* out) {
   o.persist_index = false;
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, o);
   if (!store.ok()) return false;
-  const uint32_t n = (*store)->rep()->known_regions();
+  const uint32_t n = StorePeer::Rep(**store).known_regions();
   for (uint32_t i = 0; i < n; ++i) {
     (void)(*store)->ForEachInRegion(i, [&](const RecordView& v) {
       out->insert(KeyOf(v));
@@ -156,8 +157,8 @@ void CheckReturnedAreValid(Store* store, const std::set<RecordKey>& valid,
     return true;
   });
   // Ids the index may name even where the live scan stopped early.
-  store->rep()
-      ->ForEachLatestLocation([&](uint64_t id, uint64_t) { ids.push_back(id); })
+  StorePeer::Rep(*store)
+      .ForEachLatestLocation([&](uint64_t id, uint64_t) { ids.push_back(id); })
       .IgnoreError();
   for (uint64_t id : ids) {
     absl::StatusOr<RecordView> v = store->GetRecord(id);
@@ -209,7 +210,7 @@ struct Scanned {
 // The pipelined scan against the one-thread scan: same records, same order,
 // same status.
 void CheckPipelinedScan(Store* store) {
-  StoreRep& rep = *store->rep();
+  StoreRep& rep = StorePeer::Rep(*store);
   if (!rep.Refresh().ok()) return;
   const uint32_t n = rep.known_regions();
   std::vector<Scanned> serial, pipelined;

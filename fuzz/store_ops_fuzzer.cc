@@ -32,6 +32,7 @@
 #include "fuzz_util.h"
 #include "recmap/compaction.h"
 #include "recmap/store.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "verify.h"
 
@@ -95,7 +96,7 @@ class Harness {
 
   int64_t WriterRegion(int w) {
     if (w > 0) return writers_[w - 1] ? writers_[w - 1]->region() : -1;
-    StoreRep* rep = store_->rep();
+    StoreRep* rep = &StorePeer::Rep(*store_);
     absl::MutexLock lock(&rep->default_writer_mu());
     return rep->default_writer() ? rep->default_writer()->region() : -1;
   }
@@ -142,7 +143,7 @@ void Harness::Write(int w, RecordType type, uint64_t id, size_t len,
     writers_[w - 1] = std::move(*nw);
   }
   const uint64_t seq =
-      store_->rep()->next_sequence().load(std::memory_order_acquire);
+      StorePeer::Rep(*store_).next_sequence().load(std::memory_order_acquire);
   const std::string value = MakeValue(seq, len);
   absl::Status s;
   if (append) {
@@ -162,7 +163,7 @@ void Harness::Write(int w, RecordType type, uint64_t id, size_t len,
   }
   if (absl::IsResourceExhausted(s)) return;  // max_file_size reached
   FUZZ_CHECK(s.ok(), "write failed: " + s.ToString());
-  FUZZ_CHECK(store_->rep()->next_sequence().load() == seq + 1,
+  FUZZ_CHECK(StorePeer::Rep(*store_).next_sequence().load() == seq + 1,
              "a write did not take exactly one sequence number");
   const int64_t region = WriterRegion(w);
   FUZZ_CHECK(region >= 0, "a writer that wrote owns no region");

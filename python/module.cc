@@ -43,9 +43,11 @@
 #include "recmap/compaction.h"
 #include "recmap/options.h"
 #include "recmap/record.h"
+#include "recmap/recovery.h"
 #include "recmap/store.h"
 #include "recmap/tailer.h"
-#include "verify.h"  // store/verify.h, through recmap_internal
+#include "store_peer.h"  // the tailer's counters, through recmap_internal
+#include "verify.h"      // store/verify.h, through recmap_internal
 
 namespace recmap::python {
 namespace {
@@ -573,6 +575,51 @@ recmap::PrefaultMode ParsePrefaultMode(const std::string& m) {
         "prefault_mode must be 'background' or 'inline', not '" + m + "'");
 }
 
+const char* RecoveryModeKey(RecoveryMode m) {
+  switch (m) {
+    case RecoveryMode::kTolerateTornTail:
+      return "tolerate_torn_tail";
+    case RecoveryMode::kAbsoluteConsistency:
+      return "absolute_consistency";
+    case RecoveryMode::kSalvage:
+      return "salvage";
+  }
+  return "?";
+}
+
+// Store::last_recovery() as a dict (recmap/recovery.h names the fields).
+pyb::dict RecoveryDict(const RecoveryReport& r) {
+  pyb::dict d;
+  d["mode"] = RecoveryModeKey(r.mode);
+  d["full_recovery"] = r.full_recovery;
+  pyb::list regions;
+  for (const RegionRecovery& rr : r.regions) {
+    pyb::dict g;
+    g["region"] = rr.region;
+    g["committed_tail"] = rr.committed_tail;
+    g["durable_tail"] = rr.durable_tail;
+    g["valid_end"] = rr.valid_end;
+    g["records"] = rr.records;
+    g["stop"] = LogEndName(rr.stop);
+    g["stop_offset"] = rr.stop_offset;
+    g["skipped_bytes"] = rr.skipped_bytes;
+    g["dropped_bytes"] = rr.dropped_bytes();
+    g["header_damaged"] = rr.header_damaged;
+    g["reformatted"] = rr.reformatted;
+    g["changed"] = rr.changed();
+    regions.append(g);
+  }
+  d["regions"] = regions;
+  d["trailing_bytes"] = r.trailing_bytes;
+  d["cut_region"] = r.cut_region;
+  d["unreadable_bytes"] = r.unreadable_bytes;
+  d["unreadable"] = r.unreadable;
+  d["persisted_index_used"] = r.persisted_index_used;
+  d["persisted_index_rejected"] = r.persisted_index_rejected;
+  d["scanned_records"] = r.scanned_records;
+  return d;
+}
+
 Options ParseOptions(bool create, bool read_only, const pyb::kwargs& kw) {
   Options o;
   o.create_if_missing = create;
@@ -819,19 +866,18 @@ class PyTail : public Child {
             : Clock::now() +
                   std::chrono::duration_cast<Clock::duration>(
                       std::chrono::duration<double>(std::max(0.0, *timeout)));
-    RecordView rec;
     while (true) {
       std::chrono::nanoseconds wait = kTailSlice;
       if (!forever) {
         auto left = deadline - Clock::now();
         if (left < wait) wait = std::max(left, Clock::duration::zero());
       }
-      absl::StatusOr<bool> got;
+      absl::StatusOr<std::optional<RecordView>> got;
       {
         SigintStopsTailer sigint_stops(t_.get());
         InUse in_use(c);
         pyb::gil_scoped_release nogil;
-        got = t_->Next(&rec, wait);
+        got = t_->Next(wait);
       }
       if (t_->stop_requested()) {
         // Ctrl-C stopped the wait (only OnSigint stops our tailers), or
@@ -842,13 +888,13 @@ class PyTail : public Child {
         ++interruptions_;
         Restart(c);
         if (!got.ok() && got.status().code() == absl::StatusCode::kCancelled) {
-          got = false;
+          got = std::nullopt;
         }
       }
       if (!got.ok()) ThrowStatus(got.status());
-      if (*got) {
+      if (got->has_value()) {
         return pyb::reinterpret_steal<pyb::object>(
-            NewRecord(store_.ptr(), &c, rec));
+            NewRecord(store_.ptr(), &c, **got));
       }
       if (PyErr_CheckSignals() != 0) throw pyb::error_already_set();
       if (!t_) Raise(g_err.closed, "recmap tail is closed");
@@ -878,7 +924,7 @@ class PyTail : public Child {
   pyb::dict counters() const {
     pyb::dict d;
     if (!t_) return d;
-    Tailer::Counters k = t_->counters();
+    TailerCounters k = StorePeer::Counters(*t_);
     d["delivered"] = k.delivered;
     d["futex_waits"] = k.futex_waits;
     d["short_waits"] = k.short_waits;
@@ -1618,9 +1664,9 @@ PYBIND11_MODULE(_recmap, m) {
                 if (ids.size() >= kReleaseGilBatch) {
                   InUse in_use(ps.core);
                   pyb::gil_scoped_release nogil;
-                  s.MultiGet(ids, &vals);
+                  vals = s.MultiGet(ids);
                 } else {
-                  s.MultiGet(ids, &vals);
+                  vals = s.MultiGet(ids);
                 }
                 pyb::list out(ids.size());
                 for (size_t i = 0; i < vals.size(); ++i) {
@@ -1931,6 +1977,14 @@ PYBIND11_MODULE(_recmap, m) {
                 return d;
               },
               "The store file's identity (a dict).")
+          .def_property_readonly(
+              "last_recovery",
+              [](PyStore& ps) {
+                return RecoveryDict(ps.core.Use().last_recovery());
+              },
+              "What this handle's open found in the log and what its "
+              "recovery cut, per region (a dict; regions[i]['dropped_bytes']: "
+              "published bytes cut).")
           .def("__enter__", [](pyb::object self) { return self; })
           .def("__exit__",
                [](PyStore& ps, pyb::args) {

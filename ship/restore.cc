@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "nats_conn.h"
 #include "recmap/shipper.h"
+#include "store_peer.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -191,8 +192,8 @@ absl::Status Restore(const RestoreOptions& options, const std::string& out,
         ++stats->skipped;
         continue;
       }
-      absl::Status s = store->rep()->WriteWithSequence(*writer, r.type, r.id,
-                                                       r.sequence, r.value);
+      absl::Status s = StorePeer::Rep(*store).WriteWithSequence(
+          *writer, r.type, r.id, r.sequence, r.value);
       if (!s.ok()) {
         natsMsg_Destroy(m);
         return s;

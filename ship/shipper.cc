@@ -420,8 +420,7 @@ absl::Status Shipper::Run(
       auto now = Clock::now();
       wait = due > now ? due - now : std::chrono::nanoseconds(0);
     }
-    RecordView v;
-    absl::StatusOr<bool> got = tailer->Next(&v, wait);
+    absl::StatusOr<std::optional<RecordView>> got = tailer->Next(wait);
     if (!got.ok()) {
       if (absl::IsOutOfRange(got.status()) || absl::IsNotFound(got.status()))
         return absl::OutOfRangeError(
@@ -430,21 +429,23 @@ absl::Status Shipper::Run(
                          got.status().message()));
       return got.status();
     }
-    if (*got && (v.type == RecordType::kPut || v.type == RecordType::kDelete)) {
+    const RecordView* v = got->has_value() ? &**got : nullptr;
+    if (v != nullptr &&
+        (v->type == RecordType::kPut || v->type == RecordType::kDelete)) {
       if (count == 0) {
         buf.assign(kHeaderSize, '\0');  // header placeholder
-        head.first_sequence = v.sequence;
+        head.first_sequence = v->sequence;
         batch_start = Clock::now();
       }
-      ShipRecord r{v.id, v.sequence, v.type, v.value};
+      ShipRecord r{v->id, v->sequence, v->type, v->value};
       EncodeShipRecord(r, &buf);
-      head.last_sequence = v.sequence;
+      head.last_sequence = v->sequence;
       ++count;
       if (count >= st.options.max_batch_records ||
           buf.size() >= st.options.max_batch_bytes) {
         if (absl::Status f = flush(); !f.ok()) return f;
       }
-    } else if (!*got) {
+    } else if (v == nullptr) {
       if (count > 0 &&
           Clock::now() >= batch_start + st.options.max_batch_delay) {
         if (absl::Status f = flush(); !f.ok()) return f;

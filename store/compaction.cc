@@ -35,6 +35,7 @@
 #include "file_ops.h"
 #include "persisted_index.h"
 #include "recmap/compaction.h"
+#include "store_peer.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -287,8 +288,10 @@ absl::Status LockForCompaction(int fd, const std::string& path) {
 
 namespace {
 
-void Step(const CompactionOptions& options, CompactionStep k) {
-  if (options.step_hook) options.step_hook(k);
+using StepHook = std::function<void(CompactionStep)>;
+
+void Step(const StepHook& step_hook, CompactionStep k) {
+  if (step_hook) step_hook(k);
 }
 
 // The original, locked against writers and open read-only, and what is
@@ -309,12 +312,13 @@ struct Source {
 // Locks the original at `path` (LockForCompaction), opens it read-only and
 // collects its validated live set.
 absl::Status OpenSource(const std::string& path,
-                        const CompactionOptions& options, Source* src) {
+                        const CompactionOptions& options,
+                        const StepHook& step_hook, Source* src) {
   if (absl::Status s = io::Open(path, O_RDWR, 0, &src->lock_fd.fd); !s.ok())
     return s;
   if (absl::Status s = LockForCompaction(src->lock_fd.fd, path); !s.ok())
     return s;
-  Step(options, CompactionStep::kLocked);
+  Step(step_hook, CompactionStep::kLocked);
   Options o = ReadOnlyOptions(path);
   o.recovery_mode = options.recovery_mode;
   absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(path, o);
@@ -322,7 +326,7 @@ absl::Status OpenSource(const std::string& path,
   src->store = std::move(*st);
   src->bytes_before = FileSize(path);
   LiveSet live;
-  if (absl::Status s = CollectLive(*src->store->rep(), &live); !s.ok())
+  if (absl::Status s = CollectLive(StorePeer::Rep(*src->store), &live); !s.ok())
     return s;
   src->records_before = live.log_records;
   src->live_records = live.records.size();
@@ -346,8 +350,9 @@ absl::StatusOr<std::unique_ptr<Store>> CreateCopy(
   // path and outlive the rename; the new store writes its own at its first
   // clean close.
   o.persist_index = false;
-  o.region_size = options.region_size != 0 ? options.region_size
-                                           : src.store->rep()->region_size();
+  o.region_size = options.region_size != 0
+                      ? options.region_size
+                      : StorePeer::Rep(*src.store).region_size();
   // Room for every live record, even re-packed into smaller regions with
   // their per-region overhead and end-of-region waste.
   o.max_file_size =
@@ -365,8 +370,8 @@ absl::Status CopyRecords(const Source& src, Store& dst,
   prog->bytes_total = src.live_payload_bytes;
   absl::StatusOr<std::unique_ptr<Writer>> w = dst.NewWriter();
   if (!w.ok()) return w.status();
-  StoreRep* from = src.store->rep();
-  StoreRep* rep = dst.rep();
+  StoreRep* from = &StorePeer::Rep(*src.store);
+  StoreRep* rep = &StorePeer::Rep(dst);
   for (const uint64_t packed : src.copied) {
     // Validated by CollectLive; the original is read-only and locked.
     const RecordView v = from->ViewAt(packed);
@@ -387,7 +392,7 @@ absl::Status CopyRecords(const Source& src, Store& dst,
 // Makes the copy at `out` durable: its data, its size and its directory
 // entry.
 absl::Status SyncCopy(Store& dst, const std::string& out,
-                      const CompactionOptions& options) {
+                      const StepHook& step_hook) {
   if (absl::Status s = dst.Sync(); !s.ok()) return s;
   {
     // The data are synced; sync once more through a fresh descriptor so the
@@ -396,17 +401,17 @@ absl::Status SyncCopy(Store& dst, const std::string& out,
     if (absl::Status s = io::Open(out, O_RDONLY, 0, &f.fd); !s.ok()) return s;
     if (absl::Status s = io::Fdatasync(f.fd, out); !s.ok()) return s;
   }
-  Step(options, CompactionStep::kSynced);
+  Step(step_hook, CompactionStep::kSynced);
   if (absl::Status s = io::SyncParentDir(out); !s.ok()) return s;
-  Step(options, CompactionStep::kDirSynced);
+  Step(step_hook, CompactionStep::kDirSynced);
   return absl::OkStatus();
 }
 
 // After the copy took the original's name at `path`: drops the old
 // generation's index file, makes the rename durable and lets the old file
 // go.
-absl::Status RetireOriginal(const std::string& path,
-                            const CompactionOptions& options, Fd* lock_fd) {
+absl::Status RetireOriginal(const std::string& path, const StepHook& step_hook,
+                            Fd* lock_fd) {
   // The old generation's index file names the old uuid: it would only be
   // rejected (and rewritten) at the next close. A crash before this
   // unlink leaves exactly that, which is harmless.
@@ -415,7 +420,7 @@ absl::Status RetireOriginal(const std::string& path,
   // The compacted store is in place; a failure to sync the directory
   // leaves either generation complete, but the caller must know.
   if (absl::Status s = io::SyncParentDir(path); !s.ok()) return s;
-  Step(options, CompactionStep::kRenameSynced);
+  Step(step_hook, CompactionStep::kRenameSynced);
   // lock_fd is now the last reference to the old generation, which the
   // rename unlinked: closing it frees the old file's page cache and
   // blocks (ext4 evicts the inode inside close(): 0.1-0.3 s for a 270 MB
@@ -434,9 +439,16 @@ absl::Status RetireOriginal(const std::string& path,
 
 absl::StatusOr<CompactionResult> Compact(const std::string& path,
                                          const CompactionOptions& options) {
+  return Compact(path, options, nullptr);
+}
+
+absl::StatusOr<CompactionResult> Compact(const std::string& path,
+                                         const CompactionOptions& options,
+                                         const StepHook& step_hook) {
   const auto start = std::chrono::steady_clock::now();
   Source src;
-  if (absl::Status s = OpenSource(path, options, &src); !s.ok()) return s;
+  if (absl::Status s = OpenSource(path, options, step_hook, &src); !s.ok())
+    return s;
 
   const bool replace = options.output.empty();
   const std::string out = replace ? path + ".compact-tmp" : options.output;
@@ -453,8 +465,8 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
   CompactionProgress prog;
   if (absl::Status s = CopyRecords(src, **dst, options, &prog); !s.ok())
     return fail(s);
-  Step(options, CompactionStep::kCopied);
-  if (absl::Status s = SyncCopy(**dst, out, options); !s.ok()) return fail(s);
+  Step(step_hook, CompactionStep::kCopied);
+  if (absl::Status s = SyncCopy(**dst, out, step_hook); !s.ok()) return fail(s);
   // Read back through the copy's own handle, still open but with no
   // writer: its mapping shows the file's pages as they are now, including
   // anything another handle changed since the copy was written. Closing it
@@ -462,7 +474,7 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
   if (absl::Status s = VerifyCompacted(*src.store, src.copied, **dst); !s.ok())
     return fail(s);
   dst->reset();
-  Step(options, CompactionStep::kVerified);
+  Step(step_hook, CompactionStep::kVerified);
 
   CompactionResult r;
   r.path = replace ? path : out;
@@ -475,8 +487,8 @@ absl::StatusOr<CompactionResult> Compact(const std::string& path,
   src.store.reset();
   if (replace) {
     if (absl::Status s = io::Rename(out, path); !s.ok()) return fail(s);
-    Step(options, CompactionStep::kRenamed);
-    if (absl::Status s = RetireOriginal(path, options, &src.lock_fd); !s.ok())
+    Step(step_hook, CompactionStep::kRenamed);
+    if (absl::Status s = RetireOriginal(path, step_hook, &src.lock_fd); !s.ok())
       return s;
   }
   r.seconds =

@@ -6,13 +6,34 @@
 #define RECMAP_STORE_COMPACTION_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "recmap/compaction.h"
 #include "recmap/store.h"
 
 namespace recmap {
+
+// The steps of a compaction (recmap/compaction.h), in order.
+enum class CompactionStep {
+  kLocked,        // locks taken, no writer open
+  kCopied,        // every live record written to the new file
+  kSynced,        // the new file's data and metadata are durable
+  kDirSynced,     // the new file's directory entry is durable
+  kVerified,      // the new file was read back and matches the original
+  kRenamed,       // the new file replaced the original (not with `output`)
+  kRenameSynced,  // the rename is durable
+};
+const char* CompactionStepName(CompactionStep step);
+
+// Compact, calling `step_hook` (if set) after each step: the crash tests
+// kill the process there.
+absl::StatusOr<CompactionResult> Compact(
+    const std::string& path, const CompactionOptions& options,
+    const std::function<void(CompactionStep)>& step_hook);
 
 // Takes the locks that make `fd` (an O_RDWR descriptor of `path`) the
 // compactor: kLockCompaction exclusively (FailedPrecondition if another

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "compaction.h"
+#include "store_peer.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -20,8 +21,8 @@ class CopyChecker {
   CopyChecker(Store& original, const std::vector<uint64_t>& copied, Store& copy)
       : original_path_(original.info().path),
         path_(copy.info().path),
-        src_(*original.rep()),
-        dst_(*copy.rep()),
+        src_(StorePeer::Rep(original)),
+        dst_(StorePeer::Rep(copy)),
         copied_(copied) {}
 
   // Scans region `i` of the copy to its committed tail, comparing each
@@ -140,7 +141,7 @@ absl::Status VerifyCompacted(Store& original,
   // copy's regions are scanned directly, every checksum verified, without
   // indexing them (an index of the copy is not needed to compare it, and
   // building one cost more than the rest of the verification).
-  StoreRep& dst = *copy.rep();
+  StoreRep& dst = StorePeer::Rep(copy);
   if (absl::Status s = dst.LoadNewRegions(); !s.ok()) return s;
   CopyChecker checker(original, copied, copy);
   const uint32_t n = dst.known_regions();

@@ -8,6 +8,7 @@
 #include "file_ops.h"
 #include "persisted_index.h"
 #include "recmap/store.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "verify.h"
 
@@ -35,8 +36,8 @@ absl::StatusOr<RecoverResult> Plan(const std::string& path, RecoveryMode mode) {
   o.persist_index = false;
   absl::StatusOr<std::unique_ptr<Store>> opened = Store::Open(path, o);
   if (!opened.ok()) return opened.status();
-  StoreRep* rep = (*opened)->rep();
-  const RecoveryReport& report = rep->recovery();
+  StoreRep* rep = &StorePeer::Rep(**opened);
+  const RecoveryReport& report = (*opened)->last_recovery();
   RecoverResult out;
   out.mode = mode;
   out.regions = rep->known_regions();
@@ -54,7 +55,7 @@ absl::StatusOr<RecoverResult> Plan(const std::string& path, RecoveryMode mode) {
     if (rr.skipped_bytes != 0) {
       out.drops.push_back(
           {rr.region, base + rr.stop_offset, rr.skipped_bytes,
-           absl::StrCat("skipped damage (", ScanStopName(rr.stop), ")"), true});
+           absl::StrCat("skipped damage (", LogEndName(rr.stop), ")"), true});
     }
     const uint64_t end = LastNonZeroEnd(ri.ref, rr.valid_end);
     if (end > rr.valid_end) {
@@ -63,7 +64,7 @@ absl::StatusOr<RecoverResult> Plan(const std::string& path, RecoveryMode mode) {
       out.drops.push_back(
           {rr.region, base + rr.valid_end, end - rr.valid_end,
            absl::StrCat(published ? "damaged log: " : "torn tail: ",
-                        IsDamage(rr.stop) ? ScanStopName(rr.stop)
+                        IsDamage(rr.stop) ? LogEndName(rr.stop)
                                           : "bytes past the end of the log"),
            published});
     }
@@ -72,6 +73,10 @@ absl::StatusOr<RecoverResult> Plan(const std::string& path, RecoveryMode mode) {
 }
 
 }  // namespace
+
+const char* LogEndName(LogEnd end) { return ScanStopName(ToScanStop(end)); }
+
+bool IsDamage(LogEnd end) { return IsDamage(ToScanStop(end)); }
 
 const char* RecoveryModeName(RecoveryMode mode) {
   switch (mode) {

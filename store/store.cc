@@ -191,8 +191,10 @@ bool StoreRep::NeedsRefreshLocked() const {
   return false;
 }
 
-void StoreRep::RefreshLocked() {
-  (void)LoadNewRegions();  // failure: keep serving what is mapped
+absl::Status StoreRep::RefreshLocked() {
+  // A failure to map what other handles added leaves this handle serving
+  // what it has mapped; the failure is returned for Refresh() to report.
+  absl::Status status = LoadNewRegions();
   const uint32_t known = known_regions();
   for (uint32_t i = indexed_regions_; i < known; ++i)
     open_regions_.push_back(i);
@@ -206,7 +208,8 @@ void StoreRep::RefreshLocked() {
       // Formatted since we looked (first writer recovering a trailing
       // region); its header is synced before its tail is set.
       absl::MutexLock lock(&regions_mu_);
-      (void)LoadRegionHeader(i, true);
+      if (absl::Status s = LoadRegionHeader(i, true); !s.ok() && status.ok())
+        status = s;
     }
     if (ri.formatted && !ri.damaged) {
       const uint64_t tail =
@@ -233,11 +236,37 @@ void StoreRep::RefreshLocked() {
     if (!ri.done && !ri.damaged) open_regions_[keep++] = i;
   }
   open_regions_.resize(keep);
+  return status;
 }
 
 absl::Status StoreRep::Refresh() {
   absl::MutexLock lock(&index_mu_);
-  RefreshLocked();
+  if (absl::Status s = RefreshLocked(); !s.ok()) return s;
+  // Regions past the address space this handle reserved (max_file_size)
+  // are never mapped: every read misses their records.
+  if (known_regions() >= max_regions_ &&
+      shared_region_count().load(std::memory_order_acquire) > max_regions_) {
+    struct stat sb;
+    if (::fstat(fd_, &sb) == 0 &&
+        static_cast<uint64_t>(sb.st_size) >=
+            RegionOffset(max_regions_) + region_size()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          path_, ": the file has grown past this handle's max_file_size (",
+          options_.max_file_size,
+          " bytes); regions beyond it are not read: reopen with a larger "
+          "one"));
+    }
+  }
+  // Damage a refresh found stays: its region is no longer indexed, and
+  // every later call says so (a formatted region is marked damaged only
+  // here).
+  for (uint32_t i = 0; i < known_regions(); ++i) {
+    const RegionInfo& ri = regions_[i];
+    if (ri.formatted && ri.damaged) {
+      return absl::DataLossError(
+          absl::StrCat(path_, ": region ", i, ": ", ri.damage));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -283,7 +312,7 @@ absl::StatusOr<RecordView> StoreRep::Lookup(uint64_t id) {
     if (!NeedsRefreshLocked()) return LookupLocked(id);
   }
   absl::MutexLock lock(&index_mu_);
-  RefreshLocked();
+  (void)RefreshLocked();
   return LookupLocked(id);
 }
 
@@ -296,7 +325,7 @@ void StoreRep::MultiGet(std::span<const uint64_t> ids,
     if (!NeedsRefreshLocked()) return MultiGetLocked(ids, values);
   }
   absl::MutexLock lock(&index_mu_);
-  RefreshLocked();
+  (void)RefreshLocked();
   MultiGetLocked(ids, values);
 }
 
@@ -350,7 +379,7 @@ absl::Status StoreRep::ForEachLive(
   std::vector<std::pair<uint64_t, uint64_t>> live;  // (sequence, packed)
   {
     absl::MutexLock lock(&index_mu_);
-    RefreshLocked();
+    (void)RefreshLocked();
     live.reserve(index_.size() + (base_ ? base_->entries() : 0));
     if (!ForEachLatestLocked(
             [&](uint64_t, uint64_t packed) {
@@ -386,7 +415,7 @@ absl::StatusOr<uint64_t> StoreRep::RegionScanEnd(uint32_t region) {
   uint64_t end;
   {
     absl::MutexLock lock(&index_mu_);
-    RefreshLocked();
+    (void)RefreshLocked();
     if (region >= known_regions()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "no region ", region, " (the store has ", known_regions(), ")"));
@@ -427,7 +456,7 @@ absl::Status StoreRep::ForEachInRegion(
 StoreStats StoreRep::Stats() {
   StoreStats st;
   absl::MutexLock lock(&index_mu_);
-  RefreshLocked();
+  (void)RefreshLocked();
   struct stat sb;
   if (::fstat(fd_, &sb) == 0) st.file_size = static_cast<uint64_t>(sb.st_size);
   st.region_size = region_size();
@@ -595,9 +624,11 @@ absl::StatusOr<RecordView> Store::GetRecord(uint64_t id) {
   return rep_->Lookup(id);
 }
 
-void Store::MultiGet(std::span<const uint64_t> ids,
-                     std::vector<absl::StatusOr<std::string_view>>* values) {
-  rep_->MultiGet(ids, values);
+std::vector<absl::StatusOr<std::string_view>> Store::MultiGet(
+    std::span<const uint64_t> ids) {
+  std::vector<absl::StatusOr<std::string_view>> values;
+  rep_->MultiGet(ids, &values);
+  return values;
 }
 
 absl::Status Store::Sync() { return rep_->Sync(); }
@@ -639,5 +670,6 @@ absl::Status Store::ForEachInRegion(
 absl::Status Store::Refresh() { return rep_->Refresh(); }
 StoreStats Store::Stats() { return rep_->Stats(); }
 const StoreInfo& Store::info() const { return rep_->info(); }
+const RecoveryReport& Store::last_recovery() const { return rep_->recovery(); }
 
 }  // namespace recmap

@@ -14,6 +14,7 @@
 #include "coding.h"
 #include "file_lock.h"
 #include "file_ops.h"
+#include "store_peer.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -116,6 +117,7 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
     if (!live.ok()) return live.status();
     full = !*live;
   }
+  rep->recovery_.mode = options.recovery_mode;
   rep->recovery_.full_recovery = full;
 
   struct stat st;
@@ -490,7 +492,8 @@ absl::Status StoreRep::RecoverRegion(uint32_t i, bool full, uint64_t* max_seq) {
   rr.valid_end = res.end;
   rr.records = covered_records + res.records;
   recovery_.scanned_records += res.records;
-  rr.stop = salvage && res.first_damage != 0 ? res.first_damage_kind : res.stop;
+  rr.stop = ToLogEnd(salvage && res.first_damage != 0 ? res.first_damage_kind
+                                                      : res.stop);
   rr.stop_offset =
       salvage && res.first_damage != 0 ? res.first_damage : res.end;
   rr.skipped_bytes = res.skipped_bytes;

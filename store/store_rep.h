@@ -20,6 +20,7 @@
 #include "offset_index.h"
 #include "persisted_index.h"
 #include "recmap/options.h"
+#include "recmap/recovery.h"
 #include "recmap/store.h"
 #include "region.h"
 
@@ -36,48 +37,6 @@ inline constexpr absl::Duration kIndexPassInterval = absl::Milliseconds(200);
 // is at most this much (a few milliseconds of work), else leaves it to the
 // next open.
 inline constexpr uint64_t kCloseCatchUpBytes = uint64_t{8} << 20;
-
-// What recovery found in one region at open.
-struct RegionRecovery {
-  uint32_t region = 0;
-  uint64_t committed_tail = 0;  // as found (region-relative)
-  uint64_t durable_tail = 0;    // as found; 0 when absent or invalid
-  uint64_t valid_end = 0;       // end of the valid records kept
-  uint64_t records = 0;
-  ScanStop stop = ScanStop::kLimit;
-  uint64_t stop_offset = 0;     // region-relative offset where the scan stopped
-  uint64_t skipped_bytes = 0;   // salvage: damaged bytes skipped inside the log
-  bool header_damaged = false;  // region header invalid: region not used
-  bool reformatted = false;     // an unformatted trailing region was formatted
-  bool changed() const {
-    return header_damaged || reformatted || valid_end != committed_tail ||
-           skipped_bytes != 0;
-  }
-};
-
-struct RecoveryReport {
-  bool full_recovery = false;  // no writer was live: the log was rescanned
-  std::vector<RegionRecovery> regions;
-  uint64_t trailing_bytes = 0;  // bytes past the last whole region
-  // A read-only open of a file whose last region is cut short maps that
-  // region with zero pages past the end of the file (in memory only; the
-  // file is not changed), so the records of its surviving part are read as
-  // a first writer would recover them. -1: no region is cut.
-  int64_t cut_region = -1;
-  // Published log bytes (below a region's committed tail) that this
-  // read-only open found missing or unreadable, and one line per region
-  // saying where and why. Writable opens recover instead (and log nothing
-  // here).
-  uint64_t unreadable_bytes = 0;
-  std::vector<std::string> unreadable;
-  // The persisted index (persisted_index.h): whether it was used, and if
-  // one was found but not trusted, why.
-  bool persisted_index_used = false;
-  std::string persisted_index_rejected;
-  // Records (and resume markers) read and verified from the log at open;
-  // with a persisted index, only those past its covered tails.
-  uint64_t scanned_records = 0;
-};
 
 class StoreRep {
  public:
@@ -215,7 +174,7 @@ class StoreRep {
   absl::Status ForEachLatestLocation(Fn&& fn, uint64_t* log_records = nullptr)
       ABSL_LOCKS_EXCLUDED(index_mu_) {
     absl::MutexLock lock(&index_mu_);
-    RefreshLocked();
+    (void)RefreshLocked();
     if (!ForEachLatestLocked(fn)) {
       return absl::DataLossError(
           IndexPathFor(path_) +
@@ -315,7 +274,11 @@ class StoreRep {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(regions_mu_);
 
   bool NeedsRefreshLocked() const ABSL_SHARED_LOCKS_REQUIRED(index_mu_);
-  void RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
+  // Indexes what other handles published since the last call. Returns the
+  // first failure (mapping new regions, a region header, damage below a
+  // committed tail) after doing all it can; the reads that refresh on
+  // their own ignore it and serve what is mapped, Refresh() returns it.
+  absl::Status RefreshLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
   void IndexRecord(uint32_t region, const ScannedRecord& rec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(index_mu_);
   absl::StatusOr<RecordView> LookupLocked(uint64_t id)

@@ -41,11 +41,13 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "file_lock.h"
 #include "file_ops.h"
+#include "store_peer.h"
 #include "store_rep.h"
 
 #ifndef MADV_POPULATE_READ
@@ -85,7 +87,7 @@ struct Tailer::State {
   bool touch_failed = false;  // MADV_POPULATE_READ unsupported: stop trying
   uint64_t expected = 1;      // the smallest sequence still deliverable
   std::vector<Cursor> cursors;
-  Counters counters;
+  TailerCounters counters;
   std::atomic<bool> stop{false};  // RequestStop(), from any thread
 
   ~State() {
@@ -106,6 +108,8 @@ struct Tailer::State {
   }
 
   absl::Status Init();
+  // Tailer::Next: true with *out filled, or false when the timeout passed.
+  absl::StatusOr<bool> Next(RecordView* out, std::chrono::nanoseconds timeout);
   absl::Status FillHead(uint32_t i);
   absl::StatusOr<bool> Round(RecordView* out, bool* in_flight);
   bool Take(uint32_t best, RecordView* out);
@@ -158,8 +162,10 @@ absl::Status Tailer::State::FillHead(uint32_t i) {
       return absl::OkStatus();
     // Formatted since it was mapped (the first writer recovering a
     // trailing region): let the store reload its header.
-    if (absl::Status s = rep->Refresh(); !s.ok()) return s;
-    if (!ri.formatted) return absl::OkStatus();
+    // A failure elsewhere in the store is not this region's: it matters
+    // only if this header stays unreadable.
+    const absl::Status s = rep->Refresh();
+    if (!ri.formatted) return s;
   }
   if (ri.damaged) return absl::OkStatus();
   while (true) {
@@ -342,7 +348,7 @@ Tailer::~Tailer() = default;
 absl::StatusOr<std::unique_ptr<Tailer>> Tailer::Create(
     Store& store, const TailerOptions& options) {
   auto st = std::make_unique<State>();
-  st->rep = store.rep();
+  st->rep = &StorePeer::Rep(store);
   st->options = options;
   if (absl::Status s = st->Init(); !s.ok()) return s;
   return std::unique_ptr<Tailer>(new Tailer(std::move(st)));
@@ -370,9 +376,18 @@ constexpr std::chrono::nanoseconds kInFlightSpin = std::chrono::microseconds(5);
 
 }  // namespace
 
-absl::StatusOr<bool> Tailer::Next(RecordView* out,
-                                  std::chrono::nanoseconds timeout) {
-  State& s = *state_;
+absl::StatusOr<std::optional<RecordView>> Tailer::Next(
+    std::chrono::nanoseconds timeout) {
+  RecordView rec;
+  absl::StatusOr<bool> got = state_->Next(&rec, timeout);
+  if (!got.ok()) return got.status();
+  if (!*got) return std::nullopt;
+  return rec;
+}
+
+absl::StatusOr<bool> Tailer::State::Next(RecordView* out,
+                                         std::chrono::nanoseconds timeout) {
+  State& s = *this;
   if (s.stop.load(std::memory_order_relaxed))
     return absl::CancelledError("tailer stopped (RequestStop)");
   bool in_flight = false;
@@ -482,6 +497,6 @@ bool Tailer::stop_requested() const {
 
 uint64_t Tailer::next_sequence() const { return state_->expected; }
 
-Tailer::Counters Tailer::counters() const { return state_->counters; }
+TailerCounters Tailer::counters() const { return state_->counters; }
 
 }  // namespace recmap

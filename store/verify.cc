@@ -8,6 +8,7 @@
 #include "file_ops.h"
 #include "recmap/store.h"
 #include "region.h"
+#include "store_peer.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -32,11 +33,11 @@ uint64_t NextValid(const RegionRef& r, uint64_t from, uint64_t limit) {
 class Verifier {
  public:
   Verifier(Store& store, VerifyReport* out)
-      : store_(store), rep_(*store.rep()), out_(*out) {}
+      : store_(store), rep_(StorePeer::Rep(store)), out_(*out) {}
 
   // Bytes past the last whole region.
   void CheckTrailingBytes(const std::string& path) {
-    const uint64_t trailing = rep_.recovery().trailing_bytes;
+    const uint64_t trailing = store_.last_recovery().trailing_bytes;
     if (trailing == 0) return;
     struct stat st;
     const uint64_t size =
@@ -170,8 +171,8 @@ absl::StatusOr<VerifyReport> VerifyStore(const std::string& path) {
   if (!opened.ok()) return opened.status();
   Store& store = **opened;
   VerifyReport out;
-  out.writers_live = !store.rep()->recovery().full_recovery;
-  out.regions = store.rep()->known_regions();
+  out.writers_live = !store.last_recovery().full_recovery;
+  out.regions = StorePeer::Rep(store).known_regions();
   Verifier v(store, &out);
   v.CheckTrailingBytes(path);
   for (uint32_t i = 0; i < out.regions; ++i) v.CheckRegion(i);

@@ -10,6 +10,7 @@
 
 #include "recmap/compaction.h"
 #include "recmap/store.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
 
@@ -106,9 +107,9 @@ TEST_CASE("compaction sorts a region whose log is not in sequence order") {
     const std::vector<std::pair<uint64_t, uint64_t>> writes = {
         {1, 100}, {2, 90}, {3, 50}, {2, 40}, {4, 75}, {5, 10}};
     for (const auto& [id, seq] : writes) {
-      REQUIRE(s->rep()
-                  ->WriteWithSequence(**w, RecordType::kPut, id, seq,
-                                      "v" + std::to_string(seq))
+      REQUIRE(StorePeer::Rep(*s)
+                  .WriteWithSequence(**w, RecordType::kPut, id, seq,
+                                     "v" + std::to_string(seq))
                   .ok());
     }
   }

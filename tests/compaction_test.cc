@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "compaction.h"
 #include "recmap/store.h"
 #include "store_rep.h"
 #include "test_util.h"
@@ -117,7 +118,7 @@ TEST_CASE("compaction leaves no index file behind, stale or temporary") {
   }
   CHECK(::access((path + ".idx").c_str(), F_OK) == 0);
   auto s = OpenOrDie(path, o);
-  CHECK(s->rep()->recovery().persisted_index_used);
+  CHECK(s->last_recovery().persisted_index_used);
   CHECK(*s->Get(299) == Payload(1, 299));
 }
 
@@ -164,8 +165,7 @@ TEST_CASE("a writer opening during compaction waits and gets the new file") {
   // compactor's lock descriptor).
   std::thread writer;
   absl::Status put_status = absl::UnknownError("not run");
-  CompactionOptions co;
-  co.step_hook = [&](CompactionStep step) {
+  auto step_hook = [&](CompactionStep step) {
     if (step != CompactionStep::kCopied) return;
     writer = std::thread([&] {
       absl::StatusOr<std::unique_ptr<Store>> s =
@@ -175,7 +175,7 @@ TEST_CASE("a writer opening during compaction waits and gets the new file") {
     });
     ::usleep(100000);  // give it time to block on the recovery lock
   };
-  REQUIRE(Compact(path, co).ok());
+  REQUIRE(Compact(path, CompactionOptions(), step_hook).ok());
   REQUIRE(writer.joinable());
   writer.join();
   CHECK(put_status.ok());
@@ -191,12 +191,11 @@ TEST_CASE("a second compaction of the same store is refused") {
   const std::string path = dir.File("c.rmap");
   Fill(path);
   absl::Status inner;
-  CompactionOptions co;
-  co.step_hook = [&](CompactionStep step) {
+  auto step_hook = [&](CompactionStep step) {
     if (step == CompactionStep::kLocked)
       inner = Compact(path, CompactionOptions()).status();
   };
-  REQUIRE(Compact(path, co).ok());
+  REQUIRE(Compact(path, CompactionOptions(), step_hook).ok());
   CHECK(absl::IsFailedPrecondition(inner));
   CHECK_THAT(std::string(inner.message()),
              Catch::Contains("another compaction"));

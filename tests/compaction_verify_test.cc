@@ -14,10 +14,12 @@
 #include <vector>
 
 #include "coding.h"
+#include "compaction.h"
 #include "format.h"
 #include "persisted_index.h"
 #include "recmap/compaction.h"
 #include "recmap/store.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
 
@@ -50,7 +52,7 @@ void RewriteRecord(const std::string& path, uint64_t id,
   auto s = OpenOrDie(path, o);
   absl::StatusOr<RecordView> v = s->GetRecord(id);
   REQUIRE(v.ok());
-  StoreRep* rep = s->rep();
+  StoreRep* rep = &StorePeer::Rep(*s);
   const RegionRef& ref = rep->region(v->location.region).ref;
   char* p = ref.base +
             (v->location.file_offset - rep->RegionOffset(v->location.region));
@@ -74,13 +76,13 @@ void ExpectCaught(const std::function<void(const std::string&)>& alter,
   Fill(path);
   const std::string orig = testing::ReadFile(path);
   bool altered = false;
-  CompactionOptions co;
-  co.step_hook = [&](CompactionStep step) {
+  auto step_hook = [&](CompactionStep step) {
     if (step != CompactionStep::kDirSynced) return;
     alter(tmp);
     altered = true;
   };
-  absl::StatusOr<CompactionResult> r = Compact(path, co);
+  absl::StatusOr<CompactionResult> r =
+      Compact(path, CompactionOptions(), step_hook);
   REQUIRE(altered);
   REQUIRE(absl::IsDataLoss(r.status()));
   CHECK_THAT(std::string(r.status().message()), Catch::Contains(expect));

@@ -18,6 +18,7 @@
 #include "index_model.h"
 #include "persisted_index.h"
 #include "recmap/store.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
 
@@ -46,7 +47,7 @@ Options ReaderOptions() {
   return o;
 }
 
-const RecoveryReport& Report(Store& s) { return s.rep()->recovery(); }
+const RecoveryReport& Report(Store& s) { return s.last_recovery(); }
 
 // Waits (at most about a minute, whatever the load) until the index file
 // of `s` satisfies `want`; returns whether it did.
@@ -192,9 +193,9 @@ TEST_CASE(
   REQUIRE(w.ok());
   Fill(**w, m, 3000, 4);
   // Bounded: the persister is idle once it has handled every seal.
-  for (int i = 0; i < 6000 && !s->rep()->IndexPersisterIdle(); ++i)
+  for (int i = 0; i < 6000 && !StorePeer::Rep(*s).IndexPersisterIdle(); ++i)
     ::usleep(10000);
-  CHECK(s->rep()->IndexPersisterIdle());
+  CHECK(StorePeer::Rep(*s).IndexPersisterIdle());
   CHECK_FALSE(std::filesystem::exists(IndexPathFor(path)));
   CheckModel(*s, m);
 }
@@ -284,8 +285,9 @@ TEST_CASE(
                }).ok());
     }
     REQUIRE(new_at.file_offset > old_at.file_offset);
-    old_region_offset = s->rep()->RegionOffset(old_at.region);
-    new_region_offset = s->rep()->RegionOffset(new_at.region);
+    const StoreStats st = s->Stats();
+    old_region_offset = st.region_stats[old_at.region].file_offset;
+    new_region_offset = st.region_stats[new_at.region].file_offset;
   }
   {
     // The index lies, checksums and all: the victim's entry names its

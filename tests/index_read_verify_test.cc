@@ -107,8 +107,7 @@ void CheckEveryReadFails(const std::string& path, const Victim& v,
   CHECK_THAT(std::string(r.status().message()), Catch::Contains(where));
 
   std::vector<uint64_t> ids = {v.id - 1, v.id, v.id + 1};
-  std::vector<absl::StatusOr<std::string_view>> values;
-  s->MultiGet(ids, &values);
+  std::vector<absl::StatusOr<std::string_view>> values = s->MultiGet(ids);
   REQUIRE(values.size() == 3);
   CHECK(absl::IsDataLoss(values[1].status()));
   REQUIRE(values[0].ok());

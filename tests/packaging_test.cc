@@ -28,11 +28,20 @@ int main(int argc, char** argv) {
   if (!(*store)->Put(7, "installed").ok()) return 1;
   auto v = (*store)->Get(7);
   if (!v.ok()) return 1;
+  const uint64_t ids[] = {7, 8};
+  auto many = (*store)->MultiGet(ids);
+  if (many.size() != 2 || !many[0].ok() || !absl::IsNotFound(many[1].status()))
+    return 1;
+  const recmap::RecoveryReport& report = (*store)->last_recovery();
+  if (!report.full_recovery) return 1;
   auto t = recmap::Tailer::Create(**store, {});
-  recmap::RecordView rec;
-  if (!t.ok() || !*(*t)->Next(&rec, std::chrono::seconds(0))) return 1;
+  if (!t.ok()) return 1;
+  auto rec = (*t)->Next(std::chrono::seconds(0));
+  if (!rec.ok() || !rec->has_value()) return 1;
   std::printf("app: %.*s (sequence %llu)\n", int(v->size()), v->data(),
-              (unsigned long long)rec.sequence);
+              (unsigned long long)(*rec)->sequence);
+  t->reset();
+  if (!(*store)->Close().ok()) return 1;
   return 0;
 }
 )";

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "recmap/store.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
 
@@ -130,7 +131,7 @@ TEST_CASE("the caller skips exactly the checksums the verifier did",
     written = Fill(*s, 60000);
   }
   auto s = OpenOrDie(path, o);
-  StoreRep& rep = *s->rep();
+  StoreRep& rep = StorePeer::Rep(*s);
   REQUIRE(rep.Refresh().ok());
   const uint32_t n = rep.known_regions();
   uint64_t examined = 0;  // every record a scan checks, resume markers too
@@ -207,7 +208,7 @@ struct BothScans {
 };
 BothScans ScanBoth(Store& s, ScanChecksums checksums) {
   BothScans b;
-  StoreRep& rep = *s.rep();
+  StoreRep& rep = StorePeer::Rep(s);
   REQUIRE(rep.Refresh().ok());
   const uint32_t n = rep.known_regions();
   auto collect = [](std::vector<Seen>* out) {

@@ -56,6 +56,21 @@ TEST_CASE("put, get, overwrite, delete, reopen", "[store]") {
   CHECK(s->GetRecord(2)->sequence == 6);
 }
 
+TEST_CASE("Close keeps views valid until the Store is destroyed", "[store]") {
+  TempDir dir;
+  auto s = OpenOrDie(dir.File("s.rmap"), SmallOptions());
+  REQUIRE(s->Put(1, "still mapped").ok());
+  absl::StatusOr<std::string_view> v = s->Get(1);
+  REQUIRE(v.ok());
+  const uint64_t ids[] = {1};
+  std::vector<absl::StatusOr<std::string_view>> many = s->MultiGet(ids);
+  REQUIRE(s->Close().ok());
+  CHECK(s->Close().ok());
+  CHECK(*v == "still mapped");
+  REQUIRE(many.size() == 1);
+  CHECK(*many[0] == "still mapped");
+}
+
 TEST_CASE("MultiGet answers each id exactly as Get does", "[store]") {
   TempDir dir;
   const std::string path = dir.File("s.rmap");
@@ -72,8 +87,7 @@ TEST_CASE("MultiGet answers each id exactly as Get does", "[store]") {
   for (uint64_t id = 0; id <= 3100; ++id) ids.push_back((id * 7919) % 3101);
   ids.push_back(5);  // duplicates are fine
   ids.push_back(5);
-  std::vector<absl::StatusOr<std::string_view>> got;
-  s->MultiGet(ids, &got);
+  std::vector<absl::StatusOr<std::string_view>> got = s->MultiGet(ids);
   REQUIRE(got.size() == ids.size());
   size_t found = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -93,11 +107,11 @@ TEST_CASE("MultiGet answers each id exactly as Get does", "[store]") {
   REQUIRE(w.ok());
   REQUIRE((*w)->Put(5000, "late").ok());
   const uint64_t late[] = {5000};
-  s->MultiGet(late, &got);
+  got = s->MultiGet(late);
   REQUIRE(got.size() == 1);
   REQUIRE(got[0].ok());
   CHECK(*got[0] == "late");
-  s->MultiGet({}, &got);
+  got = s->MultiGet({});
   CHECK(got.empty());
 }
 

@@ -36,18 +36,19 @@ TEST_CASE("tailer delivers the records written after a synced, resumed tail",
   to.from_sequence = 1;
   absl::StatusOr<std::unique_ptr<Tailer>> tailer = Tailer::Create(*s, to);
   REQUIRE(tailer.ok());
-  RecordView v;
   for (uint64_t i = 1; i <= 200; ++i) {
-    absl::StatusOr<bool> got = (*tailer)->Next(&v, std::chrono::seconds(5));
+    absl::StatusOr<std::optional<RecordView>> got =
+        (*tailer)->Next(std::chrono::seconds(5));
     INFO("record " << i << ": " << got.status().ToString());
     REQUIRE(got.ok());
-    REQUIRE(*got);
-    CHECK(v.id == i);
-    CHECK(v.value == Payload(1, i));
+    REQUIRE(got->has_value());
+    CHECK((*got)->id == i);
+    CHECK((*got)->value == Payload(1, i));
   }
-  absl::StatusOr<bool> more = (*tailer)->Next(&v, std::chrono::milliseconds(0));
+  absl::StatusOr<std::optional<RecordView>> more =
+      (*tailer)->Next(std::chrono::milliseconds(0));
   REQUIRE(more.ok());
-  CHECK(!*more);
+  CHECK(!more->has_value());
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "recmap/store.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
 
@@ -52,12 +53,12 @@ TEST_CASE("tailer delivers puts and deletes in sequence order") {
     REQUIRE(s->Put(i % 100, Payload(0, i)).ok());
   REQUIRE(s->Delete(5).ok());
   auto t = MakeTailer(*s, 1);
-  RecordView v;
   uint64_t n = 0, last = 0;
   while (true) {
-    absl::StatusOr<bool> got = t->Next(&v, milliseconds(0));
+    absl::StatusOr<std::optional<RecordView>> got = t->Next(milliseconds(0));
     REQUIRE(got.ok());
-    if (!*got) break;
+    if (!got->has_value()) break;
+    const RecordView& v = **got;
     CHECK(v.sequence > last);
     last = v.sequence;
     if (n < 1000) {
@@ -72,7 +73,7 @@ TEST_CASE("tailer delivers puts and deletes in sequence order") {
   }
   CHECK(n == 1001);
   CHECK(t->next_sequence() == last + 1);
-  CHECK(t->counters().gaps_skipped == 0);
+  CHECK(StorePeer::Counters(*t).gaps_skipped == 0);
 }
 
 TEST_CASE("tailer resumes from a sequence number and can skip deletes") {
@@ -90,12 +91,12 @@ TEST_CASE("tailer resumes from a sequence number and can skip deletes") {
   to.include_deletes = false;
   auto t = Tailer::Create(*s, to);
   REQUIRE(t.ok());
-  RecordView v;
   size_t k = 300;
   while (true) {
-    absl::StatusOr<bool> got = (*t)->Next(&v, milliseconds(0));
+    absl::StatusOr<std::optional<RecordView>> got = (*t)->Next(milliseconds(0));
     REQUIRE(got.ok());
-    if (!*got) break;
+    if (!got->has_value()) break;
+    const RecordView& v = **got;
     REQUIRE(k < seqs.size());
     CHECK(v.type == RecordType::kPut);
     CHECK(v.sequence == seqs[k]);
@@ -106,10 +107,12 @@ TEST_CASE("tailer resumes from a sequence number and can skip deletes") {
 
   // from_sequence 0: only what comes after creation.
   auto now = MakeTailer(*s, 0);
-  REQUIRE(!*now->Next(&v, milliseconds(0)));
+  REQUIRE(!now->Next(milliseconds(0))->has_value());
   REQUIRE(s->Put(77, "new").ok());
-  REQUIRE(*now->Next(&v, milliseconds(0)));
-  CHECK(v.value == "new");
+  absl::StatusOr<std::optional<RecordView>> got = now->Next(milliseconds(0));
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  CHECK((*got)->value == "new");
 }
 
 TEST_CASE("tailer follows several writer processes in sequence order") {
@@ -134,14 +137,15 @@ TEST_CASE("tailer follows several writer processes in sequence order") {
       return 0;
     }));
   }
-  RecordView v;
   uint64_t last = 0;
   std::set<uint64_t> got_seqs;
   std::vector<uint64_t> per_writer(kWriters, 0);
   while (got_seqs.size() < kWriters * kPerWriter) {
-    absl::StatusOr<bool> got = t->Next(&v, std::chrono::seconds(60));
+    absl::StatusOr<std::optional<RecordView>> got =
+        t->Next(std::chrono::seconds(60));
     REQUIRE(got.ok());
-    REQUIRE(*got);
+    REQUIRE(got->has_value());
+    const RecordView& v = **got;
     REQUIRE(v.sequence > last);
     last = v.sequence;
     got_seqs.insert(v.sequence);
@@ -153,7 +157,7 @@ TEST_CASE("tailer follows several writer processes in sequence order") {
   }
   for (pid_t p : pids) CHECK(testing::WaitChild(p) == 0);
   CHECK(got_seqs == AllSequences(*reader));
-  CHECK(!*t->Next(&v, milliseconds(0)));
+  CHECK(!t->Next(milliseconds(0))->has_value());
 }
 
 // A child that owns a region and has allocated a sequence number it has not
@@ -167,7 +171,7 @@ pid_t StartStalledWriter(const std::string& path, uint64_t* stalled_seq) {
     if (!s.ok()) return 1;
     auto w = (*s)->NewWriter();
     if (!w.ok() || !(*w)->Put(1, "claims a region").ok()) return 2;
-    StoreRep* rep = (*s)->rep();
+    StoreRep* rep = &StorePeer::Rep(**s);
     const RegionRef& r = rep->region((*w)->region()).ref;
     r.pending_sequence().store(kPendingUnknown);
     uint64_t seq = rep->next_sequence().fetch_add(1);
@@ -189,29 +193,31 @@ TEST_CASE("tailer waits for a live writer's gap and skips a dead one's") {
   auto s = OpenOrDie(path, SmallOptions());
   REQUIRE(s->Put(1, "before").ok());
   auto t = MakeTailer(*s, 1);
-  RecordView v;
-  REQUIRE(*t->Next(&v, milliseconds(0)));
+  REQUIRE(t->Next(milliseconds(0))->has_value());
 
   uint64_t stalled = 0;
   pid_t pid = StartStalledWriter(path, &stalled);
   // The child's first put and its stalled sequence come before ours.
-  REQUIRE(*t->Next(&v, std::chrono::seconds(30)));
-  CHECK(v.value == "claims a region");
+  absl::StatusOr<std::optional<RecordView>> got =
+      t->Next(std::chrono::seconds(30));
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  CHECK((*got)->value == "claims a region");
   REQUIRE(s->Put(2, "after the gap").ok());
   // The gap belongs to a live writer: nothing past it is delivered.
-  absl::StatusOr<bool> got = t->Next(&v, milliseconds(200));
+  got = t->Next(milliseconds(200));
   REQUIRE(got.ok());
-  CHECK(!*got);
+  CHECK(!got->has_value());
   CHECK(t->next_sequence() == stalled);
   ::kill(pid, SIGKILL);
   CHECK(testing::WaitChild(pid) == 128 + SIGKILL);
   // The writer is dead: the gap is permanent.
-  got = t->Next(&v, std::chrono::seconds(30));
+  got = t->Next(std::chrono::seconds(30));
   REQUIRE(got.ok());
-  REQUIRE(*got);
-  CHECK(v.value == "after the gap");
-  CHECK(v.sequence == stalled + 1);
-  CHECK(t->counters().gaps_skipped == 1);
+  REQUIRE(got->has_value());
+  CHECK((*got)->value == "after the gap");
+  CHECK((*got)->sequence == stalled + 1);
+  CHECK(StorePeer::Counters(*t).gaps_skipped == 1);
 }
 
 TEST_CASE("an idle tailer blocks without spinning and wakes on a write") {
@@ -220,28 +226,28 @@ TEST_CASE("an idle tailer blocks without spinning and wakes on a write") {
   auto s = OpenOrDie(path, SmallOptions());
   REQUIRE(s->Put(1, "x").ok());
   auto t = MakeTailer(*s, 2);
-  RecordView v;
   // Nothing to deliver: one blocking wait that times out, no short waits.
-  absl::StatusOr<bool> got = t->Next(&v, milliseconds(300));
+  absl::StatusOr<std::optional<RecordView>> got = t->Next(milliseconds(300));
   REQUIRE(got.ok());
-  CHECK(!*got);
-  CHECK(t->counters().short_waits == 0);
-  CHECK(t->counters().futex_waits >= 1);
-  CHECK(t->counters().futex_waits <= 3);
+  CHECK(!got->has_value());
+  CHECK(StorePeer::Counters(*t).short_waits == 0);
+  CHECK(StorePeer::Counters(*t).futex_waits >= 1);
+  CHECK(StorePeer::Counters(*t).futex_waits <= 3);
 
   // A writer (own handle, as another process would) appends once the
   // tailer has asked to be woken.
   std::thread writer([&] {
     auto w = OpenOrDie(path, SmallOptions());
-    for (int i = 0; i < 100000 && w->rep()->tail_waiters().load() == 0; ++i)
+    for (int i = 0; i < 100000 && StorePeer::Rep(*w).tail_waiters().load() == 0;
+         ++i)
       ::usleep(100);
     REQUIRE(w->Put(2, "wake up").ok());
   });
-  got = t->Next(&v, std::chrono::seconds(60));
+  got = t->Next(std::chrono::seconds(60));
   writer.join();
   REQUIRE(got.ok());
-  REQUIRE(*got);
-  CHECK(v.value == "wake up");
+  REQUIRE(got->has_value());
+  CHECK((*got)->value == "wake up");
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "recmap/store.h"
 #include "recmap/tailer.h"
+#include "store_peer.h"
 #include "test_util.h"
 
 namespace recmap {
@@ -103,22 +104,23 @@ TEST_CASE(
     }
     return 0;
   });
-  RecordView v;
   uint64_t last = 0;
   for (uint64_t i = 0; i < kRecords; ++i) {
-    absl::StatusOr<bool> got = t->Next(&v, std::chrono::seconds(60));
+    absl::StatusOr<std::optional<RecordView>> got =
+        t->Next(std::chrono::seconds(60));
     REQUIRE(got.ok());
-    REQUIRE(*got);
+    REQUIRE(got->has_value());
+    const RecordView& v = **got;
     REQUIRE(v.sequence > last);
     last = v.sequence;
     REQUIRE(v.id == i);
     REQUIRE(v.value == Payload(0, i, 100));
   }
   CHECK(testing::WaitChild(pid) == 0);
-  CHECK(!*t->Next(&v, milliseconds(10)));
-  CHECK(t->counters().delivered == kRecords);
+  CHECK(!t->Next(milliseconds(10))->has_value());
+  CHECK(StorePeer::Counters(*t).delivered == kRecords);
   CHECK(AllSequences(*reader).size() == kRecords);
-  if (w == WaitStrategy::kSpin) CHECK(t->counters().futex_waits == 0);
+  if (w == WaitStrategy::kSpin) CHECK(StorePeer::Counters(*t).futex_waits == 0);
 }
 
 TEST_CASE(
@@ -151,14 +153,15 @@ TEST_CASE(
   };
   const pid_t a = produce(0);
   const pid_t b = produce(1);
-  RecordView v;
   uint64_t last = 0;
   uint64_t next_id[2] = {0, kPerProducer};
   std::set<uint64_t> seqs;
   for (uint64_t n = 0; n < 2 * kPerProducer; ++n) {
-    absl::StatusOr<bool> got = t->Next(&v, std::chrono::seconds(60));
+    absl::StatusOr<std::optional<RecordView>> got =
+        t->Next(std::chrono::seconds(60));
     REQUIRE(got.ok());
-    REQUIRE(*got);
+    REQUIRE(got->has_value());
+    const RecordView& v = **got;
     REQUIRE(v.sequence > last);
     last = v.sequence;
     const int p = v.id < kPerProducer ? 0 : 1;
@@ -169,10 +172,10 @@ TEST_CASE(
   }
   CHECK(testing::WaitChild(a) == 0);
   CHECK(testing::WaitChild(b) == 0);
-  CHECK(!*t->Next(&v, milliseconds(10)));
+  CHECK(!t->Next(milliseconds(10))->has_value());
   CHECK(next_id[0] == kPerProducer);
   CHECK(next_id[1] == 2 * kPerProducer);
-  CHECK(t->counters().delivered == 2 * kPerProducer);
+  CHECK(StorePeer::Counters(*t).delivered == 2 * kPerProducer);
   CHECK(seqs == AllSequences(*reader));
 }
 
@@ -200,18 +203,18 @@ TEST_CASE(
       }
     });
     const uint64_t kill_after = 500 + rng() % 5000;
-    RecordView v;
     uint64_t n = 0, last = 0;
     std::set<uint64_t> seqs;
     bool killed = false;
     while (true) {
-      absl::StatusOr<bool> got =
-          t->Next(&v, killed ? milliseconds(500) : milliseconds(60000));
+      absl::StatusOr<std::optional<RecordView>> got =
+          t->Next(killed ? milliseconds(500) : milliseconds(60000));
       REQUIRE(got.ok());
-      if (!*got) {
+      if (!got->has_value()) {
         REQUIRE(killed);  // nothing for 60 s from a live producer: a hang
         break;
       }
+      const RecordView& v = **got;
       REQUIRE(v.sequence > last);
       last = v.sequence;
       REQUIRE(v.id == n);
@@ -240,13 +243,11 @@ TEST_CASE("a waiting tailer stops when asked, whatever its strategy") {
   auto s = OpenOrDie(path, SmallOptions());
   REQUIRE(s->Put(1, "one").ok());
   auto t = MakeTailer(*s, w);
-  RecordView v;
-  REQUIRE(*t->Next(&v, milliseconds(0)));
+  REQUIRE(t->Next(milliseconds(0))->has_value());
   std::atomic<bool> started{false};
   auto waiter = std::async(std::launch::async, [&] {
     started = true;
-    RecordView r;
-    return t->Next(&r, std::chrono::hours(1)).status();
+    return t->Next(std::chrono::hours(1)).status();
   });
   while (!started) std::this_thread::yield();
   std::this_thread::sleep_for(milliseconds(50));  // into its wait, usually
@@ -258,19 +259,18 @@ TEST_CASE("a waiting tailer stops when asked, whatever its strategy") {
   CHECK(t->stop_requested());
   // Sticky: later calls return Cancelled and deliver nothing.
   REQUIRE(s->Put(2, "two").ok());
-  CHECK(absl::IsCancelled(t->Next(&v, milliseconds(0)).status()));
+  CHECK(absl::IsCancelled(t->Next(milliseconds(0)).status()));
 }
 
 TEST_CASE("a spinning tailer returns when its timeout passes") {
   TempDir dir;
   auto s = OpenOrDie(dir.File("t.rmap"), SmallOptions());
   auto t = MakeTailer(*s, WaitStrategy::kSpin);
-  RecordView v;
-  absl::StatusOr<bool> got = t->Next(&v, milliseconds(20));
+  absl::StatusOr<std::optional<RecordView>> got = t->Next(milliseconds(20));
   REQUIRE(got.ok());
-  CHECK(!*got);
-  CHECK(t->counters().spins > 0);
-  CHECK(t->counters().futex_waits == 0);
+  CHECK(!got->has_value());
+  CHECK(StorePeer::Counters(*t).spins > 0);
+  CHECK(StorePeer::Counters(*t).futex_waits == 0);
 }
 
 }  // namespace

@@ -108,23 +108,23 @@ Registration reg(70, [](CLI::App& app) -> Runner {
     using Clock = std::chrono::steady_clock;
     auto last = Clock::now();
     uint64_t printed = 0;
-    RecordView v;
     while (!g_stop.load()) {
       // Short slices so that a signal is noticed promptly.
-      absl::StatusOr<bool> got =
-          (*tailer)->Next(&v, std::chrono::milliseconds(200));
+      absl::StatusOr<std::optional<RecordView>> got =
+          (*tailer)->Next(std::chrono::milliseconds(200));
       if (absl::IsCancelled(got.status())) break;  // a signal
       if (!got.ok()) {
         g_tailer.store(nullptr);
         return Fail(got.status());
       }
-      if (!*got) {
+      if (!got->has_value()) {
         if (*idle > 0 &&
             std::chrono::duration<double>(Clock::now() - last).count() >= *idle)
           break;
         continue;
       }
       last = Clock::now();
+      const RecordView& v = **got;
       std::string line;
       if (*json) {
         line = RecordJson(v, enc);

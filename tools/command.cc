@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "store_peer.h"
 #include "store_rep.h"
 
 namespace recmap::tool {
@@ -63,8 +64,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenForTool(const std::string& path,
 
 int ReportUnreadable(Store& store, int64_t region) {
   // From the open's recovery report: cheaper than Stats() (no index walk).
-  StoreRep& rep = *store.rep();
-  const RecoveryReport& report = rep.recovery();
+  StoreRep& rep = StorePeer::Rep(store);
+  const RecoveryReport& report = store.last_recovery();
   if (report.unreadable_bytes == 0) return kExitOk;
   if (region >= 0 &&
       (region >= rep.known_regions() ||

@@ -23,6 +23,7 @@
 #include "persisted_index.h"
 #include "recmap/compaction.h"
 #include "recmap/store.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
 
@@ -81,7 +82,7 @@ int Child(const std::string& path, int fd) {
       bool seen = false;
       for (int i = 0; i < 6000 && !seen; ++i) {
         seen = std::filesystem::exists(IndexPathFor(path)) &&
-               (*s)->rep()->IndexPersisterIdle();
+               StorePeer::Rep(**s).IndexPersisterIdle();
         if (!seen) ::usleep(10000);
       }
       if (!seen || !WriteAll(fd, kIndexSeen)) return 4;
@@ -166,7 +167,7 @@ void CheckRecords(Store& s, uint64_t acked) {
                  static_cast<unsigned long long>(m));
 }
 
-const RecoveryReport& Report(Store& s) { return s.rep()->recovery(); }
+const RecoveryReport& Report(Store& s) { return s.last_recovery(); }
 
 // A child that puts ids from `start` on, reporting every 16 acknowledged,
 // until killed.

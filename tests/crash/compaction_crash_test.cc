@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 
+#include "compaction.h"
 #include "recmap/compaction.h"
 #include "recmap/store.h"
 #include "test_util.h"
@@ -59,14 +60,14 @@ void CrashAt(int step, bool kill_mid_copy) {
   REQUIRE(expected.size() == kLive);
   pid_t pid = testing::ForkChild([&] {
     CompactionOptions co;
-    co.step_hook = [&](CompactionStep k) {
+    auto step_hook = [&](CompactionStep k) {
       if (!kill_mid_copy && static_cast<int>(k) == step) ::raise(SIGKILL);
     };
     co.progress = [&](const CompactionProgress& p) {
       if (kill_mid_copy && p.records_done >= p.records_total / 2)
         ::raise(SIGKILL);
     };
-    return Compact(path, co).ok() ? 0 : 1;
+    return Compact(path, co, step_hook).ok() ? 0 : 1;
   });
   REQUIRE(testing::WaitChild(pid) == 128 + SIGKILL);
 

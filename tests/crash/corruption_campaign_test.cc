@@ -209,8 +209,7 @@ void LibraryReads(const Model& m, const std::string& path, bool read_only,
       if (r->sequence < m.latest.at(id)) t->stale++;
     }
   }
-  std::vector<absl::StatusOr<std::string_view>> values;
-  s.MultiGet(m.ids, &values);
+  std::vector<absl::StatusOr<std::string_view>> values = s.MultiGet(m.ids);
   for (size_t i = 0; i < m.ids.size(); ++i) {
     if (values[i].ok()) {
       CheckValue(m, m.ids[i], *values[i], t);
@@ -228,16 +227,15 @@ void LibraryReads(const Model& m, const std::string& path, bool read_only,
   if (!s.ForEachRecord(check("ForEachRecord")).ok()) t->errors++;
   absl::StatusOr<std::unique_ptr<Tailer>> tailer = Tailer::Create(s, {});
   if (tailer.ok()) {
-    RecordView r;
     while (true) {
-      absl::StatusOr<bool> got =
-          (*tailer)->Next(&r, std::chrono::nanoseconds(0));
+      absl::StatusOr<std::optional<RecordView>> got =
+          (*tailer)->Next(std::chrono::nanoseconds(0));
       if (!got.ok()) {
         t->errors++;
         break;
       }
-      if (!*got) break;
-      CheckRecord(m, r, "Tailer", t);
+      if (!got->has_value()) break;
+      CheckRecord(m, **got, "Tailer", t);
     }
   }
 }

@@ -31,6 +31,7 @@
 #include "crash/crash_util.h"
 #include "recmap/store.h"
 #include "region.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
 
@@ -193,7 +194,7 @@ void Verify(const std::string& path, const std::vector<Entry>& entries,
     return;
   }
   Store& store = **opened;
-  StoreRep* rep = store.rep();
+  StoreRep* rep = &StorePeer::Rep(store);
   // id -> sequence of every record the scans return; and the indexes of
   // each writer's records, to find breaks in a run.
   absl::flat_hash_map<uint64_t, uint64_t> present;

@@ -12,6 +12,7 @@
 #include "format.h"
 #include "recmap/store.h"
 #include "recover.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
 #include "verify.h"
@@ -195,11 +196,11 @@ TEST_CASE("stale bytes: a reformatted region's old records never validate",
     // Reformat region 0 in place (what growth does to a reused region):
     // new epoch, old log bytes left where they were.
     std::unique_ptr<Store> s = OpenOrDie(path, SmallOptions());
-    std::string keep(s->rep()->region(0).ref.base + kRegionDataOffset,
+    std::string keep(StorePeer::Rep(*s).region(0).ref.base + kRegionDataOffset,
                      (64 << 10) - kRegionDataOffset);
-    REQUIRE(s->rep()->FormatRegion(0, /*fresh=*/true).ok());
-    std::memcpy(s->rep()->region(0).ref.base + kRegionDataOffset, keep.data(),
-                keep.size());
+    REQUIRE(StorePeer::Rep(*s).FormatRegion(0, /*fresh=*/true).ok());
+    std::memcpy(StorePeer::Rep(*s).region(0).ref.base + kRegionDataOffset,
+                keep.data(), keep.size());
   }
   for (RecoveryMode m :
        {RecoveryMode::kTolerateTornTail, RecoveryMode::kSalvage}) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "compaction.h"
 #include "file_ops.h"
 #include "index_model.h"
 #include "persisted_index.h"
@@ -375,14 +376,13 @@ TEST_CASE(
     CompactableStore(path, &m);
     Fault f;
     f.op = c.op;
-    CompactionOptions o;
-    o.step_hook = [&](CompactionStep k) {
+    auto step_hook = [&](CompactionStep k) {
       if (k == c.after) f.armed = true;
     };
     absl::StatusOr<CompactionResult> r;
     {
       ScopedHook hook(&f);
-      r = Compact(path, o);
+      r = Compact(path, CompactionOptions(), step_hook);
     }
     INFO(r.status().ToString());
     CHECK(f.injected == 1);

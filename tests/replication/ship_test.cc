@@ -23,6 +23,7 @@
 #include "recmap/compaction.h"
 #include "recmap/shipper.h"
 #include "recmap/tailer.h"
+#include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
 
@@ -512,13 +513,13 @@ TEST_CASE("a follower under steady load: every record visible, lag measured",
   });
   std::vector<double> lag_ms;
   uint64_t seen = 0;
-  RecordView v;
   auto end = Clock::now() + std::chrono::seconds(120);
   while (seen < static_cast<uint64_t>(kRecords) + 1 && Clock::now() < end) {
-    absl::StatusOr<bool> got =
-        (*tailer)->Next(&v, std::chrono::milliseconds(200));
+    absl::StatusOr<std::optional<RecordView>> got =
+        (*tailer)->Next(std::chrono::milliseconds(200));
     REQUIRE(got.ok());
-    if (!*got) continue;
+    if (!got->has_value()) continue;
+    const RecordView& v = **got;
     uint64_t at = 0;
     REQUIRE(v.value.size() == 100);
     std::memcpy(&at, v.value.data(), 8);
@@ -585,13 +586,13 @@ TEST_CASE(
     absl::StatusOr<std::unique_ptr<Writer>> w = store->NewWriter();
     REQUIRE(w.ok());
     const uint64_t next = store->Stats().next_sequence;
-    REQUIRE(store->rep()
-                ->WriteWithSequence(**w, RecordType::kPut, 77, next + 1000,
-                                    "after the hole")
+    REQUIRE(StorePeer::Rep(*store)
+                .WriteWithSequence(**w, RecordType::kPut, 77, next + 1000,
+                                   "after the hole")
                 .ok());
     REQUIRE(
-        store->rep()
-            ->WriteWithSequence(**w, RecordType::kDelete, 78, next + 1001, "")
+        StorePeer::Rep(*store)
+            .WriteWithSequence(**w, RecordType::kDelete, 78, next + 1001, "")
             .ok());
   }
   std::vector<Rec> before = ReadAll(src);

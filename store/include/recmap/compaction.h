@@ -37,18 +37,6 @@
 
 namespace recmap {
 
-// The steps of a compaction, in order; hooks are called after each.
-enum class CompactionStep {
-  kLocked,        // locks taken, no writer open
-  kCopied,        // every live record written to the new file
-  kSynced,        // the new file's data and metadata are durable
-  kDirSynced,     // the new file's directory entry is durable
-  kVerified,      // the new file was read back and matches the original
-  kRenamed,       // the new file replaced the original (not with `output`)
-  kRenameSynced,  // the rename is durable
-};
-const char* CompactionStepName(CompactionStep step);
-
 struct CompactionProgress {
   uint64_t records_done = 0;  // live records copied so far
   uint64_t records_total = 0;
@@ -67,8 +55,6 @@ struct CompactionOptions {
   // Called from the compacting thread every few thousand records and once
   // at the end of the copy.
   std::function<void(const CompactionProgress&)> progress;
-  // Called after each step (tests kill the process here).
-  std::function<void(CompactionStep)> step_hook;
 };
 
 struct CompactionResult {
@@ -83,11 +69,12 @@ struct CompactionResult {
 };
 
 // Compacts the store at `path`. Errors: NotFound (no such file),
-// FailedPrecondition (another process has it open for writing, or another
-// compaction is running; `output` exists), DataLoss (the original is
-// damaged beyond what `recovery_mode` tolerates, or the new file failed
-// verification -- the original is then untouched), ResourceExhausted (disk
-// full: the partial new file is removed), PermissionDenied, Internal.
+// InvalidArgument (a bad region_size; `path` or `output` is a directory),
+// AlreadyExists (`output` exists), FailedPrecondition (another process
+// has it open for writing, or another compaction is running), DataLoss (the
+// original is damaged beyond what `recovery_mode` tolerates, or the new file
+// failed verification -- the original is then untouched), ResourceExhausted
+// (disk full: the partial new file is removed), PermissionDenied, Internal.
 [[nodiscard]] absl::StatusOr<CompactionResult> Compact(
     const std::string& path, const CompactionOptions& options);
 

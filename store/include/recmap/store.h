@@ -11,18 +11,25 @@
 //   absl::Status s = (*store)->Put(42, "hello");
 //   absl::StatusOr<std::string_view> v = (*store)->Get(42);
 //
-// Error codes (absl::StatusCode), used consistently by every call:
+// Error codes (absl::StatusCode), used consistently by every call (each
+// call's comment lists the ones it returns; no call returns another):
 //   InvalidArgument     a bad argument (a value larger than a region holds,
-//                       a bad option)
-//   NotFound            no such id (Get), no such file (Open)
+//                       a bad option, a directory for a file)
+//   NotFound            no such id (Get), no such file (Open, NewWriter)
 //   AlreadyExists       Open with error_if_exists on an existing file
 //   FailedPrecondition  write on a read-only store; a newer format version;
-//                       a handle whose earlier Sync() failed
+//                       a handle whose earlier flush failed (poisoned)
 //   PermissionDenied    the file cannot be opened with the requested access
 //   DataLoss            the file is damaged; the message names the offset
 //   ResourceExhausted   the disk, the file-size limit or the reserved address
 //                       space is full
+//   Unavailable         Open: the file was replaced (by compaction) on
+//                       every attempt to open it; retrying may succeed
+//   Cancelled           Tailer::Next after Tailer::RequestStop()
 //   Internal            an unexpected system-call failure (errno in message)
+// A failed system call maps its errno so: ENOSPC, EFBIG, EDQUOT, ENOMEM
+// ResourceExhausted; EACCES, EPERM, EROFS PermissionDenied; ENOENT, ENOTDIR,
+// ELOOP, ENAMETOOLONG NotFound; EISDIR InvalidArgument; any other Internal.
 //
 // Caveats
 // - Network filesystems (NFS, SMB, FUSE) are not supported: the design needs
@@ -32,8 +39,11 @@
 //   parent's open file descriptions and therefore its region locks.)
 // - Opening one file twice in one process is supported: each handle is an
 //   independent reader/writer and the handles coordinate as processes do.
-// - Views returned by Get and iterators point into the mapping; they stay
-//   valid until the Store is destroyed. Using one afterwards is undefined.
+// - Views returned by Get, MultiGet, the iterations and a Tailer point into
+//   the mapping; they stay valid until the Store is destroyed (Close() does
+//   not end them). Using one afterwards is undefined. A later write of the
+//   same id never changes the bytes of a view: records are never
+//   overwritten in place (offline compaction writes a new file).
 // - Another program modifying the file underneath (truncating it, writing
 //   into it) is outside the contract: truncation can raise SIGBUS on access.
 // - Ids returned by Append are sequence numbers. Mixing Append with explicit
@@ -54,9 +64,11 @@
 #include "absl/status/statusor.h"
 #include "recmap/options.h"
 #include "recmap/record.h"
+#include "recmap/recovery.h"
 
 namespace recmap {
 
+class StorePeer;
 class StoreRep;
 class Writer;
 
@@ -113,14 +125,18 @@ struct StoreInfo {
 
 class Store {
  public:
-  // Opens (or creates) the store at `path`, recovering it if needed.
+  // Opens (or creates) the store at `path`, recovering it if needed
+  // (last_recovery() then says what was cut). A writable open waits while
+  // another process recovers the store or compacts it.
   // Errors: NotFound (no file and !create_if_missing; a path that does not
   // resolve: a missing directory, a symlink loop, a name too long),
-  // AlreadyExists,
-  // InvalidArgument (bad options, a directory), PermissionDenied,
-  // DataLoss (empty or damaged file: wrong magic, bad header checksum,
-  // damage the recovery mode does not tolerate), FailedPrecondition (a newer
-  // format version), ResourceExhausted (address space), Internal.
+  // AlreadyExists, InvalidArgument (bad options, a directory),
+  // PermissionDenied, DataLoss (empty or damaged file: wrong magic, bad
+  // header checksum, damage the recovery mode does not tolerate),
+  // FailedPrecondition (a newer format version), ResourceExhausted (address
+  // space, a full disk while recovery formats or scrubs a region),
+  // Unavailable (the file was replaced under each of 100 attempts),
+  // Internal.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Store>> Open(
       const std::string& path, const Options& options);
 
@@ -133,11 +149,16 @@ class Store {
   // uncovered, covers it (a few milliseconds; all of it with
   // persist_index_in_background off). It does not Sync(): unsynced records
   // survive a process exit but not a power loss. The handle's Writers must
-  // be gone; after Close() only the destructor may be called. Errors:
-  // Internal, ResourceExhausted (the first failure, naming its file).
+  // be gone. After Close() only the destructor and a further Close() may be
+  // called; views stay valid until the destructor (the file stays mapped).
+  // Idempotent: a second Close() does nothing and returns OK (the failure
+  // is returned once). Errors: the first failure, naming its file, with
+  // its system call's code (the errno mapping above: ResourceExhausted,
+  // PermissionDenied, NotFound, Internal).
   [[nodiscard]] absl::Status Close();
-  // Close() unless already closed, its status dropped; then unmaps the
-  // file.
+  // Close() unless already closed -- its status dropped: call Close() to
+  // see it -- then unmaps the file and closes its descriptor, which drops
+  // this handle's locks.
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -147,7 +168,9 @@ class Store {
   // process's crash. Thread-safe (threads of one handle share one region;
   // for parallel appends give each thread its own Writer).
   // Errors: InvalidArgument (value too large for a region),
-  // FailedPrecondition (read-only), ResourceExhausted (disk or file full),
+  // FailedPrecondition (read-only; a poisoned handle that must take a new
+  // region), ResourceExhausted (disk or file full), DataLoss (a region
+  // another handle added has a damaged header), PermissionDenied,
   // Internal.
   [[nodiscard]] absl::Status Put(uint64_t id, std::string_view value);
   // Appends `value` under a new id (the record's sequence number) and
@@ -166,27 +189,33 @@ class Store {
   [[nodiscard]] absl::StatusOr<std::string_view> Get(uint64_t id);
   // As Get, with the record's metadata.
   [[nodiscard]] absl::StatusOr<RecordView> GetRecord(uint64_t id);
-  // Get for each of `ids` (in any order, duplicates allowed): on return
-  // `values` has ids.size() entries, values[i] being what Get(ids[i]) would
-  // return -- with one lock round and the lookups overlapped (the index
-  // slots and records of a batch of ids are prefetched together), so a
-  // batch of random ids costs a fraction of as many Get calls. All lookups
-  // see the index as of the call. Views stay valid as Get's do.
-  // Errors: as Get, per entry; the call itself does not fail.
-  void MultiGet(std::span<const uint64_t> ids,
-                std::vector<absl::StatusOr<std::string_view>>* values);
+  // Get for each of `ids` (in any order, duplicates allowed): ids.size()
+  // results, the i-th being what Get(ids[i]) would return -- with one lock
+  // round and the lookups overlapped (the index slots and records of a
+  // batch of ids are prefetched together), so a batch of random ids costs a
+  // fraction of as many Get calls. All lookups see the index as of the
+  // call. Views stay valid as Get's do; the one allocation is the vector.
+  // Errors: as Get, per entry; the call itself cannot fail, so it returns
+  // no status of its own.
+  [[nodiscard]] std::vector<absl::StatusOr<std::string_view>> MultiGet(
+      std::span<const uint64_t> ids);
 
   // Makes every record published before the call (by any writer) survive a
   // power loss: data pages are flushed, then each region's durable tail.
   // After a failure the handle is poisoned: every later Sync() fails too
   // (Linux may have dropped the dirty pages). Errors: FailedPrecondition
-  // (read-only, or poisoned), Internal / ResourceExhausted (the flush).
+  // (read-only, or poisoned), Internal / ResourceExhausted /
+  // PermissionDenied (the flush), DataLoss (a region another handle added
+  // has a damaged header).
   [[nodiscard]] absl::Status Sync();
 
   // A writer with a region of its own: appends from one thread with no lock
   // shared with any other writer. Not thread-safe itself; use one per
-  // thread. Must be destroyed before the Store.
-  // Errors: FailedPrecondition (read-only), Internal.
+  // thread. Must be destroyed before the Store. It claims a region only at
+  // its first write, so the write reports what claiming can return (as
+  // Put). Errors: FailedPrecondition (read-only), NotFound /
+  // PermissionDenied (the file could not be opened again for its region
+  // locks: removed, or its access changed), Internal.
   [[nodiscard]] absl::StatusOr<std::unique_ptr<Writer>> NewWriter();
 
   // Calls `fn` for each live record (latest version of each id, tombstones
@@ -200,8 +229,10 @@ class Store {
   // within a region in the order it was written. Records are verified
   // against their checksums. The cheapest full read: no index lookups and
   // no sort. Records of different writers are not in sequence order; use
-  // ForEachLive for that. Stops early when `fn` returns false.
-  // Errors: DataLoss (a record failed verification).
+  // ForEachLive for that. Stops early when `fn` returns false. Starts with
+  // a Refresh() and fails as it does.
+  // Errors: DataLoss (a record failed verification, or Refresh found
+  // damage), ResourceExhausted / Internal (Refresh).
   [[nodiscard]] absl::Status ForEachRecord(
       const std::function<bool(const RecordView&)>& fn);
   // Calls `fn` for every record of region `region` in log order, including
@@ -213,16 +244,31 @@ class Store {
   [[nodiscard]] absl::Status ForEachInRegion(
       uint32_t region, const std::function<bool(const RecordView&)>& fn);
 
-  // Brings this handle's index up to date with other processes' writes.
-  // Get and the iterations do this themselves; exposed for tools.
+  // Brings this handle's index up to date with other processes' writes:
+  // maps the regions they added and indexes what they published. Get,
+  // MultiGet, ForEachLive, ForEachInRegion and Stats refresh by themselves
+  // and, when that fails, answer from what is already indexed; Refresh()
+  // is the call that reports the failure. Thread-safe.
+  // Errors: ResourceExhausted (the file grew past this handle's
+  // max_file_size, or no address space: the new regions are not mapped),
+  // DataLoss (a new region's header is damaged, or a log fails
+  // verification below its committed tail: that region is indexed up to
+  // the damage and every later Refresh() returns the same error),
+  // Internal.
   [[nodiscard]] absl::Status Refresh();
 
+  // Counts, sizes and per-region state as of the call (it refreshes as
+  // Get does). Cannot fail: a persisted-index entry that does not point at
+  // a record of its id is left out of the counts.
   StoreStats Stats();
   const StoreInfo& info() const;
 
-  StoreRep* rep() { return rep_.get(); }  // for recmap's own tools and tests
+  // What this handle's open found in the log and what its recovery cut
+  // (recovery.h). Fixed at Open; valid as long as the Store.
+  const RecoveryReport& last_recovery() const;
 
  private:
+  friend class StorePeer;  // recmap's own tools and tests (not installed)
   explicit Store(std::unique_ptr<StoreRep> rep);
   std::unique_ptr<StoreRep> rep_;
 };

@@ -4,11 +4,11 @@
 //
 //   auto store = recmap::Store::Open(path, {.read_only = true});
 //   auto tailer = recmap::Tailer::Create(**store, {.from_sequence = 1});
-//   recmap::RecordView rec;
 //   while (true) {
-//     absl::StatusOr<bool> got = (*tailer)->Next(&rec,
-//     std::chrono::seconds(1)); if (!got.ok()) return got.status(); if (*got)
-//     Process(rec);  // else: timed out, nothing new
+//     absl::StatusOr<std::optional<recmap::RecordView>> rec =
+//         (*tailer)->Next(std::chrono::seconds(1));
+//     if (!rec.ok()) return rec.status();
+//     if (rec->has_value()) Process(**rec);  // else: timed out, nothing new
 //   }
 //
 // Ordering guarantee
@@ -44,9 +44,10 @@
 // the writer or the tailer for a core.
 //
 // Caveats
-// - Not thread-safe: one Tailer per thread (RequestStop() excepted). It must be
-// destroyed before its
-//   Store. Views stay valid until the Store is destroyed.
+// - Not thread-safe: one Tailer per thread (RequestStop() excepted). It
+//   must be destroyed before its Store. The views it delivers point into
+//   the Store's mapping and stay valid until the Store is destroyed,
+//   however far the tailer moves on.
 // - Blocking needs write access to the file (to set the waiter flag in the
 //   shared page). Without it (a file the process may only read), Next()
 //   polls every millisecond instead; results are the same.
@@ -60,6 +61,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -67,6 +69,9 @@
 #include "recmap/store.h"
 
 namespace recmap {
+
+class StorePeer;
+struct TailerCounters;
 
 // How Next() waits for a record that is not there yet: the trade between
 // the CPU a waiting tailer burns and the latency from a writer's publish to
@@ -118,23 +123,31 @@ struct TailerOptions {
 
 class Tailer {
  public:
-  // Errors: Internal (the shared page could not be mapped).
+  // A tailer of `store`, which must outlive it. Errors: Internal (the
+  // shared page could not be mapped), ResourceExhausted (regions another
+  // handle added could not be mapped: address space), DataLoss (the header
+  // of such a region is damaged), PermissionDenied / NotFound (the file
+  // could not be opened again to map its shared page).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Tailer>> Create(
       Store& store, const TailerOptions& options);
   ~Tailer();
   Tailer(const Tailer&) = delete;
   Tailer& operator=(const Tailer&) = delete;
 
-  // Waits up to `timeout` for the next record. Returns true and fills `out`
-  // with it, or false if the timeout passed with nothing deliverable (a
-  // zero timeout never blocks). Errors: DataLoss (a record below a region's
-  // committed tail failed verification; the message names its offset --
-  // the cursor does not move past it).
-  // Whatever the wait strategy, a waiting Next() returns once the
-  // timeout passes (a spinning one checks the clock every few polls).
-  // Errors: Cancelled (RequestStop() was called; nothing is delivered).
-  [[nodiscard]] absl::StatusOr<bool> Next(RecordView* out,
-                                          std::chrono::nanoseconds timeout);
+  // Waits up to `timeout` for the next record and returns it, or
+  // std::nullopt if the timeout passed with nothing deliverable (a zero
+  // timeout never blocks). Whatever the wait strategy, a waiting Next()
+  // returns once the timeout passes (a spinning one checks the clock every
+  // few polls). The record's value is a view into the mapping (valid as
+  // Store::Get's views are); nothing is copied or allocated.
+  // Errors: DataLoss (a record below a region's committed tail failed
+  // verification; the message names its offset -- the cursor does not
+  // move past it, so every later call returns it again), Cancelled
+  // (RequestStop() was called; nothing is delivered), ResourceExhausted /
+  // DataLoss (a region another handle added could not be mapped, or its
+  // header is damaged).
+  [[nodiscard]] absl::StatusOr<std::optional<RecordView>> Next(
+      std::chrono::nanoseconds timeout);
 
   // Makes the Next() now waiting (or the next one) return Cancelled at
   // once, and every later one too: a spinning tailer stops within a few
@@ -150,19 +163,10 @@ class Tailer {
   // tailer with this as from_sequence.
   uint64_t next_sequence() const;
 
-  // Counters for tests and tools.
-  struct Counters {
-    uint64_t delivered = 0;
-    uint64_t futex_waits = 0;   // blocking waits entered
-    uint64_t spins = 0;         // polls by kSpin / kBackoff
-    uint64_t yields = 0;        // sched_yield() calls by kBackoff
-    uint64_t short_waits = 0;   // waits for an in-flight record
-    uint64_t gaps_skipped = 0;  // sequence numbers declared permanent gaps
-  };
-  Counters counters() const;
-
  private:
+  friend class StorePeer;  // counters() for recmap's own tests and benches
   struct State;
+  TailerCounters counters() const;
   explicit Tailer(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
