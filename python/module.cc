@@ -568,6 +568,13 @@ RecoveryMode ParseRecoveryMode(const std::string& m) {
             m + "'");
 }
 
+recmap::PrefaultMode ParsePrefaultMode(const std::string& m) {
+  if (m == "background") return recmap::PrefaultMode::kBackground;
+  if (m == "inline") return recmap::PrefaultMode::kInline;
+  Raise(g_err.invalid_argument,
+        "prefault_mode must be 'background' or 'inline', not '" + m + "'");
+}
+
 const char* RecoveryModeKey(RecoveryMode m) {
   switch (m) {
     case RecoveryMode::kTolerateTornTail:
@@ -630,6 +637,8 @@ Options ParseOptions(bool create, bool read_only, const pyb::kwargs& kw) {
       o.recovery_mode = ParseRecoveryMode(v.cast<std::string>());
     } else if (k == "prefault_bytes") {
       o.prefault_bytes = v.cast<uint64_t>();
+    } else if (k == "prefault_mode") {
+      o.prefault_mode = ParsePrefaultMode(v.cast<std::string>());
     } else if (k == "persist_index") {
       o.persist_index = v.cast<bool>();
     } else if (k == "persist_index_in_background") {
@@ -1996,7 +2005,8 @@ PYBIND11_MODULE(_recmap, m) {
         "Opens the store at `path` (recovering it after a crash), creating "
         "it if `create`. Options as keywords: exclusive, region_size, "
         "max_file_size, recovery_mode ('tolerate_torn_tail', "
-        "'absolute_consistency', 'salvage'), prefault_bytes, persist_index, "
+        "'absolute_consistency', 'salvage'), prefault_bytes, prefault_mode "
+        "('background', 'inline'), persist_index, "
         "persist_index_in_background, verify_checksums_on_read. Returns a "
         "Store (a context manager).");
   m.def("verify", &RunVerify, pyb::arg("path"),
