@@ -1,5 +1,6 @@
 # recmap: the two commands of the README, and a few more.
-#   make demo   install what is missing, build, run the multi-writer crash demo
+#   make demo   install what is missing, build the library, the tool and the
+#               demo only, run the multi-writer crash demo
 #   make test   install what is missing, build, run the whole suite with ctest
 #   make bench  recmap against LMDB, same run (docs/BENCHMARKS.md)
 #   make fuzz   longer libFuzzer runs (FUZZ_SECONDS per harness)

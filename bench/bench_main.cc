@@ -545,12 +545,6 @@ class Runner {
           [&] { return RecmapScan(rpath, n); },
           [&] { return LmdbScan(lpath, n); },
           [&] { return BipScan(bpath, n); }));
-      // The same scan without ForEachRecord's verifier thread: what one
-      // core does (LMDB's cursor walk is one thread).
-      Emit(read_row(
-          "scan_1thread", "the same scan, recmap on the calling thread only", 0,
-          [&] { return RecmapScan(rpath, n, /*verify_thread=*/false); },
-          [&] { return LmdbScan(lpath, n); }, nullptr));
     }
     RemovePath(d);
   }

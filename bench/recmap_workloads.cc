@@ -199,11 +199,9 @@ Measure RecmapRandomMultiGet(const std::string& path, uint64_t n,
   return m;
 }
 
-Measure RecmapScan(const std::string& path, uint64_t n, bool verify_thread) {
+Measure RecmapScan(const std::string& path, uint64_t n) {
   Measure m;
-  Options o = BenchOptions();
-  if (!verify_thread) o.scan_verify_thread_min_bytes = ~uint64_t{0};
-  auto store = Open(path, &m, o);
+  auto store = Open(path, &m);
   if (!store) return m;
   uint64_t count = 0, sum = 0;
   const double t0 = Now(), c0 = CpuNow();

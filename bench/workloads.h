@@ -31,9 +31,7 @@ Measure RecmapRandomGet(const std::string& path, uint64_t n);
 Measure RecmapRandomMultiGet(const std::string& path, uint64_t n, size_t batch);
 // Reads every record in log order through the public scan API, checksums
 // verified.
-// `verify_thread`: false turns ForEachRecord's verifier thread off.
-Measure RecmapScan(const std::string& path, uint64_t n,
-                   bool verify_thread = true);
+Measure RecmapScan(const std::string& path, uint64_t n);
 // `procs` processes append n/procs records each to one store at once.
 Measure RecmapWriters(const std::string& dir, uint64_t n, size_t len,
                       int procs);

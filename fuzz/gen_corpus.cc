@@ -16,6 +16,7 @@
 #include "format.h"
 #include "fuzz_util.h"
 #include "recmap/store.h"
+#include "tuning.h"
 
 namespace recmap::fuzz {
 namespace {
@@ -284,8 +285,8 @@ void StoreOpen() {
   path = dir + "/indexed.rmap";
   std::string indexed, indexed_idx;
   {
+    SetTuningForTesting({.persist_index_min_records = 8});
     Options o = SmallOptions();
-    o.persist_index_min_records = 8;
     o.persist_index_in_background = false;  // written whole at the close
     o.prefault_bytes = 0;
     absl::StatusOr<std::unique_ptr<Store>> s = Store::Open(path, o);
@@ -301,6 +302,7 @@ void StoreOpen() {
     }
     w->reset();
   }
+  SetTuningForTesting(Tuning{});
   indexed = ReadFileOrDie(path);
   indexed_idx = ReadFileOrDie(path + ".idx");
   FUZZ_CHECK(!indexed_idx.empty(), "no index file was written");

@@ -97,7 +97,8 @@ void Run(const uint8_t* data, size_t size) {
   const std::string_view log = in.Bytes(kMaxLog);
 
   // The region: header and state pages, then the log, padded to 8 bytes.
-  const uint64_t region_size = kRegionDataOffset + RoundUp8(log.size());
+  const uint64_t region_size =
+      kRegionDataOffset + ((log.size() + 7) & ~uint64_t{7});
   std::unique_ptr<char[]> buf(new char[region_size]);
   std::memset(buf.get(), 0, region_size);
   std::memcpy(buf.get() + kRegionDataOffset, log.data(), log.size());

@@ -568,6 +568,13 @@ RecoveryMode ParseRecoveryMode(const std::string& m) {
             m + "'");
 }
 
+recmap::PrefaultMode ParsePrefaultMode(const std::string& m) {
+  if (m == "background") return recmap::PrefaultMode::kBackground;
+  if (m == "inline") return recmap::PrefaultMode::kInline;
+  Raise(g_err.invalid_argument,
+        "prefault_mode must be 'background' or 'inline', not '" + m + "'");
+}
+
 const char* RecoveryModeKey(RecoveryMode m) {
   switch (m) {
     case RecoveryMode::kTolerateTornTail:
@@ -630,16 +637,12 @@ Options ParseOptions(bool create, bool read_only, const pyb::kwargs& kw) {
       o.recovery_mode = ParseRecoveryMode(v.cast<std::string>());
     } else if (k == "prefault_bytes") {
       o.prefault_bytes = v.cast<uint64_t>();
+    } else if (k == "prefault_mode") {
+      o.prefault_mode = ParsePrefaultMode(v.cast<std::string>());
     } else if (k == "persist_index") {
       o.persist_index = v.cast<bool>();
-    } else if (k == "persist_index_min_records") {
-      o.persist_index_min_records = v.cast<uint64_t>();
     } else if (k == "persist_index_in_background") {
       o.persist_index_in_background = v.cast<bool>();
-    } else if (k == "persist_index_background_min_records") {
-      o.persist_index_background_min_records = v.cast<uint64_t>();
-    } else if (k == "scan_verify_thread_min_bytes") {
-      o.scan_verify_thread_min_bytes = v.cast<uint64_t>();
     } else if (k == "verify_checksums_on_read") {
       o.verify_checksums_on_read = v.cast<bool>();
     } else {
@@ -2002,10 +2005,10 @@ PYBIND11_MODULE(_recmap, m) {
         "Opens the store at `path` (recovering it after a crash), creating "
         "it if `create`. Options as keywords: exclusive, region_size, "
         "max_file_size, recovery_mode ('tolerate_torn_tail', "
-        "'absolute_consistency', 'salvage'), prefault_bytes, persist_index, "
-        "persist_index_min_records, persist_index_in_background, "
-        "persist_index_background_min_records, scan_verify_thread_min_bytes, "
-        "verify_checksums_on_read. Returns a Store (a context manager).");
+        "'absolute_consistency', 'salvage'), prefault_bytes, prefault_mode "
+        "('background', 'inline'), persist_index, "
+        "persist_index_in_background, verify_checksums_on_read. Returns a "
+        "Store (a context manager).");
   m.def("verify", &RunVerify, pyb::arg("path"),
         "Checks the store at `path` without modifying it (as `recmap "
         "verify`); returns a VerifyResult. Raises what open() raises for a "

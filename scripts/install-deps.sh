@@ -4,7 +4,7 @@
 set -euo pipefail
 PACKAGES=(
   g++ cmake ninja-build make pkg-config git
-  libabsl-dev libboost-dev liblmdb-dev catch2 libxxhash-dev libcli11-dev libfmt-dev
+  libabsl-dev libboost-dev liblmdb-dev catch2 libxxhash-dev libcli11-dev
   clang libclang-rt-14-dev llvm
   gnuplot-nox
   python3-dev pybind11-dev python3-numpy python3-pytest python3-lmdb

@@ -18,8 +18,7 @@ if [ "$preset" = tsan ]; then
   # The programs whose tests start threads (docs/FUZZING.md explains why
   # the multi-process and tool tests are not run under TSan). Arguments
   # select Catch2 test cases.
-  threaded=(store_test tailer_test compaction_test index_persister_test
-            scan_pipeline_test)
+  threaded=(store_test tailer_test compaction_test index_persister_test)
   cmake --build --preset tsan -j "$jobs" --target "${threaded[@]}"
   echo "sanitize: tsan build took $((SECONDS - t0)) s"
   t1=$SECONDS

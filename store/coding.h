@@ -123,10 +123,6 @@ class Decoder {
   size_t pos_ = 0;
 };
 
-// Rounds `n` up to a multiple of 8 (record alignment). Callers bound `n` far
-// below 2^63 first, so this never overflows.
-constexpr uint64_t RoundUp8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
-
 }  // namespace recmap
 
 #endif  // RECMAP_STORE_CODING_H_

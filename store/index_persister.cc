@@ -37,6 +37,7 @@
 #include "location.h"
 #include "offset_index.h"
 #include "region_set.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -128,9 +129,10 @@ void IndexPersister::RegionSealed() {
   // A store that cannot hold the floor of records yet (each takes at
   // least RecordSize(0) bytes) needs no thread.
   const RegionSet& regions = *c_.regions;
+  const Tuning tuning = CurrentTuning();
   if (uint64_t{regions.known()} * (regions.region_size() / RecordSize(0)) <
-      std::max(c_.options->persist_index_min_records,
-               c_.options->persist_index_background_min_records))
+      std::max(tuning.persist_index_min_records,
+               tuning.persist_index_background_min_records))
     return;
   task_->Notify();
 }
@@ -252,7 +254,7 @@ void IndexPersister::Pass(const std::atomic<bool>& stop, bool to_tail) {
   (void)c_.regions->LoadNew();
   const LogView log = ViewLog();
   // Stores that cannot hold the floor of records get no index file.
-  if (log.log_bytes / RecordSize(0) < c_.options->persist_index_min_records)
+  if (log.log_bytes / RecordSize(0) < CurrentTuning().persist_index_min_records)
     return;
   IndexLock lock(c_.fd);
   if (!lock.Take()) return;  // another handle is writing it

@@ -41,7 +41,6 @@ class Mapping {
   char* base() const { return base_; }
   // Bytes of the file currently mapped (acquire).
   uint64_t mapped() const { return mapped_.load(std::memory_order_acquire); }
-  uint64_t reserved() const { return reserved_; }
 
  private:
   char* base_ = nullptr;

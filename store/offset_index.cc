@@ -39,10 +39,6 @@ uint64_t* OffsetIndex::FindOrInsert(uint64_t id) {
   }
 }
 
-void OffsetIndex::Reserve(size_t n) {
-  if (n > grow_at_) Rehash(SlotsFor(n));
-}
-
 size_t OffsetIndex::SlotsFor(size_t n) {
   // At most 80% full.
   return std::max<size_t>(64, n + n / 4 + 1);

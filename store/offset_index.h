@@ -42,8 +42,6 @@ class OffsetIndex {
   // caller then stores a non-zero location). Invalidated by the next
   // FindOrInsert.
   uint64_t* FindOrInsert(uint64_t id);
-  // Makes room for `n` ids without growing.
-  void Reserve(size_t n);
 
   size_t size() const { return size_; }
   size_t slots() const { return slots_; }

@@ -1,6 +1,10 @@
 #include "recover.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "coding.h"
@@ -112,9 +116,12 @@ absl::Status CheckNoLiveWriters(const std::string& path) {
 }
 
 // Runs the recovery `plan` describes (a writable open in `mode`), then
-// records in it what VerifyStore still finds.
+// records in it what VerifyStore still finds. Reports its progress as
+// `done` bytes past the plan's: `step` once the open is done, then `step`
+// plus VerifyStore's.
 absl::Status Apply(const std::string& path, RecoveryMode mode,
-                   RecoverResult* plan) {
+                   RecoverResult* plan, uint64_t step,
+                   const std::function<void(uint64_t done)>& report) {
   // The index file is only a cache of the log as it was: drop it, so the
   // open below reads and verifies every record (as the plan did) and its
   // close writes an index of the recovered log.
@@ -128,9 +135,11 @@ absl::Status Apply(const std::string& path, RecoveryMode mode,
     absl::StatusOr<std::unique_ptr<Store>> st = Store::Open(path, o);
     if (!st.ok()) return st.status();
   }
+  report(step);
   // Hold the result to what verify checks: recover succeeds only if
   // verify will then find nothing.
-  absl::StatusOr<VerifyReport> check = VerifyStore(path);
+  absl::StatusOr<VerifyReport> check = VerifyStore(
+      path, [&](const VerifyProgress& p) { report(step + p.bytes); });
   if (!check.ok()) return check.status();
   for (const VerifyIssue& i : check->issues) {
     plan->remaining_damage.push_back(
@@ -149,8 +158,26 @@ absl::StatusOr<RecoverResult> RecoverStore(const std::string& path,
   absl::StatusOr<RecoverResult> plan = Plan(path, options.mode);
   if (!plan.ok()) return plan.status();
   plan->dry_run = options.dry_run;
+  // Each step (the plan, the open, the check) counts as the file's bytes.
+  struct stat sb;
+  const uint64_t step =
+      io::Stat(path, &sb).ok() ? static_cast<uint64_t>(sb.st_size) : 0;
+  VerifyProgress done;
+  done.bytes_total = options.dry_run ? step : 3 * step;
+  auto report = [&](uint64_t bytes) {
+    if (!options.progress) return;
+    done.bytes = std::min(bytes, done.bytes_total);
+    done.records = plan->records_kept;
+    options.progress(done);
+  };
+  report(step);
   if (!options.dry_run) {
-    if (absl::Status s = Apply(path, options.mode, &*plan); !s.ok()) return s;
+    if (absl::Status s =
+            Apply(path, options.mode, &*plan, step,
+                  [&](uint64_t applied) { report(step + applied); });
+        !s.ok())
+      return s;
+    report(done.bytes_total);
   }
   return plan;
 }

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "recmap/options.h"
+#include "verify.h"
 
 namespace recmap {
 
@@ -39,6 +40,11 @@ struct RecoverOptions {
   RecoveryMode mode = RecoveryMode::kTolerateTornTail;
   // Only report: the file is opened read-only and never modified.
   bool dry_run = false;
+  // If set, called on the calling thread with how far the recovery has
+  // come over its steps, each counted as the file's bytes: the read that
+  // plans (reported when done), then without dry_run the recovering open
+  // (reported when done) and the check (VerifyStore's progress).
+  VerifyProgressFn progress;
 };
 
 // Recovers `path` in `options.mode`. Without dry_run the store must have no

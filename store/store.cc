@@ -5,13 +5,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "coding.h"
 #include "file_lock.h"
 #include "file_ops.h"
-#include "scan_pipeline.h"
 #include "store_rep.h"
 
 namespace recmap {
@@ -248,20 +246,14 @@ absl::Status Store::ForEachRecord(
     const std::function<bool(const RecordView&)>& fn) {
   if (absl::Status s = rep_->Refresh(); !s.ok()) return s;
   const uint32_t n = rep_->known_regions();
-  // The verifier thread pays off once a scan takes more than a moment;
-  // on one CPU it would only take turns with the caller.
-  const uint64_t min_bytes = rep_->options().scan_verify_thread_min_bytes;
-  bool pipelined = min_bytes == 0;
-  if (!pipelined && std::thread::hardware_concurrency() > 1) {
-    uint64_t bytes = 0;
-    for (uint32_t i = 0; i < n && bytes < min_bytes; ++i) {
-      bytes += rep_->region(i).indexed_end.load(std::memory_order_acquire) -
-               kRegionDataOffset;
-    }
-    pipelined = bytes >= min_bytes;
+  bool stopped = false;
+  for (uint32_t i = 0; i < n && !stopped; ++i) {
+    if (absl::Status s =
+            rep_->ForEachInRegion(i, fn, /*skip_padding=*/true, &stopped);
+        !s.ok())
+      return s;
   }
-  return pipelined ? ForEachRecordPipelined(*rep_, n, fn)
-                   : ForEachRecordSerial(*rep_, n, fn);
+  return absl::OkStatus();
 }
 
 absl::Status Store::ForEachInRegion(

@@ -16,6 +16,7 @@
 #include "file_ops.h"
 #include "log_recovery.h"
 #include "store_rep.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -306,7 +307,7 @@ absl::Status StoreRep::FinishOpen() {
     // A store reopened with much of its log uncovered (this open scanned
     // it) gets it covered now, not at the next seal.
     persister_.StartBackground(recovery_.scanned_records >=
-                                   options_.persist_index_min_records &&
+                                   CurrentTuning().persist_index_min_records &&
                                recovery_.scanned_records > 0);
   }
   return absl::OkStatus();

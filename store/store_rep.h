@@ -165,11 +165,10 @@ class StoreRep {
                                const std::function<bool(const RecordView&)>& fn,
                                bool skip_padding = false,
                                bool* stopped = nullptr);
-  // The pieces of ForEachInRegion, shared with the pipelined scan
-  // (scan_pipeline.h). RegionScanEnd: brings the index up to date and
-  // returns where a scan of `region` stops (its indexed end), 0 if the
-  // region was never formatted; InvalidArgument if there is no such region.
-  // Thread-safe.
+  // The pieces of ForEachInRegion. RegionScanEnd: brings the index up to
+  // date and returns where a scan of `region` stops (its indexed end), 0 if
+  // the region was never formatted; InvalidArgument if there is no such
+  // region. Thread-safe.
   absl::StatusOr<uint64_t> RegionScanEnd(uint32_t region) {
     return index_.IndexedEnd(region);
   }

@@ -32,8 +32,19 @@ uint64_t NextValid(const RegionRef& r, uint64_t from, uint64_t limit) {
 // One verification: the report it fills and what it learns on the way.
 class Verifier {
  public:
-  Verifier(Store& store, VerifyReport* out)
-      : store_(store), rep_(StorePeer::Rep(store)), out_(*out) {}
+  Verifier(Store& store, VerifyReport* out, const VerifyProgressFn& progress)
+      : store_(store), rep_(StorePeer::Rep(store)), out_(*out), progress_(progress) {
+    done_.bytes_total = uint64_t{out_.regions} * rep_.region_size();
+  }
+
+  // Tells `progress` that the regions' bytes below `bytes` are checked.
+  void Report(uint64_t bytes) {
+    if (!progress_) return;
+    done_.bytes = bytes;
+    done_.records = out_.records;
+    progress_(done_);
+  }
+  void ReportDone() { Report(done_.bytes_total); }
 
   // Bytes past the last whole region.
   void CheckTrailingBytes(const std::string& path) {
@@ -49,6 +60,8 @@ class Verifier {
   // Region `i`: its header, its committed tail and every record of its log,
   // resuming past damage at the next valid record.
   void CheckRegion(uint32_t i) {
+    const uint64_t region_start = uint64_t{i} * rep_.region_size();
+    Report(region_start);
     StoreRep::RegionInfo& ri = rep_.region(i);
     const uint64_t base = rep_.RegionOffset(i);
     if (!ri.formatted) {
@@ -72,6 +85,7 @@ class Verifier {
       ScanResult res =
           ScanRegion(r, pos, limit, false, [&](const ScannedRecord& rec) {
             CountRecord(i, base + rec.offset, rec.header);
+            if (out_.records % 16384 == 0) Report(region_start + rec.offset);
           });
       pos = NextAfterStop(i, res, limit, published);
     }
@@ -159,11 +173,14 @@ class Verifier {
   VerifyReport& out_;
   absl::flat_hash_map<uint64_t, Latest> latest_;
   absl::flat_hash_map<uint64_t, uint64_t> sequences_;  // sequence -> offset
+  const VerifyProgressFn& progress_;
+  VerifyProgress done_;
 };
 
 }  // namespace
 
-absl::StatusOr<VerifyReport> VerifyStore(const std::string& path) {
+absl::StatusOr<VerifyReport> VerifyStore(const std::string& path,
+                                         const VerifyProgressFn& progress) {
   Options o;
   o.read_only = true;
   o.recovery_mode = RecoveryMode::kSalvage;
@@ -173,9 +190,10 @@ absl::StatusOr<VerifyReport> VerifyStore(const std::string& path) {
   VerifyReport out;
   out.writers_live = !store.last_recovery().full_recovery;
   out.regions = StorePeer::Rep(store).known_regions();
-  Verifier v(store, &out);
+  Verifier v(store, &out, progress);
   v.CheckTrailingBytes(path);
   for (uint32_t i = 0; i < out.regions; ++i) v.CheckRegion(i);
+  v.ReportDone();
   // Beside live writers the index moves on while we look: skip.
   if (!out.writers_live) v.CheckIndex();
   return out;

@@ -5,6 +5,7 @@
 #define RECMAP_STORE_VERIFY_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,12 +36,23 @@ struct VerifyReport {
   bool clean() const { return issues.empty(); }
 };
 
+// How far a check has come: `bytes` of the regions' `bytes_total` read,
+// `records` valid records found so far.
+struct VerifyProgress {
+  uint64_t bytes = 0;
+  uint64_t bytes_total = 0;
+  uint64_t records = 0;
+};
+using VerifyProgressFn = std::function<void(const VerifyProgress&)>;
+
 // Verifies the store at `path` (opened read-only, in salvage mode so that
 // damage is reported rather than refused). Errors: what Store::Open returns
 // for a file that is not a store at all (NotFound, DataLoss for a bad file
 // header, PermissionDenied, ...). Damage inside the store is not an error:
-// it is in the report.
-[[nodiscard]] absl::StatusOr<VerifyReport> VerifyStore(const std::string& path);
+// it is in the report. `progress`, if set, is called on the calling thread
+// after each region and every 16384 records within one.
+[[nodiscard]] absl::StatusOr<VerifyReport> VerifyStore(
+    const std::string& path, const VerifyProgressFn& progress = nullptr);
 
 }  // namespace recmap
 

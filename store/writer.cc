@@ -29,6 +29,7 @@
 #include "file_ops.h"
 #include "prefault.h"
 #include "store_rep.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -70,7 +71,7 @@ struct Writer::State {
   void WriteResumeMarker(uint64_t pos, uint64_t sequence);
   absl::Status Rotate(uint64_t need);
   absl::Status Claim(uint64_t need);
-  absl::Status Grow(uint64_t need);
+  absl::Status Grow();
   absl::Status Take(uint32_t i);
   void Release(bool seal);
 };
@@ -154,11 +155,11 @@ absl::Status Writer::State::Claim(uint64_t need) {
     }
     return Take(i);
   }
-  return Grow(need);
+  return Grow();
 }
 
-absl::Status Writer::State::Grow(uint64_t need) {
-  (void)need;  // a fresh region holds any record that passed the size check
+// A fresh region holds any record that passed the size check.
+absl::Status Writer::State::Grow() {
   const std::string& path = rep->path();
   if (absl::Status s = Lock(lock_fd, kLockGrowth, LockKind::kExclusive);
       !s.ok())
@@ -376,8 +377,8 @@ absl::StatusOr<std::unique_ptr<Writer>> StoreRep::NewWriter() {
   if (options_.prefault_bytes != 0) {
     const bool background = options_.prefault_mode != PrefaultMode::kInline;
     if (!background) {
-      st->inline_step =
-          std::max(kPageSize, options_.prefault_step_bytes & ~(kPageSize - 1));
+      st->inline_step = std::max(
+          kPageSize, CurrentTuning().prefault_step_bytes & ~(kPageSize - 1));
     }
     st->prefault = std::make_unique<Prefaulter>(background);
   }

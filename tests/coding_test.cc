@@ -75,13 +75,5 @@ TEST_CASE("Decoder over an empty span fails every read", "[coding]") {
   CHECK(d.Skip(0));
 }
 
-TEST_CASE("RoundUp8", "[coding]") {
-  CHECK(RoundUp8(0) == 0);
-  CHECK(RoundUp8(1) == 8);
-  CHECK(RoundUp8(8) == 8);
-  CHECK(RoundUp8(9) == 16);
-  CHECK(RoundUp8(100) == 104);
-}
-
 }  // namespace
 }  // namespace recmap

@@ -14,6 +14,7 @@
 #include "recmap/store.h"
 #include "store_rep.h"
 #include "test_util.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -95,8 +96,9 @@ TEST_CASE("compaction keeps the latest live version with its sequence") {
 TEST_CASE("compaction leaves no index file behind, stale or temporary") {
   TempDir dir;
   const std::string path = dir.File("c.rmap");
+  // This small store gets an index file.
+  SetTuningForTesting({.persist_index_min_records = 1});
   Options o = SmallOptions();
-  o.persist_index_min_records = 1;  // this small store gets an index file
   {
     auto s = OpenOrDie(path, o);
     for (int round = 0; round < 2; ++round) {

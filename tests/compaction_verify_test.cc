@@ -22,6 +22,7 @@
 #include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -140,9 +141,9 @@ TEST_CASE("compaction verification catches a copy with a deleted id") {
 TEST_CASE("compaction refuses a persisted index that names other records") {
   TempDir dir;
   const std::string path = dir.File("c.rmap");
+  SetTuningForTesting({.persist_index_min_records = 0});
   Options o = SmallOptions();
-  o.persist_index_min_records = 0;  // written at the clean close
-  o.persist_index_in_background = false;
+  o.persist_index_in_background = false;  // written at the clean close
   {
     auto s = OpenOrDie(path, o);
     for (int round = 0; round < 2; ++round) {

@@ -22,6 +22,7 @@
 #include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -34,10 +35,11 @@ using testing::Payload;
 using testing::TempDir;
 
 Options BackgroundOptions() {
+  // Every store gets an index file, and the thread at the first seal.
+  SetTuningForTesting({.persist_index_min_records = 0,
+                       .persist_index_background_min_records = 0});
   Options o = testing::SmallOptions();  // 64 KiB regions: many seal
-  o.persist_index_min_records = 0;
   o.persist_index_in_background = true;
-  o.persist_index_background_min_records = 0;
   return o;
 }
 
@@ -183,10 +185,11 @@ TEST_CASE(
   Options o = BackgroundOptions();
   SECTION("off") { o.persist_index_in_background = false; }
   SECTION("below persist_index_min_records") {
-    o.persist_index_min_records = 1000000;
+    SetTuningForTesting({.persist_index_min_records = 1000000});
   }
   SECTION("below persist_index_background_min_records") {
-    o.persist_index_background_min_records = 1000000;
+    SetTuningForTesting({.persist_index_min_records = 0,
+                         .persist_index_background_min_records = 1000000});
   }
   Model m;
   auto s = OpenOrDie(path, o);

@@ -22,6 +22,7 @@
 #include "recmap/store.h"
 #include "store_rep.h"
 #include "test_util.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -38,8 +39,8 @@ using testing::WriteFile;
 // index_persister_test.cc) would write the file while these tests expect
 // none.
 Options IndexOptions() {
+  SetTuningForTesting({.persist_index_min_records = 0});
   Options o = testing::SmallOptions();
-  o.persist_index_min_records = 0;
   o.persist_index_in_background = false;
   return o;
 }

@@ -18,6 +18,7 @@
 #include "recmap/tailer.h"
 #include "store_peer.h"
 #include "test_util.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -73,9 +74,9 @@ std::set<uint64_t> AllSequences(Store& s) {
 // A producer's options: either prefault mode (the writer's own thread
 // populating in small steps must not change what is delivered).
 Options ProducerOptions(PrefaultMode pm) {
+  SetTuningForTesting({.prefault_step_bytes = 4096});
   Options o = SmallOptions();
   o.prefault_mode = pm;
-  o.prefault_step_bytes = 4096;
   return o;
 }
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "command.h"
+#include "progress.h"
 #include "recover.h"
 
 namespace recmap::tool {
@@ -29,6 +30,7 @@ Registration reg(85, [](CLI::App& app) -> Runner {
   cmd->add_flag("--dry-run", *dry_run,
                 "only report what would be dropped; never modify the file");
   cmd->footer(
+      "A progress bar is drawn on stderr when it is a terminal.\n"
       "Exit status: 0 recovered (or nothing to do); 3 absolute mode found "
       "damage, or damage below a durable tail; 4 the file cannot be "
       "opened; 3 also when writers are live (without --dry-run).\n"
@@ -37,7 +39,12 @@ Registration reg(85, [](CLI::App& app) -> Runner {
     RecoverOptions o;
     o.mode = *mode;
     o.dry_run = *dry_run;
+    ProgressBar bar("recover");
+    o.progress = [&](const VerifyProgress& p) {
+      bar.Update(p.records, 0, p.bytes, p.bytes_total);
+    };
     absl::StatusOr<RecoverResult> r = RecoverStore(*path, o);
+    bar.Finish();
     if (!r.ok()) return FailOpen(r.status());
     const char* verb = r->dry_run ? "would drop" : "dropped";
     for (const RecoverDrop& d : r->drops) {

@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_format.h"
 #include "command.h"
+#include "progress.h"
 #include "verify.h"
 
 namespace recmap::tool {
@@ -16,11 +17,17 @@ Registration reg(80, [](CLI::App& app) -> Runner {
   auto path = std::make_shared<std::string>();
   cmd->add_option("file", *path, "store file")->required();
   cmd->footer(
+      "A progress bar is drawn on stderr when it is a terminal.\n"
       "Exit status: 0 clean; 3 damaged (each problem printed with its file "
       "offset); 4 the file cannot be opened.\n"
       "Example:\n  recmap verify data.rmap");
   return [=]() {
-    absl::StatusOr<VerifyReport> r = VerifyStore(*path);
+    ProgressBar bar("verify");
+    absl::StatusOr<VerifyReport> r =
+        VerifyStore(*path, [&](const VerifyProgress& p) {
+          bar.Update(p.records, 0, p.bytes, p.bytes_total);
+        });
+    bar.Finish();
     if (!r.ok()) return FailOpen(r.status());
     for (const VerifyIssue& i : r->issues) {
       if (i.region >= 0) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "command.h"
 
@@ -44,10 +45,13 @@ std::string ProgressBar::Render(const std::string& label, uint64_t records,
   } else if (frac > 0 && elapsed > 0) {
     eta = HumanDuration(elapsed / frac - elapsed);
   }
+  const std::string count =
+      records_total > 0 ? absl::StrFormat("%d/%d", records, records_total)
+                        : absl::StrCat(records);
   std::string tail = absl::StrFormat(
-      " %3d%%  %d/%d records  %s/%s  %s/s  left %s",
-      static_cast<int>(frac * 100), records, records_total, HumanBytes(bytes),
-      HumanBytes(bytes_total), HumanBytes(static_cast<uint64_t>(rate)), eta);
+      " %3d%%  %s records  %s/%s  %s/s  left %s", static_cast<int>(frac * 100),
+      count, HumanBytes(bytes), HumanBytes(bytes_total),
+      HumanBytes(static_cast<uint64_t>(rate)), eta);
   const int bar = std::max<int>(
       10, std::min<int>(
               40, width - static_cast<int>(label.size() + tail.size()) - 4));

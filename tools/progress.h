@@ -17,6 +17,7 @@ class ProgressBar {
   explicit ProgressBar(std::string label, bool enabled = true);
   ~ProgressBar();  // Finish()
 
+  // `records_total` 0: not known (the line shows the count alone).
   void Update(uint64_t records, uint64_t records_total, uint64_t bytes,
               uint64_t bytes_total);
   // Draws the final state and ends the line.

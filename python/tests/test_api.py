@@ -124,6 +124,15 @@ def test_options(path):
                      prefault_bytes=0, persist_index=False,
                      verify_checksums_on_read=True) as s:
         assert s.stats()["region_size"] == 1 << 16
+    with pytest.raises(recmap.InvalidArgument):
+        recmap.open(path, prefault_mode="eager")
+    with pytest.raises(TypeError):  # an internal setting, not an option
+        recmap.open(path, prefault_step_bytes=64 << 10)
+    with recmap.open(path, prefault_mode="inline",
+                     prefault_bytes=1 << 20) as s, s.writer() as w:
+        assert [w.append(b"x" * 100) for _ in range(3)] == [1, 2, 3]
+    with recmap.open(path, prefault_mode="background") as s:
+        assert len(s) == 3
 
 
 def test_docstrings():

@@ -26,6 +26,7 @@
 #include "store_peer.h"
 #include "store_rep.h"
 #include "test_util.h"
+#include "tuning.h"
 
 namespace recmap::testing {
 namespace {
@@ -39,10 +40,10 @@ constexpr uint64_t kChildCap = 2000000;  // the child never gets this far
 constexpr uint64_t kIndexSeen = ~uint64_t{0};
 
 Options CrashOptions() {
+  SetTuningForTesting({.persist_index_min_records = 200,
+                       .persist_index_background_min_records = 200});
   Options o = SmallOptions();
-  o.persist_index_min_records = 200;
   o.persist_index_in_background = true;
-  o.persist_index_background_min_records = 200;
   return o;
 }
 

@@ -34,6 +34,7 @@
 #include "recmap/tailer.h"
 #include "recover.h"
 #include "test_util.h"
+#include "tuning.h"
 #include "verify.h"
 
 namespace recmap {
@@ -82,10 +83,10 @@ struct Fixture {
 Fixture* BuildFixture() {
   auto* f = new Fixture();
   f->path = f->dir.File("base.rmap");
+  SetTuningForTesting({.persist_index_min_records = 1000});
   Options o;
   o.create_if_missing = true;
   o.region_size = kRegionSize;
-  o.persist_index_min_records = 1000;
   o.prefault_bytes = 0;
   std::vector<std::vector<std::pair<uint64_t, Written>>> logs(kWriters);
   {
@@ -112,6 +113,7 @@ Fixture* BuildFixture() {
     }
     for (auto& t : threads) t.join();
   }
+  SetTuningForTesting(Tuning{});  // the campaign's opens: the defaults
   // Learn each write's sequence from the pristine log, checking that the
   // log holds exactly what was written.
   Options ro;

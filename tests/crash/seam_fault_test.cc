@@ -23,6 +23,7 @@
 #include "recover.h"
 #include "store_rep.h"
 #include "test_util.h"
+#include "tuning.h"
 
 namespace recmap {
 namespace {
@@ -222,14 +223,19 @@ struct Errors {
   }
 };
 
+// Every store gets an index file, written from the first seal on: for the
+// handles opened with IndexOptions, until DefaultTuning().
 Options IndexOptions(bool background, Errors* errors) {
+  SetTuningForTesting({.persist_index_min_records = 0,
+                       .persist_index_background_min_records = 0});
   Options o = testing::SmallOptions();
-  o.persist_index_min_records = 0;
   o.persist_index_in_background = background;
-  o.persist_index_background_min_records = 0;
   o.on_background_error = [errors](const absl::Status& s) { errors->Add(s); };
   return o;
 }
+
+// The library's thresholds, for the handles that check what a fault left.
+void DefaultTuning() { SetTuningForTesting(Tuning{}); }
 
 // A store whose index file was written for 2000 operations (about 1000
 // ids): the next thousands of new ids make the table grow.
@@ -240,6 +246,7 @@ void IndexedStore(const std::string& path, bool background, Model* m) {
     Fill(*s, *m, 2000, 1);
     REQUIRE(s->Close().ok());
   }
+  DefaultTuning();
   REQUIRE(errors.size() == 0);
   REQUIRE(std::filesystem::exists(IndexPathFor(path)));
 }
@@ -247,6 +254,7 @@ void IndexedStore(const std::string& path, bool background, Model* m) {
 // Reopens without faults: every record as the model says, and the index
 // file (the old one, or a new one) still loads.
 void CheckReopened(const std::string& path, const Model& m) {
+  DefaultTuning();
   {
     Options o = testing::SmallOptions();
     o.create_if_missing = false;
@@ -338,11 +346,13 @@ void CompactableStore(const std::string& path, Model* m) {
   auto s = OpenOrDie(path, IndexOptions(false, &errors));
   Fill(*s, *m, 3000, 3);
   REQUIRE(s->Close().ok());
+  DefaultTuning();
 }
 
 // What a failed compaction must leave: the store at `path` reads as `m`,
 // and no temporary copy.
 void CheckCompactedOrNot(const std::string& path, const Model& m) {
+  DefaultTuning();
   CHECK_FALSE(std::filesystem::exists(path + ".compact-tmp"));
   Options o = testing::SmallOptions();
   o.create_if_missing = false;

@@ -30,23 +30,17 @@ enum class RecoveryMode {
 enum class PrefaultMode {
   // Default. A helper thread per Writer populates the window in 1 MiB
   // steps: with a core to spare, appends do not fault and the writer's
-  // thread pays nothing, which is best for throughput. But the helper needs
-  // CPU time while the writer runs: on a machine with no idle core (a writer
-  // and a spinning tailer on 2 cores, or the writer's process pinned to one
-  // core, which its threads inherit) the scheduler takes it from the writer
-  // or the tailer in whole time slices, 0.5-4 ms every few MiB written, and
-  // every record published meanwhile waits. (Yielding between smaller steps
-  // was tried: the helper then falls behind and the writer faults the pages
-  // itself, 40% less throughput.)
+  // thread pays nothing, which is best for throughput. The helper needs CPU
+  // time while the writer runs, though: on a machine with no idle core (a
+  // writer and a spinning tailer on 2 cores, or a writer's process pinned
+  // to one core) the scheduler takes it from the writer or the tailer in
+  // whole time slices, and every record published meanwhile waits.
   kBackground,
-  // The writer's own thread populates, prefault_step_bytes at a time, each
-  // time its tail crosses a step: no helper thread, no time slice taken
-  // from anyone, and each append that crosses a step pays for populating
-  // one step (2-3 us for the default 16 KiB on the test VM; about one
-  // append in 120 for 100-byte records). For latency-sensitive writers
-  // (docs/BENCHMARKS.md, "Tail latency"). The writer's thread pays the
-  // populating (about 0.6 us per 4 KiB page) that the helper would have
-  // paid on another core.
+  // The writer's own thread populates, a 16 KiB step at a time, each time
+  // its tail crosses a step: no helper thread and no time slice taken from
+  // anyone; an append that crosses a step pays for populating it (about
+  // one append in 120 for 100-byte records). For latency-sensitive writers
+  // (docs/BENCHMARKS.md, "Tail latency").
   kInline,
 };
 
@@ -72,44 +66,31 @@ struct Options {
   // appends do not page-fault. 0 turns prefaulting off (and the thread).
   uint64_t prefault_bytes = uint64_t{16} << 20;
   PrefaultMode prefault_mode = PrefaultMode::kBackground;
-  // With PrefaultMode::kInline: the bytes populated per step (a multiple
-  // of 4096, at least 4096; rounded down). While the window is not yet
-  // full (a region just taken) a step populates twice this.
-  uint64_t prefault_step_bytes = uint64_t{16} << 10;
   // Keep the offset index in a sidecar file "<path>.idx" (docs/FORMAT.md)
   // so that an open maps it and scans only the log it does not cover
   // instead of rescanning the whole log. The file is extended in place, in
   // batches, and trusted only within the boot of the machine that wrote it
   // (after a reboot it is rebuilt) and when it proves to describe this log
   // (persisted_index.h); ignored in the non-default recovery modes. Stores
-  // whose log cannot hold persist_index_min_records records get none.
+  // whose log cannot hold 100,000 records get none.
   bool persist_index = true;
-  uint64_t persist_index_min_records = 100000;
   // With persist_index: extend the file while writers run, from a
   // background thread per writable handle (at low CPU and I/O priority;
   // started when a writer of the handle seals a region once the store can
-  // hold max(persist_index_min_records,
-  // persist_index_background_min_records) records, then woken every
-  // 200 ms): each region is covered up to its committed tail once 1 MiB
-  // more was appended to it (sealed regions: to their final tail). Neither
+  // hold 100,000 records, then woken every 200 ms): each region is covered
+  // up to its committed tail once 1 MiB more was appended to it (sealed
+  // regions: to their final tail). Neither
   // appends nor lookups wait for it; a close stops it and covers what is
   // left if that is at most 8 MiB of log (else the next open scans it).
   // Off: the whole uncovered log is covered at a clean close instead, on
   // the closing thread.
   bool persist_index_in_background = true;
-  uint64_t persist_index_background_min_records = 0;
   // Called, on the background thread that met it, with each failure of
   // background work (an update of the index file that could not be made:
   // a full disk, an I/O error). The work is retried later; the first
   // failure is also what Store::Close() returns. Must not call back into
   // the store. Null: failures are only kept for Close().
   std::function<void(const absl::Status&)> on_background_error;
-  // ForEachRecord verifies records (checksums) on a second thread running
-  // a little ahead of the calling thread, which only hands them to the
-  // callback (the callback always runs on the calling thread), when the
-  // log to scan holds at least this many bytes and the machine has more
-  // than one CPU. 0: always (also on one CPU); UINT64_MAX: never.
-  uint64_t scan_verify_thread_min_bytes = uint64_t{4} << 20;
   // Verify each record's checksum on Get (records are always verified when
   // this handle first indexes them from the log, and a record located
   // through the persisted index file is verified on every read whatever
