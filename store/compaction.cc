@@ -33,6 +33,7 @@
 #include "absl/strings/str_join.h"
 #include "file_lock.h"
 #include "file_ops.h"
+#include "location.h"
 #include "persisted_index.h"
 #include "recmap/compaction.h"
 #include "store_peer.h"
@@ -99,15 +100,13 @@ struct Fd {
   }
 };
 
-// An entry of the original's live set: a packed location (StoreRep::Pack)
+// An entry of the original's live set: a packed location (location.h)
 // and, as collected, the id its index entry is for; once validated, the
 // sequence number of the record there.
 struct LiveEntry {
   uint64_t packed;
   uint64_t key;
 };
-
-constexpr uint64_t kOffsetMask = (uint64_t{1} << 40) - 1;
 
 // Sorts by packed location, i.e. by region, then offset: an LSD radix sort
 // on 8-bit digits that skips the digits all entries share (a 64 MiB region
@@ -162,10 +161,10 @@ absl::Status CollectLive(StoreRep& rep, LiveSet* live) {
   size_t keep = 0;
   uint64_t prev_region = UINT64_MAX, prev_sequence = 0;
   for (const LiveEntry e : v) {
-    const uint64_t region = e.packed >> 40;
-    const uint64_t offset = (e.packed & kOffsetMask) << 3;
-    const uint64_t file_offset =
-        rep.RegionOffset(static_cast<uint32_t>(region)) + offset;
+    const Location at = Location::Unpack(e.packed);
+    const uint64_t region = at.region;
+    const uint64_t offset = at.offset;
+    const uint64_t file_offset = rep.RegionOffset(at.region) + offset;
     ScannedRecord rec;
     if (region >= rep.known_regions() ||
         !rep.region(static_cast<uint32_t>(region)).formatted ||
@@ -178,8 +177,7 @@ absl::Status CollectLive(StoreRep& rep, LiveSet* live) {
                                               " failed verification"));
     }
     const RecordHeader& h = rec.header;
-    if (h.id != e.key ||
-        (h.type != RecordType::kPut && h.type != RecordType::kDelete)) {
+    if (h.id != e.key || !IsUserRecord(h.type)) {
       // Entries indexed from the log name their own records: a wrong one
       // comes from the persisted index (its checksum passed, its coverage
       // matched the log), as Get reports it.
@@ -191,7 +189,7 @@ absl::Status CollectLive(StoreRep& rep, LiveSet* live) {
           static_cast<int>(h.type), ") at offset ", file_offset,
           persisted ? "; delete the file to rebuild it" : ""));
     }
-    if (h.type == RecordType::kDelete) continue;
+    if (IsTombstone(h.type)) continue;
     if (region == prev_region && h.sequence <= prev_sequence)
       live->ascending = false;
     prev_region = region;
@@ -222,7 +220,9 @@ std::vector<uint64_t> InSequenceOrder(LiveSet& live) {
   std::vector<Run> runs;
   for (size_t i = 0; i < v.size();) {
     size_t j = i + 1;
-    while (j < v.size() && v[j].packed >> 40 == v[i].packed >> 40) ++j;
+    while (j < v.size() &&
+           Location::RegionOf(v[j].packed) == Location::RegionOf(v[i].packed))
+      ++j;
     runs.push_back(Run{i, j});
     i = j;
   }

@@ -54,7 +54,7 @@ inline constexpr char kBusyPayload[] = "recmap.dev/busy";
 bool IsStoreBusy(const absl::Status& s);
 
 // Checks that `copy` holds exactly the records at `copied` in `original`
-// (StoreRep::Pack locations of puts with distinct ids, in the order they
+// (packed locations, location.h, of puts with distinct ids, in the order they
 // were written), in that order: each a put with the same id, sequence number
 // and value, and nothing else (no tombstones, no padding other than resume
 // markers, no other versions). One sequential pass over each log, reading

@@ -6,13 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "compaction.h"
+#include "location.h"
 #include "store_peer.h"
 #include "store_rep.h"
 
 namespace recmap {
 namespace {
-
-constexpr uint64_t kOffsetMask = (uint64_t{1} << 40) - 1;
 
 // Compares the copy's records, region by region in log order, with the
 // original's records at `copied`, in order (VerifyCompacted's contract).
@@ -63,7 +62,7 @@ class CopyChecker {
   // Whether the copy's record `rec` is the next one expected; on a
   // difference, false with mismatch_ set.
   bool Compare(uint32_t region_of_copy, const ScannedRecord& rec) {
-    if (rec.header.type == RecordType::kPadding) return true;
+    if (IsPadding(rec.header.type)) return true;
     const RecordView c = dst_.ScannedView(region_of_copy, rec);
     if (next_ == copied_.size()) {
       mismatch_ = absl::DataLossError(absl::StrCat(
@@ -103,8 +102,7 @@ class CopyChecker {
   // whose checksums the scan verified, with them. False (mismatch_ set) if
   // there is no record there.
   bool OriginalAt(uint64_t packed, RecordHeader* oh, std::string_view* value) {
-    const uint32_t region = static_cast<uint32_t>(packed >> 40);
-    const uint64_t offset = (packed & kOffsetMask) << 3;
+    const auto [region, offset] = Location::Unpack(packed);
     const RegionRef* ref =
         region < src_.known_regions() ? &src_.region(region).ref : nullptr;
     if (ref == nullptr || offset < kRegionDataOffset ||

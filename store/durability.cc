@@ -42,12 +42,6 @@ absl::Status Durability::WriteDurable(uint64_t offset, const void* data,
   return Poison(io::WriteDurable(fd_, offset, data, len, *path_));
 }
 
-absl::Status Durability::FlushRange(uint64_t offset, uint64_t len) {
-  if (absl::Status s = Check(); !s.ok()) return s;
-  const uint64_t start = offset / kPageSize * kPageSize;
-  return Poison(io::Msync(map_->base() + start, offset + len - start, *path_));
-}
-
 absl::Status Durability::Sync(RegionSet& regions) {
   absl::MutexLock lock(&sync_mu_);
   if (absl::Status s = Check(); !s.ok()) return s;

@@ -16,7 +16,6 @@
 
 namespace recmap {
 
-class Mapping;
 class RegionSet;
 
 class Durability {
@@ -25,12 +24,11 @@ class Durability {
   Durability(const Durability&) = delete;
   Durability& operator=(const Durability&) = delete;
 
-  // Binds the store file (`fd`, named `path` in errors) and its mapping.
-  // Called once, at open, before any flush; both outlive this object.
-  void Init(int fd, const std::string* path, const Mapping* map) {
+  // Binds the store file (`fd`, named `path` in errors). Called once, at
+  // open, before any flush; `path` outlives this object.
+  void Init(int fd, const std::string* path) {
     fd_ = fd;
     path_ = path;
-    map_ = map;
   }
 
   // FailedPrecondition naming the first failed flush if the handle is
@@ -44,12 +42,6 @@ class Durability {
   // Writes `len` bytes at file offset `offset` (through the page cache, so
   // the mapping sees them) and makes just that range durable.
   absl::Status WriteDurable(uint64_t offset, const void* data, size_t len)
-      ABSL_LOCKS_EXCLUDED(mu_);
-  // msync(MS_SYNC) of the mapped file range [offset, offset + len): makes
-  // those bytes durable (a ranged fdatasync, metadata included) without
-  // writing back, and write-protecting, the file's other dirty pages -- a
-  // live writer's region and its prefaulted pages.
-  absl::Status FlushRange(uint64_t offset, uint64_t len)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Each returns Check()'s error without flushing if already poisoned, and
   // poisons the handle on failure.
@@ -66,7 +58,6 @@ class Durability {
 
   int fd_ = -1;
   const std::string* path_ = nullptr;
-  const Mapping* map_ = nullptr;
   absl::Mutex sync_mu_;  // serialises Sync() calls
   mutable absl::Mutex mu_;
   absl::Status error_ ABSL_GUARDED_BY(mu_);  // the first failed flush

@@ -1,6 +1,7 @@
 // The I/O seam: every system call recmap makes on a store file, its index
 // files and their directory goes through here, so that tests can make the
-// k-th call of a kind fail (tests/crash/io_fault_test.cc) and see the
+// k-th call of a kind fail (tests/crash/io_fault_test.cc,
+// tests/crash/seam_fault_test.cc) and see the
 // failure reach the caller as a Status naming the operation and the path.
 // Modelled on LevelDB's Env, as free functions: recmap runs on Linux only,
 // and a global hook is all its tests need.

@@ -7,7 +7,8 @@
 // has nothing to write.
 //
 // The log stays the truth; the file is a cache, trusted when it proves it
-// describes this store's log (PersistedIndex::Load, StoreRep::CheckCoverage):
+// describes this store's log (PersistedIndex::Load, CheckCoverage in
+// index_persister.h):
 // - its header checksum, and (unless a batch was cut short, below) the
 //   checksum of every page and of the page sums;
 // - it names this store file (uuid) and region size;

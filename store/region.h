@@ -147,13 +147,7 @@ struct ScanResult {
 // calling fn(const ScannedRecord&) for each. With `salvage`, damage does not
 // stop the scan: it resynchronises on the next 8-aligned offset holding a
 // valid record. If fn returns bool, false ends the scan after that record
-// (res.stopped; res.stop is then kLimit). `verify_at(pos)` says whether
-// the checksum of the record at `pos` is to be verified: false only for a
-// record whose bytes another pass has already verified (the pipelined
-// scan); ignored with `salvage`.
-struct AlwaysVerify {
-  bool operator()(uint64_t) const { return true; }
-};
+// (res.stopped; res.stop is then kLimit).
 // The steps of ScanRegion.
 namespace region_internal {
 
@@ -193,16 +187,16 @@ void TrimTornTail(uint64_t pos, ScanResult* res);
 
 }  // namespace region_internal
 
-template <typename Fn, typename VerifyAt = AlwaysVerify>
+template <typename Fn>
 ScanResult ScanRegion(const RegionRef& r, uint64_t from, uint64_t limit,
-                      bool salvage, Fn&& fn, VerifyAt&& verify_at = {}) {
+                      bool salvage, Fn&& fn) {
   ScanResult res;
   res.end = from;
   uint64_t pos = from;
   while (pos < limit) {
     ScannedRecord rec;
     const ScanStop s =
-        region_internal::ReadAt(r, pos, limit, salvage || verify_at(pos), &rec);
+        region_internal::ReadAt(r, pos, limit, /*verify=*/true, &rec);
     if (s == ScanStop::kLimit) {
       const bool more = region_internal::Deliver(fn, rec);
       res.records++;

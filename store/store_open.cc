@@ -80,7 +80,7 @@ absl::StatusOr<std::unique_ptr<StoreRep>> StoreRep::Open(
   if (!full.ok()) return full.status();
   rep->recovery_.mode = options.recovery_mode;
   rep->recovery_.full_recovery = *full;
-  rep->durability_.Init(rep->fd_, &rep->path_, &rep->map_);
+  rep->durability_.Init(rep->fd_, &rep->path_);
   absl::StatusOr<uint64_t> file_size = rep->ReadOrCreateHeader(created);
   if (!file_size.ok()) return file_size.status();
   if (absl::Status s = rep->PrepareFile(*full, &*file_size); !s.ok()) return s;

@@ -33,7 +33,10 @@ uint64_t NextValid(const RegionRef& r, uint64_t from, uint64_t limit) {
 class Verifier {
  public:
   Verifier(Store& store, VerifyReport* out, const VerifyProgressFn& progress)
-      : store_(store), rep_(StorePeer::Rep(store)), out_(*out), progress_(progress) {
+      : store_(store),
+        rep_(StorePeer::Rep(store)),
+        out_(*out),
+        progress_(progress) {
     done_.bytes_total = uint64_t{out_.regions} * rep_.region_size();
   }
 
@@ -95,7 +98,7 @@ class Verifier {
   void CheckIndex() {
     for (const auto& [id, l] : latest_) {
       absl::StatusOr<RecordView> v = store_.GetRecord(id);
-      if (l.type == RecordType::kDelete) {
+      if (IsTombstone(l.type)) {
         if (v.ok()) {
           Issue(-1, v->location.file_offset,
                 absl::StrCat("index: deleted id ", id, " still resolves"));
@@ -122,7 +125,7 @@ class Verifier {
   // A valid record of region `i` at file offset `at`.
   void CountRecord(uint32_t i, uint64_t at, const RecordHeader& h) {
     out_.records++;
-    if (h.type == RecordType::kPadding) return;
+    if (IsPadding(h.type)) return;
     out_.payload_bytes += h.length;
     if (h.type == RecordType::kPut) out_.puts++;
     if (h.type == RecordType::kDelete) out_.deletes++;

@@ -40,7 +40,7 @@ class RegionSetFixture {
     REQUIRE(map_.EnsureMapped(fd_, kFirstRegionOffset + regions * kRegionSize,
                               false, path_)
                 .ok());
-    durability_.Init(fd_, &path_, &map_);
+    durability_.Init(fd_, &path_);
     RegionSet::Config c;
     c.map = &map_;
     c.fd = fd_;
