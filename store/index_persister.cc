@@ -58,14 +58,14 @@ class IndexPersister::IndexLock {
   ~IndexLock() {
     if (held_) (void)Unlock(fd_, kLockIndex);
   }
-  // False if another handle holds it (or the lock failed).
-  bool Take() {
+  // False if another handle holds it; the error if the lock call failed.
+  absl::StatusOr<bool> Take() {
     absl::StatusOr<bool> got = TryLock(fd_, kLockIndex, LockKind::kExclusive);
     held_ = got.ok() && *got;
-    return held_;
+    return got;
   }
   // Lets a waiting opener in, then takes the lock again.
-  bool Yield() {
+  absl::StatusOr<bool> Yield() {
     (void)Unlock(fd_, kLockIndex);
     held_ = false;
     sched_yield();
@@ -257,7 +257,10 @@ void IndexPersister::Pass(const std::atomic<bool>& stop, bool to_tail) {
   if (log.log_bytes / RecordSize(0) < CurrentTuning().persist_index_min_records)
     return;
   IndexLock lock(c_.fd);
-  if (!lock.Take()) return;  // another handle is writing it
+  if (absl::StatusOr<bool> got = lock.Take(); !got.ok() || !*got) {
+    if (!got.ok()) Failed(got.status());
+    return;  // else another handle is writing it
+  }
   if (!OpenWriter(log)) return;
   for (uint32_t i = 0; i < log.refs.size(); ++i) {
     if (stop.load(std::memory_order_acquire)) return;
@@ -299,7 +302,10 @@ bool IndexPersister::CoverRegion(const LogView& log, uint32_t i, bool to_tail,
   while (from < to) {
     if (!RegionBatch(log, i, to, stop, &from)) break;
     if (stop.load(std::memory_order_acquire)) return false;
-    if (!lock.Yield()) return false;
+    if (absl::StatusOr<bool> got = lock.Yield(); !got.ok() || !*got) {
+      if (!got.ok()) Failed(got.status());
+      return false;
+    }
     if (!writer_->IsCurrent()) return false;
   }
   return true;

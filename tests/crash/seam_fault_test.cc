@@ -451,5 +451,26 @@ TEST_CASE("open: a failed header read, stat or lock is reported",
   }
 }
 
+TEST_CASE(
+    "index writer: a failed index lock at Close() is what Close() returns",
+    "[crash][io][index]") {
+  IndexedStoreFault t(/*background=*/false);
+  t.f.op = io::Op::kLock;
+  {
+    ScopedHook hook(&t.f);
+    auto s = OpenOrDie(t.path, IndexOptions(false, &t.errors));
+    Fill(*s, t.m, 2000, 2);
+    // Every lock call from here on fails: the close's pass cannot take the
+    // index writer's lock, and says so rather than leave the file quietly
+    // behind the log.
+    t.f.armed = true;
+    const absl::Status closed = s->Close();
+    t.f.armed = false;
+    CHECK(t.f.injected > 0);
+    CheckIndexNotUpdated(closed, absl::StatusCode::kInternal, t.path, "lock");
+  }
+  CheckReopened(t.path, t.m);
+}
+
 }  // namespace
 }  // namespace recmap
