@@ -161,6 +161,11 @@ void IndexPersister::Failed(const absl::Status& s) {
   if (c_.options->on_background_error) c_.options->on_background_error(s);
 }
 
+bool IndexPersister::Held(const absl::StatusOr<bool>& got) {
+  if (!got.ok()) Failed(got.status());
+  return got.ok() && *got;
+}
+
 IndexPersister::LogView IndexPersister::ViewLog() const {
   LogView log;
   const uint32_t n = log.known = c_.regions->known();
@@ -257,10 +262,7 @@ void IndexPersister::Pass(const std::atomic<bool>& stop, bool to_tail) {
   if (log.log_bytes / RecordSize(0) < CurrentTuning().persist_index_min_records)
     return;
   IndexLock lock(c_.fd);
-  if (absl::StatusOr<bool> got = lock.Take(); !got.ok() || !*got) {
-    if (!got.ok()) Failed(got.status());
-    return;  // else another handle is writing it
-  }
+  if (!Held(lock.Take())) return;
   if (!OpenWriter(log)) return;
   for (uint32_t i = 0; i < log.refs.size(); ++i) {
     if (stop.load(std::memory_order_acquire)) return;
@@ -302,10 +304,7 @@ bool IndexPersister::CoverRegion(const LogView& log, uint32_t i, bool to_tail,
   while (from < to) {
     if (!RegionBatch(log, i, to, stop, &from)) break;
     if (stop.load(std::memory_order_acquire)) return false;
-    if (absl::StatusOr<bool> got = lock.Yield(); !got.ok() || !*got) {
-      if (!got.ok()) Failed(got.status());
-      return false;
-    }
+    if (!Held(lock.Yield())) return false;
     if (!writer_->IsCurrent()) return false;
   }
   return true;

@@ -120,6 +120,9 @@ class IndexPersister {
   bool Grow(uint64_t slots, uint32_t region_capacity,
             const std::atomic<bool>& stop);
   void Failed(const absl::Status& s) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether an attempt to take the index lock got it: false if another
+  // handle holds it, or (reported through Failed) if the lock call failed.
+  bool Held(const absl::StatusOr<bool>& got);
 
   Config c_;
   // The file's writer: the background thread's, or the closing thread's

@@ -16,6 +16,7 @@
 
 #include "coding.h"
 #include "index_model.h"
+#include "location.h"
 #include "persisted_index.h"
 #include "recmap/store.h"
 #include "region_set_fixture.h"
@@ -301,10 +302,10 @@ TEST_CASE(
     REQUIRE(w.ok());
     REQUIRE((*w)->regions().size() > new_at.region);
     (*w)->BeginUpdate(old_at.region);
-    REQUIRE((*w)->Upsert(kVictim,
-                         uint64_t{old_at.region} << 40 |
-                             (old_at.file_offset - old_region_offset) >> 3,
-                         [](uint64_t) { return true; }));
+    REQUIRE((*w)->Upsert(
+        kVictim,
+        Location::Pack(old_at.region, old_at.file_offset - old_region_offset),
+        [](uint64_t) { return true; }));
     (*w)->EndUpdate();
   }
   // The committed tail of the victim's region damaged: an opener rejects
